@@ -1,0 +1,112 @@
+/**
+ * Where an external call happens: inside a node state (a transform or gate working on one token;
+ * carries `stateId`) or inside an operation (a source or sink; carries `operationId`). The engine
+ * provides the scope; audited clients require it, so a call outside either does not compile, and
+ * the two ids can never be confused: each has its own field in the event and in the `calls` table.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect } from "effect"
+import { hashCanonical } from "./internal/hashing.js"
+import { Landscape, type LandscapeError } from "./Landscape.js"
+import { Telemetry } from "./Telemetry.js"
+import { type AttributeValue, type CallStatus, type CallType, ExternalCallCompleted, currentTrace } from "./TelemetryEvent.js"
+
+/** @internal Lets a plugin-path Landscape failure reach the engine even if the plugin swallows the defect. */
+export const FatalSink: unique symbol = Symbol.for("sightline/CallScope/FatalSink")
+
+/** @since 0.1.0 */
+export interface StateScope {
+  readonly _tag: "StateScope"
+  readonly runId: string
+  readonly nodeId: string
+  readonly rowId: string
+  readonly tokenId: string
+  readonly stateId: string
+  /** @internal */
+  readonly [FatalSink]: (error: LandscapeError) => void
+}
+
+/** @since 0.1.0 */
+export interface OperationScope {
+  readonly _tag: "OperationScope"
+  readonly runId: string
+  readonly nodeId: string
+  readonly operationId: string
+  /** @internal */
+  readonly [FatalSink]: (error: LandscapeError) => void
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class CallScope extends Context.Tag("sightline/CallScope")<CallScope, StateScope | OperationScope>() {}
+
+/**
+ * One external call as an audited client reports it. `request` and `response` must already be
+ * redacted; they are stored with their SHA-256 hashes (RFC 8785 canonical JSON).
+ *
+ * @since 0.1.0
+ */
+export interface CallReport {
+  readonly callType: CallType
+  readonly status: CallStatus
+  readonly request?: unknown
+  readonly response?: unknown
+  /** OpenTelemetry semantic-convention attributes (`http.request.method`, `gen_ai.request.model`, ...). */
+  readonly attributes: Readonly<Record<string, AttributeValue>>
+  readonly error?: string
+  /** Wall time of the call, milliseconds. */
+  readonly latencyMs: number
+}
+
+/**
+ * Records a call in the Landscape, then emits `ExternalCallCompleted` (DESIGN.md invariant 4:
+ * Landscape first). A Landscape failure is a defect here, so a `catchAll` in plugin code cannot
+ * hide it, and it is also reported to the engine, which fails the run with the `LandscapeError`
+ * even if the plugin swallows the defect. Returns the call id.
+ *
+ * @since 0.1.0
+ */
+export const recordCall = (report: CallReport): Effect.Effect<string, never, CallScope | Landscape | Telemetry> =>
+  Effect.gen(function* () {
+    const scope = yield* CallScope
+    const landscape = yield* Landscape
+    const telemetry = yield* Telemetry
+    const callId = crypto.randomUUID()
+    const ids = scope._tag === "StateScope"
+      ? { stateId: scope.stateId } as const
+      : { operationId: scope.operationId } as const
+    yield* landscape.recordCall({
+      callId,
+      runId: scope.runId,
+      nodeId: scope.nodeId,
+      ...ids,
+      callType: report.callType,
+      status: report.status,
+      ...(report.request === undefined ? {} : { request: report.request, requestHash: hashCanonical(report.request) }),
+      ...(report.response === undefined ? {} : { response: report.response, responseHash: hashCanonical(report.response) }),
+      attributes: report.attributes,
+      ...(report.error === undefined ? {} : { error: report.error }),
+      latencyMs: report.latencyMs,
+      createdAt: Date.now()
+    }).pipe(Effect.catchAll((error) => Effect.zipRight(Effect.sync(() => scope[FatalSink](error)), Effect.die(error))))
+    const trace = yield* currentTrace
+    yield* telemetry.emit(
+      new ExternalCallCompleted({
+        timestamp: Date.now(),
+        runId: scope.runId,
+        ...trace,
+        callId,
+        nodeId: scope.nodeId,
+        ...(scope._tag === "StateScope" ? { rowId: scope.rowId, tokenId: scope.tokenId } : {}),
+        ...ids,
+        callType: report.callType,
+        status: report.status,
+        latencyMs: report.latencyMs,
+        attributes: { ...report.attributes }
+      })
+    )
+    return callId
+  })

@@ -1,0 +1,237 @@
+/**
+ * The `Landscape` service: the permanent audit trail of what happened (DESIGN.md). Every run, node,
+ * row, token, node state, routing decision, operation and external call is recorded here, 100 %.
+ *
+ * Every operation fails with {@link LandscapeError}, and a Landscape failure is fatal: the engine
+ * never recovers it, so the run's `Exit` names it (DESIGN.md invariant 3). Times are epoch
+ * milliseconds, durations milliseconds, hashes SHA-256 hex over RFC 8785 canonical JSON.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, type Layer, type Option, Schema } from "effect"
+import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus, TokenOutcome } from "./TelemetryEvent.js"
+import * as sqlite from "./landscape/sqlite.js"
+
+/**
+ * A Landscape read or write failed. `operation` names the Landscape method (`beginRun`,
+ * `recordRow`, ...); `cause` holds the driver's error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LandscapeError extends Schema.TaggedError<LandscapeError>()("LandscapeError", {
+  operation: Schema.String,
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** @since 0.1.0 */
+export type NodeKind = "source" | "transform" | "gate" | "sink"
+
+/** @since 0.1.0 */
+export interface RunStart {
+  readonly runId: string
+  readonly pipeline: string
+  /** The pipeline's configuration as JSON-compatible data; stored with its hash. */
+  readonly config: unknown
+  readonly telemetryEnabled: boolean
+  readonly telemetryGranularity: Granularity
+  readonly startedAt: number
+}
+
+/** @since 0.1.0 */
+export interface RunEnd {
+  readonly runId: string
+  readonly status: Exclude<RunStatus, "running">
+  readonly finishedAt: number
+  readonly durationMs: number
+  readonly rowsRead: number
+  readonly rowsQuarantined: number
+  readonly error?: string
+}
+
+/** @since 0.1.0 */
+export interface NodeRecord {
+  readonly nodeId: string
+  readonly runId: string
+  readonly name: string
+  readonly kind: NodeKind
+  /** Position in the pipeline: source 0, then steps, then sinks. */
+  readonly position: number
+  readonly config: unknown
+}
+
+/** A source row and its first token, recorded together. @since 0.1.0 */
+export interface RowRecord {
+  readonly rowId: string
+  readonly tokenId: string
+  readonly runId: string
+  readonly sourceNodeId: string
+  readonly rowIndex: number
+  /** The row as the source read it (before decoding), JSON-compatible. */
+  readonly data: unknown
+  readonly dataHash: string
+  readonly createdAt: number
+}
+
+/** @since 0.1.0 */
+export interface NodeStateStart {
+  readonly stateId: string
+  readonly runId: string
+  readonly tokenId: string
+  readonly nodeId: string
+  readonly stepIndex: number
+  readonly inputHash: string
+  readonly startedAt: number
+}
+
+/** @since 0.1.0 */
+export interface NodeStateEnd {
+  readonly stateId: string
+  readonly status: Exclude<NodeStateStatus, "running">
+  readonly outputHash?: string
+  /** The failure, as JSON-compatible data (e.g. `{ _tag, message }`). */
+  readonly error?: unknown
+  readonly completedAt: number
+  readonly durationMs: number
+}
+
+/** @since 0.1.0 */
+export interface RoutingRecord {
+  readonly routingId: string
+  readonly runId: string
+  readonly stateId: string
+  readonly tokenId: string
+  /** Sink name, or `continue`. */
+  readonly destination: string
+  readonly destinationNodeId?: string
+  readonly createdAt: number
+}
+
+/** @since 0.1.0 */
+export interface TokenEnd {
+  readonly tokenId: string
+  readonly outcome: TokenOutcome
+  readonly sinkNodeId: string
+  readonly completedAt: number
+}
+
+/** @since 0.1.0 */
+export interface OperationStart {
+  readonly operationId: string
+  readonly runId: string
+  readonly nodeId: string
+  /** e.g. `source.read`, `sink.write`. */
+  readonly kind: string
+  readonly details: unknown
+  readonly startedAt: number
+}
+
+/** @since 0.1.0 */
+export interface OperationEnd {
+  readonly operationId: string
+  readonly status: "completed" | "failed"
+  readonly details: unknown
+  readonly error?: string
+  readonly completedAt: number
+  readonly durationMs: number
+}
+
+/**
+ * One external call. Exactly one of `stateId` (made in a transform) or `operationId` (made in a
+ * source or sink) is set; the table enforces it with a CHECK constraint too.
+ *
+ * @since 0.1.0
+ */
+export type CallRecord = {
+  readonly callId: string
+  readonly runId: string
+  readonly nodeId: string
+  readonly callType: CallType
+  readonly status: CallStatus
+  /** Redacted request, JSON-compatible. */
+  readonly request?: unknown
+  readonly requestHash?: string
+  /** Redacted response, JSON-compatible. */
+  readonly response?: unknown
+  readonly responseHash?: string
+  /** OpenTelemetry semantic-convention attributes (`http.request.method`, ...). */
+  readonly attributes: Readonly<Record<string, string | number | boolean>>
+  readonly error?: string
+  readonly latencyMs: number
+  readonly createdAt: number
+} & ({ readonly stateId: string; readonly operationId?: never } | { readonly operationId: string; readonly stateId?: never })
+
+/** A run as stored. @since 0.1.0 */
+export interface RunRow {
+  readonly runId: string
+  readonly pipeline: string
+  readonly status: RunStatus
+  readonly startedAt: number
+  readonly finishedAt: number | null
+  readonly durationMs: number | null
+  readonly configHash: string
+  readonly telemetryEnabled: boolean
+  readonly telemetryGranularity: string | null
+  readonly rowsRead: number | null
+  readonly rowsQuarantined: number | null
+  readonly error: string | null
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface LandscapeService {
+  readonly beginRun: (run: RunStart) => Effect.Effect<void, LandscapeError>
+  readonly finishRun: (run: RunEnd) => Effect.Effect<void, LandscapeError>
+  readonly registerNodes: (nodes: ReadonlyArray<NodeRecord>) => Effect.Effect<void, LandscapeError>
+  readonly recordRow: (row: RowRecord) => Effect.Effect<void, LandscapeError>
+  readonly beginNodeState: (state: NodeStateStart) => Effect.Effect<void, LandscapeError>
+  readonly completeNodeState: (state: NodeStateEnd) => Effect.Effect<void, LandscapeError>
+  readonly recordRouting: (routing: RoutingRecord) => Effect.Effect<void, LandscapeError>
+  readonly completeTokens: (tokens: ReadonlyArray<TokenEnd>) => Effect.Effect<void, LandscapeError>
+  readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>
+  readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>
+  readonly recordCall: (call: CallRecord) => Effect.Effect<void, LandscapeError>
+  readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRow>, LandscapeError>
+  /** Most recent first. */
+  readonly listRuns: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<RunRow>, LandscapeError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Landscape extends Context.Tag("sightline/Landscape")<Landscape, LandscapeService>() {}
+
+/**
+ * Options of {@link layerSqlite}.
+ *
+ * @since 0.1.0
+ */
+export interface SqliteOptions {
+  /** Database file; created (with its directory) when missing. `":memory:"` for a private in-memory database. */
+  readonly filename: string
+  /** Open read-only: reads work, every write fails with `LandscapeError`. Default `false`. */
+  readonly readonly?: boolean
+}
+
+/**
+ * The Landscape on embedded SQLite (`@effect/sql-sqlite-node`, better-sqlite3), in WAL mode with
+ * `synchronous = NORMAL` (durable across process crashes; the last commits may be lost on power
+ * loss, see https://www.sqlite.org/wal.html). Applies pending migrations when built; fails with
+ * `LandscapeError` when the file cannot be opened or migrated.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSqlite = (options: SqliteOptions): Layer.Layer<Landscape, LandscapeError> =>
+  sqlite.layer(options)
+
+/** @since 0.1.0 */
+export const getRun = (runId: string): Effect.Effect<Option.Option<RunRow>, LandscapeError, Landscape> =>
+  Effect.flatMap(Landscape, (l) => l.getRun(runId))
+
+/** @since 0.1.0 */
+export const listRuns = (options?: { readonly limit?: number }) =>
+  Effect.flatMap(Landscape, (l) => l.listRuns(options))

@@ -1,0 +1,301 @@
+/**
+ * The telemetry event catalogue (DESIGN.md, "Event catalogue").
+ *
+ * Every event is a `Schema.TaggedClass` with a closed set of fields: the correlation fields of
+ * DESIGN.md invariant 7 (`runId`, and where they apply `rowId`, `tokenId`, `nodeId`, and either
+ * `stateId` in a transform context or `operationId` in a source/sink context, never one in the
+ * other's field) plus the W3C `traceId` (32 hex) / `spanId` (16 hex) of the Effect span that was
+ * current when the event was built. Times are epoch milliseconds; durations are milliseconds.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Option, Schema } from "effect"
+
+/**
+ * How much the hub lets through, from least to most: `lifecycle` (run and phase events), `rows`
+ * (also per-row engine events), `full` (also external-call events from audited clients).
+ *
+ * @since 0.1.0
+ */
+export const Granularity = Schema.Literal("lifecycle", "rows", "full")
+/** @since 0.1.0 */
+export type Granularity = typeof Granularity.Type
+
+const granularityRank: Record<Granularity, number> = { lifecycle: 0, rows: 1, full: 2 }
+
+/**
+ * `true` when an event of granularity `event` passes a hub configured at `configured`.
+ *
+ * @since 0.1.0
+ */
+export const passesGranularity = (event: Granularity, configured: Granularity): boolean =>
+  granularityRank[event] <= granularityRank[configured]
+
+/** W3C trace-context ids of the span current at emit time, when there is one. */
+const TraceFields = {
+  /** W3C trace id, 32 lowercase hex characters. */
+  traceId: Schema.optional(Schema.String),
+  /** W3C span id, 16 lowercase hex characters. */
+  spanId: Schema.optional(Schema.String)
+}
+
+const Base = {
+  /** Wall-clock time the event was built, epoch milliseconds. */
+  timestamp: Schema.Number,
+  runId: Schema.String,
+  ...TraceFields
+}
+
+/** @since 0.1.0 */
+export const RunStatus = Schema.Literal("running", "completed", "failed")
+/** @since 0.1.0 */
+export type RunStatus = typeof RunStatus.Type
+
+/**
+ * A run began. Emitted after the run is recorded in the Landscape.
+ *
+ * @since 0.1.0
+ */
+export class RunStarted extends Schema.TaggedClass<RunStarted>()("RunStarted", {
+  ...Base,
+  pipeline: Schema.String,
+  /** SHA-256 (hex) of the pipeline's canonical configuration (RFC 8785 JSON). */
+  configHash: Schema.String
+}) {
+  static readonly granularity: Granularity = "lifecycle"
+}
+
+/**
+ * A run ended, successfully or not. The last event of every run.
+ *
+ * @since 0.1.0
+ */
+export class RunFinished extends Schema.TaggedClass<RunFinished>()("RunFinished", {
+  ...Base,
+  status: RunStatus,
+  durationMs: Schema.Number,
+  rowsRead: Schema.Number,
+  rowsQuarantined: Schema.Number,
+  /** Message of the failure when `status` is `failed`. */
+  error: Schema.optional(Schema.String)
+}) {
+  static readonly granularity: Granularity = "lifecycle"
+}
+
+/** @since 0.1.0 */
+export const Phase = Schema.Literal("registering", "processing", "finalizing")
+/** @since 0.1.0 */
+export type Phase = typeof Phase.Type
+
+/**
+ * The orchestrator moved to another phase of the run.
+ *
+ * @since 0.1.0
+ */
+export class PhaseChanged extends Schema.TaggedClass<PhaseChanged>()("PhaseChanged", {
+  ...Base,
+  phase: Phase
+}) {
+  static readonly granularity: Granularity = "lifecycle"
+}
+
+/**
+ * A source produced a row (valid or not) and a token was created for it.
+ *
+ * @since 0.1.0
+ */
+export class RowCreated extends Schema.TaggedClass<RowCreated>()("RowCreated", {
+  ...Base,
+  rowId: Schema.String,
+  tokenId: Schema.String,
+  /** The source node. */
+  nodeId: Schema.String,
+  /** Zero-based position of the row in its source. */
+  rowIndex: Schema.Number,
+  /** SHA-256 (hex) of the row's source data as canonical JSON (RFC 8785). */
+  contentHash: Schema.String
+}) {
+  static readonly granularity: Granularity = "rows"
+}
+
+/** @since 0.1.0 */
+export const NodeStateStatus = Schema.Literal("running", "completed", "failed")
+/** @since 0.1.0 */
+export type NodeStateStatus = typeof NodeStateStatus.Type
+
+/**
+ * A transform finished for one token (its node state is `completed` or `failed`).
+ *
+ * @since 0.1.0
+ */
+export class TransformCompleted extends Schema.TaggedClass<TransformCompleted>()("TransformCompleted", {
+  ...Base,
+  rowId: Schema.String,
+  tokenId: Schema.String,
+  nodeId: Schema.String,
+  stateId: Schema.String,
+  status: NodeStateStatus,
+  durationMs: Schema.Number,
+  inputHash: Schema.String,
+  outputHash: Schema.optional(Schema.String),
+  error: Schema.optional(Schema.String)
+}) {
+  static readonly granularity: Granularity = "rows"
+}
+
+/**
+ * A gate decided where a token goes: a named sink, or on to the next step (`continue`).
+ *
+ * @since 0.1.0
+ */
+export class GateEvaluated extends Schema.TaggedClass<GateEvaluated>()("GateEvaluated", {
+  ...Base,
+  rowId: Schema.String,
+  tokenId: Schema.String,
+  nodeId: Schema.String,
+  stateId: Schema.String,
+  destination: Schema.String
+}) {
+  static readonly granularity: Granularity = "rows"
+}
+
+/** @since 0.1.0 */
+export const TokenOutcome = Schema.Literal("routed", "quarantined")
+/** @since 0.1.0 */
+export type TokenOutcome = typeof TokenOutcome.Type
+
+/**
+ * A token reached its terminal sink and was written there.
+ *
+ * @since 0.1.0
+ */
+export class TokenCompleted extends Schema.TaggedClass<TokenCompleted>()("TokenCompleted", {
+  ...Base,
+  rowId: Schema.String,
+  tokenId: Schema.String,
+  /** The sink node the token was written to. */
+  nodeId: Schema.String,
+  sink: Schema.String,
+  outcome: TokenOutcome
+}) {
+  static readonly granularity: Granularity = "rows"
+}
+
+/** @since 0.1.0 */
+export const CallType = Schema.Literal("http", "llm", "sql", "filesystem")
+/** @since 0.1.0 */
+export type CallType = typeof CallType.Type
+
+/** @since 0.1.0 */
+export const CallStatus = Schema.Literal("success", "error")
+/** @since 0.1.0 */
+export type CallStatus = typeof CallStatus.Type
+
+/**
+ * An attribute value: OpenTelemetry allows strings, booleans and numbers (and arrays of them).
+ *
+ * @since 0.1.0
+ */
+export const AttributeValue = Schema.Union(Schema.String, Schema.Number, Schema.Boolean)
+/** @since 0.1.0 */
+export type AttributeValue = typeof AttributeValue.Type
+
+/**
+ * An external call completed and was recorded in the Landscape first (invariant 4). Made inside a
+ * transform it carries `stateId`; inside a source or sink it carries `operationId`; never both.
+ * `attributes` use OpenTelemetry semantic-convention names (`http.request.method`,
+ * `gen_ai.request.model`, ...).
+ *
+ * @since 0.1.0
+ */
+export class ExternalCallCompleted extends Schema.TaggedClass<ExternalCallCompleted>()(
+  "ExternalCallCompleted",
+  Schema.Struct({
+    ...Base,
+    callId: Schema.String,
+    nodeId: Schema.String,
+    rowId: Schema.optional(Schema.String),
+    tokenId: Schema.optional(Schema.String),
+    stateId: Schema.optional(Schema.String),
+    operationId: Schema.optional(Schema.String),
+    callType: CallType,
+    status: CallStatus,
+    latencyMs: Schema.Number,
+    attributes: Schema.Record({ key: Schema.String, value: AttributeValue })
+  }).pipe(
+    Schema.filter((e) =>
+      (e.stateId === undefined) !== (e.operationId === undefined)
+        ? undefined
+        : "an external call carries exactly one of stateId (transform) or operationId (source/sink)"
+    )
+  )
+) {
+  static readonly granularity: Granularity = "full"
+}
+
+/**
+ * Every engine and client event.
+ *
+ * @since 0.1.0
+ */
+export const TelemetryEvent = Schema.Union(
+  RunStarted,
+  RunFinished,
+  PhaseChanged,
+  RowCreated,
+  TransformCompleted,
+  GateEvaluated,
+  TokenCompleted,
+  ExternalCallCompleted
+)
+/** @since 0.1.0 */
+export type TelemetryEvent = typeof TelemetryEvent.Type
+
+/** @since 0.1.0 */
+export type EventTag = TelemetryEvent["_tag"]
+
+const granularities: Record<EventTag, Granularity> = {
+  RunStarted: RunStarted.granularity,
+  RunFinished: RunFinished.granularity,
+  PhaseChanged: PhaseChanged.granularity,
+  RowCreated: RowCreated.granularity,
+  TransformCompleted: TransformCompleted.granularity,
+  GateEvaluated: GateEvaluated.granularity,
+  TokenCompleted: TokenCompleted.granularity,
+  ExternalCallCompleted: ExternalCallCompleted.granularity
+}
+
+/**
+ * The granularity an event belongs to (DESIGN.md event catalogue).
+ *
+ * @since 0.1.0
+ */
+export const granularityOf = (event: TelemetryEvent): Granularity => granularities[event._tag]
+
+/**
+ * JSON codec: `encodeJson(event)` gives one line of JSON (no trailing newline); `decodeJson`
+ * parses and validates it back into the event class.
+ *
+ * @since 0.1.0
+ */
+export const TelemetryEventJson = Schema.parseJson(TelemetryEvent)
+
+/** @since 0.1.0 */
+export const encodeJson: (event: TelemetryEvent) => string = Schema.encodeSync(TelemetryEventJson)
+
+/** @since 0.1.0 */
+export const decodeJson: (line: string) => TelemetryEvent = Schema.decodeUnknownSync(TelemetryEventJson)
+
+/**
+ * Correlation ids of the current Effect span, for stamping events: `{ traceId, spanId }`, or `{}`
+ * outside any span. Never fails.
+ *
+ * @since 0.1.0
+ */
+export const currentTrace: Effect.Effect<{ readonly traceId?: string; readonly spanId?: string }> = Effect.map(
+  Effect.option(Effect.currentSpan),
+  Option.match({
+    onNone: () => ({}),
+    onSome: (span) => ({ traceId: span.traceId, spanId: span.spanId })
+  })
+)

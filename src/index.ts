@@ -1,0 +1,31 @@
+/**
+ * Sightline: typed telemetry and an audit trail (the Landscape) for data pipelines, on Effect 3.
+ * One namespace per module, as in Effect's own packages.
+ *
+ * @since 0.1.0
+ */
+
+/** The call context of audited clients: a node state or an operation. @since 0.1.0 */
+export * as CallScope from "./CallScope.js"
+/** Exporter interface and constructor. @since 0.1.0 */
+export * as Exporter from "./Exporter.js"
+/** Console exporter: one readable line per event. @since 0.1.0 */
+export * as ConsoleExporter from "./exporters/Console.js"
+/** JSON Lines file exporter. @since 0.1.0 */
+export * as JsonLinesExporter from "./exporters/JsonLines.js"
+/** In-memory exporter with assertions, for tests. @since 0.1.0 */
+export * as TestExporter from "./exporters/TestExporter.js"
+/** The audit trail service. @since 0.1.0 */
+export * as Landscape from "./Landscape.js"
+/** Runs pipelines. @since 0.1.0 */
+export * as Orchestrator from "./Orchestrator.js"
+/** Pipeline definition: source, transforms, gates, sinks. @since 0.1.0 */
+export * as Pipeline from "./Pipeline.js"
+/** File sinks. @since 0.1.0 */
+export * as Sink from "./Sink.js"
+/** File and in-memory sources. @since 0.1.0 */
+export * as Source from "./Source.js"
+/** The telemetry service and its layers. @since 0.1.0 */
+export * as Telemetry from "./Telemetry.js"
+/** The event catalogue. @since 0.1.0 */
+export * as TelemetryEvent from "./TelemetryEvent.js"

@@ -1,0 +1,123 @@
+/**
+ * The Landscape's SQL schema as versioned `@effect/sql` migrations (applied ids are kept in
+ * `effect_sql_migrations`). Portable SQL: the same statements run on SQLite and PostgreSQL.
+ * Times are epoch milliseconds (INTEGER), durations milliseconds (REAL), hashes SHA-256 hex over
+ * RFC 8785 canonical JSON.
+ *
+ * @internal
+ */
+import { SqlClient } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+import { Effect } from "effect"
+
+const statements = (...sqls: ReadonlyArray<string>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(sqls, (s) => sql.unsafe(s), { discard: true }))
+
+export const migrations = Migrator.fromRecord({
+  "0001_create_landscape": statements(
+    `CREATE TABLE runs (
+      run_id TEXT PRIMARY KEY,
+      pipeline TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+      started_at BIGINT NOT NULL,
+      finished_at BIGINT,
+      duration_ms DOUBLE PRECISION,
+      config_json TEXT NOT NULL,
+      config_hash TEXT NOT NULL,
+      telemetry_enabled INTEGER NOT NULL,
+      telemetry_granularity TEXT,
+      rows_read INTEGER,
+      rows_quarantined INTEGER,
+      error TEXT
+    )`,
+    `CREATE TABLE nodes (
+      node_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      name TEXT NOT NULL,
+      kind TEXT NOT NULL CHECK (kind IN ('source', 'transform', 'gate', 'sink')),
+      position INTEGER NOT NULL,
+      config_json TEXT NOT NULL,
+      UNIQUE (run_id, name)
+    )`,
+    `CREATE TABLE rows (
+      row_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      source_node_id TEXT NOT NULL REFERENCES nodes (node_id),
+      row_index INTEGER NOT NULL,
+      source_data_json TEXT NOT NULL,
+      source_data_hash TEXT NOT NULL,
+      created_at BIGINT NOT NULL,
+      UNIQUE (run_id, row_index)
+    )`,
+    `CREATE TABLE tokens (
+      token_id TEXT PRIMARY KEY,
+      row_id TEXT NOT NULL REFERENCES rows (row_id),
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      created_at BIGINT NOT NULL,
+      outcome TEXT CHECK (outcome IN ('routed', 'quarantined')),
+      sink_node_id TEXT REFERENCES nodes (node_id),
+      completed_at BIGINT
+    )`,
+    `CREATE TABLE node_states (
+      state_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      token_id TEXT NOT NULL REFERENCES tokens (token_id),
+      node_id TEXT NOT NULL REFERENCES nodes (node_id),
+      step_index INTEGER NOT NULL,
+      attempt INTEGER NOT NULL DEFAULT 1,
+      status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+      input_hash TEXT NOT NULL,
+      output_hash TEXT,
+      error_json TEXT,
+      started_at BIGINT NOT NULL,
+      completed_at BIGINT,
+      duration_ms DOUBLE PRECISION
+    )`,
+    `CREATE TABLE routing_events (
+      routing_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      state_id TEXT NOT NULL REFERENCES node_states (state_id),
+      token_id TEXT NOT NULL REFERENCES tokens (token_id),
+      destination TEXT NOT NULL,
+      destination_node_id TEXT REFERENCES nodes (node_id),
+      created_at BIGINT NOT NULL
+    )`,
+    `CREATE TABLE operations (
+      operation_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      node_id TEXT NOT NULL REFERENCES nodes (node_id),
+      kind TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+      details_json TEXT NOT NULL,
+      error TEXT,
+      started_at BIGINT NOT NULL,
+      completed_at BIGINT,
+      duration_ms DOUBLE PRECISION
+    )`,
+    `CREATE TABLE calls (
+      call_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      node_id TEXT NOT NULL REFERENCES nodes (node_id),
+      state_id TEXT REFERENCES node_states (state_id),
+      operation_id TEXT REFERENCES operations (operation_id),
+      call_type TEXT NOT NULL CHECK (call_type IN ('http', 'llm', 'sql', 'filesystem')),
+      status TEXT NOT NULL CHECK (status IN ('success', 'error')),
+      request_json TEXT,
+      request_hash TEXT,
+      response_json TEXT,
+      response_hash TEXT,
+      attributes_json TEXT NOT NULL,
+      error TEXT,
+      latency_ms DOUBLE PRECISION NOT NULL,
+      created_at BIGINT NOT NULL,
+      CHECK ((state_id IS NULL) <> (operation_id IS NULL))
+    )`,
+    `CREATE INDEX rows_run ON rows (run_id)`,
+    `CREATE INDEX tokens_row ON tokens (row_id)`,
+    `CREATE INDEX node_states_token ON node_states (token_id)`,
+    `CREATE INDEX node_states_run_node ON node_states (run_id, node_id)`,
+    `CREATE INDEX routing_events_token ON routing_events (token_id)`,
+    `CREATE INDEX calls_state ON calls (state_id)`,
+    `CREATE INDEX calls_operation ON calls (operation_id)`
+  )
+})

@@ -1,0 +1,281 @@
+/**
+ * The Landscape over any `@effect/sql` `SqlClient` (`make`), and its SQLite layer.
+ *
+ * @internal
+ */
+import { SqlClient, type SqlError } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, Layer, Option } from "effect"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { canonicalJson, hashCanonical } from "../internal/hashing.js"
+import { Landscape, LandscapeError, type LandscapeService, type RunRow, type SqliteOptions } from "../Landscape.js"
+import { migrations } from "./migrations.js"
+
+const toLandscapeError = (operation: string) => (error: SqlError.SqlError | Migrator.MigrationError | unknown) =>
+  new LandscapeError({
+    operation,
+    message: `Landscape ${operation} failed: ${describe(error)}`,
+    cause: error
+  })
+
+const describe = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return String(error)
+  const e = error as { message?: unknown; cause?: { message?: unknown } }
+  const inner = e.cause && typeof e.cause.message === "string" ? `: ${e.cause.message}` : ""
+  return `${typeof e.message === "string" ? e.message : String(error)}${inner}`
+}
+
+const json = (value: unknown): string => canonicalJson(value)
+
+interface RunDbRow {
+  readonly run_id: string
+  readonly pipeline: string
+  readonly status: RunRow["status"]
+  readonly started_at: number
+  readonly finished_at: number | null
+  readonly duration_ms: number | null
+  readonly config_hash: string
+  readonly telemetry_enabled: number
+  readonly telemetry_granularity: string | null
+  readonly rows_read: number | null
+  readonly rows_quarantined: number | null
+  readonly error: string | null
+}
+
+const toRunRow = (r: RunDbRow): RunRow => ({
+  runId: r.run_id,
+  pipeline: r.pipeline,
+  status: r.status,
+  startedAt: Number(r.started_at),
+  finishedAt: r.finished_at === null ? null : Number(r.finished_at),
+  durationMs: r.duration_ms,
+  configHash: r.config_hash,
+  telemetryEnabled: Number(r.telemetry_enabled) === 1,
+  telemetryGranularity: r.telemetry_granularity,
+  rowsRead: r.rows_read,
+  rowsQuarantined: r.rows_quarantined,
+  error: r.error
+})
+
+/** The Landscape service over the `SqlClient` in context (schema already migrated). */
+export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const op = <A>(name: string, effect: Effect.Effect<A, SqlError.SqlError>) =>
+    Effect.mapError(effect, toLandscapeError(name))
+
+  return {
+    beginRun: (run) =>
+      op(
+        "beginRun",
+        sql`INSERT INTO runs ${
+          sql.insert({
+            run_id: run.runId,
+            pipeline: run.pipeline,
+            status: "running",
+            started_at: run.startedAt,
+            config_json: json(run.config),
+            config_hash: hashCanonical(run.config),
+            telemetry_enabled: run.telemetryEnabled ? 1 : 0,
+            telemetry_granularity: run.telemetryEnabled ? run.telemetryGranularity : null
+          })
+        }`
+      ),
+    finishRun: (run) =>
+      op(
+        "finishRun",
+        sql`UPDATE runs SET ${
+          sql.update({
+            status: run.status,
+            finished_at: run.finishedAt,
+            duration_ms: run.durationMs,
+            rows_read: run.rowsRead,
+            rows_quarantined: run.rowsQuarantined,
+            error: run.error ?? null
+          })
+        } WHERE run_id = ${run.runId}`
+      ),
+    registerNodes: (nodes) =>
+      nodes.length === 0 ? Effect.void : op(
+        "registerNodes",
+        sql`INSERT INTO nodes ${
+          sql.insert(nodes.map((n) => ({
+            node_id: n.nodeId,
+            run_id: n.runId,
+            name: n.name,
+            kind: n.kind,
+            position: n.position,
+            config_json: json(n.config)
+          })))
+        }`
+      ),
+    recordRow: (row) =>
+      op(
+        "recordRow",
+        sql.withTransaction(
+          Effect.zipRight(
+            sql`INSERT INTO rows ${
+              sql.insert({
+                row_id: row.rowId,
+                run_id: row.runId,
+                source_node_id: row.sourceNodeId,
+                row_index: row.rowIndex,
+                source_data_json: json(row.data),
+                source_data_hash: row.dataHash,
+                created_at: row.createdAt
+              })
+            }`,
+            sql`INSERT INTO tokens ${
+              sql.insert({ token_id: row.tokenId, row_id: row.rowId, run_id: row.runId, created_at: row.createdAt })
+            }`
+          )
+        )
+      ),
+    beginNodeState: (s) =>
+      op(
+        "beginNodeState",
+        sql`INSERT INTO node_states ${
+          sql.insert({
+            state_id: s.stateId,
+            run_id: s.runId,
+            token_id: s.tokenId,
+            node_id: s.nodeId,
+            step_index: s.stepIndex,
+            status: "running",
+            input_hash: s.inputHash,
+            started_at: s.startedAt
+          })
+        }`
+      ),
+    completeNodeState: (s) =>
+      op(
+        "completeNodeState",
+        sql`UPDATE node_states SET ${
+          sql.update({
+            status: s.status,
+            output_hash: s.outputHash ?? null,
+            error_json: s.error === undefined ? null : json(s.error),
+            completed_at: s.completedAt,
+            duration_ms: s.durationMs
+          })
+        } WHERE state_id = ${s.stateId}`
+      ),
+    recordRouting: (r) =>
+      op(
+        "recordRouting",
+        sql`INSERT INTO routing_events ${
+          sql.insert({
+            routing_id: r.routingId,
+            run_id: r.runId,
+            state_id: r.stateId,
+            token_id: r.tokenId,
+            destination: r.destination,
+            destination_node_id: r.destinationNodeId ?? null,
+            created_at: r.createdAt
+          })
+        }`
+      ),
+    completeTokens: (tokens) =>
+      tokens.length === 0 ? Effect.void : op(
+        "completeTokens",
+        sql.withTransaction(
+          Effect.forEach(
+            tokens,
+            (t) =>
+              sql`UPDATE tokens SET ${
+                sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt })
+              } WHERE token_id = ${t.tokenId}`,
+            { discard: true }
+          )
+        )
+      ),
+    beginOperation: (o) =>
+      op(
+        "beginOperation",
+        sql`INSERT INTO operations ${
+          sql.insert({
+            operation_id: o.operationId,
+            run_id: o.runId,
+            node_id: o.nodeId,
+            kind: o.kind,
+            status: "running",
+            details_json: json(o.details),
+            started_at: o.startedAt
+          })
+        }`
+      ),
+    completeOperation: (o) =>
+      op(
+        "completeOperation",
+        sql`UPDATE operations SET ${
+          sql.update({
+            status: o.status,
+            details_json: json(o.details),
+            error: o.error ?? null,
+            completed_at: o.completedAt,
+            duration_ms: o.durationMs
+          })
+        } WHERE operation_id = ${o.operationId}`
+      ),
+    recordCall: (c) =>
+      op(
+        "recordCall",
+        sql`INSERT INTO calls ${
+          sql.insert({
+            call_id: c.callId,
+            run_id: c.runId,
+            node_id: c.nodeId,
+            state_id: c.stateId ?? null,
+            operation_id: c.operationId ?? null,
+            call_type: c.callType,
+            status: c.status,
+            request_json: c.request === undefined ? null : json(c.request),
+            request_hash: c.requestHash ?? null,
+            response_json: c.response === undefined ? null : json(c.response),
+            response_hash: c.responseHash ?? null,
+            attributes_json: json(c.attributes),
+            error: c.error ?? null,
+            latency_ms: c.latencyMs,
+            created_at: c.createdAt
+          })
+        }`
+      ),
+    getRun: (runId) =>
+      op("getRun", sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`).pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRunRow))
+      ),
+    listRuns: (options) =>
+      op(
+        "listRuns",
+        sql<RunDbRow>`SELECT * FROM runs ORDER BY started_at DESC, run_id LIMIT ${options?.limit ?? 100}`
+      ).pipe(Effect.map((rows) => rows.map(toRunRow)))
+  }
+})
+
+/** Applies pending migrations on the `SqlClient` in context. Needs no platform services. */
+export const migrate = Effect.mapError(Migrator.make({})({ loader: migrations }), toLandscapeError("migrate"))
+
+export const layer = (options: SqliteOptions): Layer.Layer<Landscape, LandscapeError> => {
+  const client = Layer.unwrapEffect(
+    Effect.try({
+      try: () => {
+        if (options.filename !== ":memory:" && !options.readonly) mkdirSync(dirname(options.filename), { recursive: true })
+        return SqliteClient.layer({ filename: options.filename, readonly: options.readonly ?? false })
+      },
+      catch: toLandscapeError("open")
+    })
+  ).pipe(Layer.mapError(toLandscapeError("open")))
+  const service = Layer.effect(
+    Landscape,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      if (!options.readonly) {
+        yield* Effect.mapError(sql`PRAGMA synchronous = NORMAL`, toLandscapeError("open"))
+        yield* migrate
+      }
+      return yield* make
+    })
+  )
+  return service.pipe(Layer.provide(client))
+}
