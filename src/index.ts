@@ -29,3 +29,5 @@ export * as Source from "./Source.js"
 export * as Telemetry from "./Telemetry.js"
 /** The event catalogue. @since 0.1.0 */
 export * as TelemetryEvent from "./TelemetryEvent.js"
+/** HttpClient that records every request in the Landscape, then emits. @since 0.1.0 */
+export * as AuditedHttpClient from "./AuditedHttpClient.js"
