@@ -10,10 +10,21 @@ import { Context, Effect } from "effect"
 import { hashCanonical } from "./internal/hashing.js"
 import { Landscape, type LandscapeError } from "./Landscape.js"
 import { Telemetry } from "./Telemetry.js"
-import { type AttributeValue, type CallStatus, type CallType, ExternalCallCompleted, currentTrace } from "./TelemetryEvent.js"
+import {
+  type AttributeValue,
+  type CallStatus,
+  type CallType,
+  currentTrace,
+  ExternalCallCompleted,
+  type TelemetryEvent
+} from "./TelemetryEvent.js"
 
 /** @internal Lets a plugin-path Landscape failure reach the engine even if the plugin swallows the defect. */
 export const FatalSink: unique symbol = Symbol.for("sightline/CallScope/FatalSink")
+/** @internal Writes the row's journaled records now, so a call can refer to its node state. */
+export const FlushRecords: unique symbol = Symbol.for("sightline/CallScope/FlushRecords")
+/** @internal Where a call's event waits until the row's earlier events have been emitted. */
+export const EventJournal: unique symbol = Symbol.for("sightline/CallScope/EventJournal")
 
 /** @since 0.1.0 */
 export interface StateScope {
@@ -25,6 +36,10 @@ export interface StateScope {
   readonly stateId: string
   /** @internal */
   readonly [FatalSink]: (error: LandscapeError) => void
+  /** @internal */
+  readonly [FlushRecords]: Effect.Effect<void, LandscapeError>
+  /** @internal */
+  readonly [EventJournal]: { readonly emit: (event: TelemetryEvent) => void }
 }
 
 /** @since 0.1.0 */
@@ -63,7 +78,9 @@ export interface CallReport {
 
 /**
  * Records a call in the Landscape, then emits `ExternalCallCompleted` (DESIGN.md invariant 4:
- * Landscape first). A Landscape failure is a defect here, so a `catchAll` in plugin code cannot
+ * Landscape first). In a transform, the row's records journaled so far are written first (the
+ * call refers to its node state), and the event is emitted with the row's other events once the
+ * row is committed. A Landscape failure is a defect here, so a `catchAll` in plugin code cannot
  * hide it, and it is also reported to the engine, which fails the run with the `LandscapeError`
  * even if the plugin swallows the defect. Returns the call id.
  *
@@ -78,6 +95,8 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
     const ids = scope._tag === "StateScope"
       ? { stateId: scope.stateId } as const
       : { operationId: scope.operationId } as const
+    const fatal = (error: LandscapeError) => Effect.zipRight(Effect.sync(() => scope[FatalSink](error)), Effect.die(error))
+    if (scope._tag === "StateScope") yield* Effect.catchAll(scope[FlushRecords], fatal)
     yield* landscape.recordCall({
       callId,
       runId: scope.runId,
@@ -91,10 +110,9 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       ...(report.error === undefined ? {} : { error: report.error }),
       latencyMs: report.latencyMs,
       createdAt: Date.now()
-    }).pipe(Effect.catchAll((error) => Effect.zipRight(Effect.sync(() => scope[FatalSink](error)), Effect.die(error))))
+    }).pipe(Effect.catchAll(fatal))
     const trace = yield* currentTrace
-    yield* telemetry.emit(
-      new ExternalCallCompleted({
+    const event = new ExternalCallCompleted({
         timestamp: Date.now(),
         runId: scope.runId,
         ...trace,
@@ -107,6 +125,7 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
         latencyMs: report.latencyMs,
         attributes: { ...report.attributes }
       })
-    )
+    if (scope._tag === "StateScope") scope[EventJournal].emit(event)
+    else yield* telemetry.emit(event)
     return callId
   })

@@ -96,6 +96,29 @@ export interface NodeStateEnd {
   readonly durationMs: number
 }
 
+/**
+ * A node state recorded in one go, with its final status (the usual case: the engine journals a
+ * step and writes it once it has finished).
+ *
+ * @since 0.1.0
+ */
+export type NodeStateRecord = NodeStateStart & Omit<NodeStateEnd, "stateId">
+
+/**
+ * Records written together, in one transaction: what the engine journals for a batch of rows.
+ * `runningStates` are states still in progress (written as `running`); `stateUpdates` complete
+ * states written as `running` earlier.
+ *
+ * @since 0.1.0
+ */
+export interface RecordBatch {
+  readonly rows: ReadonlyArray<RowRecord>
+  readonly nodeStates: ReadonlyArray<NodeStateRecord>
+  readonly runningStates: ReadonlyArray<NodeStateStart>
+  readonly stateUpdates: ReadonlyArray<NodeStateEnd>
+  readonly routing: ReadonlyArray<RoutingRecord>
+}
+
 /** @since 0.1.0 */
 export interface RoutingRecord {
   readonly routingId: string
@@ -189,6 +212,8 @@ export interface LandscapeService {
   readonly beginNodeState: (state: NodeStateStart) => Effect.Effect<void, LandscapeError>
   readonly completeNodeState: (state: NodeStateEnd) => Effect.Effect<void, LandscapeError>
   readonly recordRouting: (routing: RoutingRecord) => Effect.Effect<void, LandscapeError>
+  /** Writes a batch of rows, node states and routing decisions in one transaction. */
+  readonly recordBatch: (batch: RecordBatch) => Effect.Effect<void, LandscapeError>
   readonly completeTokens: (tokens: ReadonlyArray<TokenEnd>) => Effect.Effect<void, LandscapeError>
   readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>
   readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>

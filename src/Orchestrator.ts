@@ -9,9 +9,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Stream } from "effect"
+import { Cause, Chunk, type Duration, Effect, Stream } from "effect"
 import { CallScope, FatalSink, type OperationScope } from "./CallScope.js"
-import { processRow, type Outcome, type RunContext } from "./internal/processor.js"
+import { emptyBatch } from "./internal/journal.js"
+import { type Processed, processRow, type RunContext } from "./internal/processor.js"
 import { Landscape, type LandscapeError, type NodeRecord } from "./Landscape.js"
 import type { Pipeline, SinkError, SinkWriter, SourceError } from "./Pipeline.js"
 import { Telemetry } from "./Telemetry.js"
@@ -56,8 +57,13 @@ export interface Progress {
 export interface RunOptions {
   /** Rows processed at once. Default 4. Sink output stays in source order whatever the value. */
   readonly concurrency?: number
-  /** Rows per sink write and per token-completion transaction. Default 256. */
+  /**
+   * Rows per Landscape transaction and sink write. Default 256. Their records and events wait
+   * until the batch is full or `batchWindow` has passed.
+   */
   readonly batchSize?: number
+  /** Longest time a processed row waits for its batch. Default 1 second. */
+  readonly batchWindow?: Duration.DurationInput
   /** Called after every batch. */
   readonly onProgress?: (progress: Progress) => Effect.Effect<void>
 }
@@ -187,7 +193,6 @@ export const run = <R>(
       const ctx: RunContext = {
         runId,
         landscape,
-        telemetry,
         source: pipeline.source,
         sourceNodeId,
         steps,
@@ -196,38 +201,52 @@ export const run = <R>(
         fatal
       }
 
-      const writeBatch = (outcomes: ReadonlyArray<Outcome>) =>
+      /**
+       * One batch of processed rows, in source order: their journaled records in one Landscape
+       * transaction, then the sink writes, then the token outcomes, then the events (Landscape first).
+       */
+      const writeBatch = (processed: ReadonlyArray<Processed>) =>
         Effect.gen(function* () {
+          const records = emptyBatch()
           const bySink = new Map<string, Array<unknown>>()
-          for (const o of outcomes) {
-            const sink = o._tag === "Routed" ? o.sink : "quarantine"
-            const list = bySink.get(sink) ?? []
-            list.push(o._tag === "Routed" ? o.value : o.row)
-            bySink.set(sink, list)
+          for (const { journal, outcome } of processed) {
+            journal.drainInto(records)
+            const sink = outcome._tag === "Routed" ? outcome.sink : "quarantine"
+            const rows = bySink.get(sink) ?? []
+            rows.push(outcome._tag === "Routed" ? outcome.value : outcome.row)
+            bySink.set(sink, rows)
           }
+          yield* landscape.recordBatch(records)
           for (const [sink, rows] of bySink) {
-            const op = operations.get(sink)!
-            yield* Effect.provideService(writers.get(sink)!.write(rows), CallScope, op)
+            yield* Effect.provideService(writers.get(sink)!.write(rows), CallScope, operations.get(sink)!)
           }
           const completedAt = Date.now()
-          yield* landscape.completeTokens(outcomes.map((o) => ({
-            tokenId: o._tag === "Routed" ? o.tokenId : o.row.tokenId,
-            outcome: o._tag === "Routed" ? "routed" : "quarantined",
-            sinkNodeId: o._tag === "Routed" ? sinkNodeIds.get(o.sink)! : quarantineNodeId,
-            completedAt
-          })))
+          const ends = processed.map(({ outcome }) => {
+            const routed = outcome._tag === "Routed"
+            const sink = routed ? outcome.sink : "quarantine"
+            return {
+              rowId: routed ? outcome.rowId : outcome.row.rowId,
+              tokenId: routed ? outcome.tokenId : outcome.row.tokenId,
+              outcome: routed ? "routed" as const : "quarantined" as const,
+              sink,
+              sinkNodeId: routed ? sinkNodeIds.get(sink)! : quarantineNodeId,
+              completedAt
+            }
+          })
+          yield* landscape.completeTokens(ends)
           const base = yield* stamp
-          for (const o of outcomes) {
-            if (o._tag === "Routed") counts.perSink[o.sink] = (counts.perSink[o.sink] ?? 0) + 1
+          for (let i = 0; i < processed.length; i++) {
+            const end = ends[i]!
+            if (end.outcome === "routed") counts.perSink[end.sink] = (counts.perSink[end.sink] ?? 0) + 1
             else counts.quarantined += 1
-            const sink = o._tag === "Routed" ? o.sink : "quarantine"
+            for (const event of processed[i]!.journal.events) yield* telemetry.emit(event)
             yield* telemetry.emit(new TokenCompleted({
               ...base,
-              rowId: o._tag === "Routed" ? o.rowId : o.row.rowId,
-              tokenId: o._tag === "Routed" ? o.tokenId : o.row.tokenId,
-              nodeId: o._tag === "Routed" ? sinkNodeIds.get(sink)! : quarantineNodeId,
-              sink,
-              outcome: o._tag === "Routed" ? "routed" : "quarantined"
+              rowId: end.rowId,
+              tokenId: end.tokenId,
+              nodeId: end.sinkNodeId,
+              sink: end.sink,
+              outcome: end.outcome
             }, noValidation))
           }
           if (options.onProgress) {
@@ -243,8 +262,8 @@ export const run = <R>(
           counts.read += 1
           return processRow(ctx, record, index)
         }, { concurrency: Math.max(1, options.concurrency ?? 4) }),
-        Stream.rechunk(Math.max(1, options.batchSize ?? 256)),
-        Stream.runForEachChunk((chunk) => writeBatch(Array.from(chunk))),
+        Stream.groupedWithin(Math.max(1, options.batchSize ?? 256), options.batchWindow ?? "1 second"),
+        Stream.runForEach((chunk) => writeBatch(Chunk.toReadonlyArray(chunk))),
         Effect.onError((cause) =>
           finishOperations("failed", Cause.isInterruptedOnly(cause) ? "interrupted" : String(Cause.squash(cause))).pipe(Effect.ignore)
         )

@@ -150,6 +150,7 @@ export type Step =
  * @since 0.1.0
  */
 export class Builder<A, Routes extends string, R> implements Pipeable.Pipeable {
+  declare readonly pipe: Pipeable.Pipeable["pipe"]
   declare readonly _A: (_: never) => A
   declare readonly _Routes: (_: never) => Routes
   declare readonly _R: (_: never) => R
@@ -158,10 +159,11 @@ export class Builder<A, Routes extends string, R> implements Pipeable.Pipeable {
     readonly source: Source<unknown, unknown>,
     readonly steps: ReadonlyArray<Step>
   ) {}
-  pipe() {
-    // eslint-disable-next-line prefer-rest-params
-    return Pipeable.pipeArguments(this, arguments)
-  }
+}
+// `pipe` is typed by the `declare` above and implemented once, on the prototype.
+;(Builder.prototype as { pipe: unknown }).pipe = function(this: unknown) {
+  // eslint-disable-next-line prefer-rest-params
+  return Pipeable.pipeArguments(this, arguments)
 }
 
 /**
@@ -211,27 +213,30 @@ export const gate = <A, Route extends string, E, R2>(step: Gate<A, Route, E, R2>
 <Routes extends string, R>(self: Builder<A, Routes, R>): Builder<A, Routes | Route, R | R2> =>
   new Builder(self.name, self.source, [...self.steps, step as unknown as Step])
 
-type SinkRequirements<S> = S extends Sink<unknown, infer R> ? R : never
+type SinkRequirements<S> = S extends Sink<never, infer R> ? R : never
+type SinkInput<S> = S extends Sink<infer A, unknown> ? (input: A) => void : never
+/** The row type every sink of `S` accepts (the intersection of their inputs). */
+type SinksInput<S> = [SinkInput<S>] extends [(input: infer A) => void] ? A : never
 
 /**
- * Finishes the pipeline. `sinks` must name a sink for every gate route; rows that pass every gate
- * go to `default` (required when the steps can let a row through). Rows that cannot be processed
- * go to `quarantine`.
+ * Finishes the pipeline. `sinks` must name a sink for every gate route, and each sink must accept
+ * the pipeline's rows; rows that pass every gate go to `default` (required when the steps can let
+ * a row through). Rows that cannot be processed go to `quarantine`.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const toSinks = <
-  A,
-  Routes extends string,
-  S extends { readonly [K in Routes]: Sink<A, unknown> } & Readonly<Record<string, Sink<A, unknown>>>,
+  S extends Readonly<Record<string, Sink<never, unknown>>>,
   Q extends Sink<QuarantinedRow, unknown>
 >(options: {
   readonly sinks: S
   readonly default?: keyof S & string
   readonly quarantine: Q
 }) =>
-<R>(self: Builder<A, Routes, R>): Pipeline<R | SinkRequirements<S[keyof S]> | SinkRequirements<Q>> =>
+<A extends SinksInput<S[keyof S]>, Routes extends keyof S & string, R>(
+  self: Builder<A, Routes, R>
+): Pipeline<R | SinkRequirements<S[keyof S]> | SinkRequirements<Q>> =>
   new Pipeline(
     self.name,
     self.source,

@@ -1,28 +1,31 @@
 /**
- * The row processor: takes one source record through decoding and every step, recording each
- * step in the Landscape and then emitting its event (DESIGN.md: "The processor records each step
- * in the Landscape, then emits the event").
+ * The row processor: takes one source record through decoding and every step (transforms and
+ * gates), journaling each record and each event in a `RowJournal`. The orchestrator writes the
+ * journals to the Landscape a batch at a time and emits their events after the commit.
  *
  * @internal
  */
 import { Cause, Effect, Either, Exit, Option } from "effect"
-import { CallScope, FatalSink, type StateScope } from "../CallScope.js"
-import { type LandscapeError, type LandscapeService } from "../Landscape.js"
-import { LandscapeError as LandscapeErrorClass } from "../Landscape.js"
+import { CallScope, EventJournal, FatalSink, FlushRecords, type StateScope } from "../CallScope.js"
+import { LandscapeError, type LandscapeService } from "../Landscape.js"
 import type { QuarantinedRow, Source, SourceRecord, Step } from "../Pipeline.js"
-import type { TelemetryService } from "../Telemetry.js"
 import { currentTrace, GateEvaluated, RowCreated, TransformCompleted } from "../TelemetryEvent.js"
 import { hashCanonical } from "./hashing.js"
+import { RowJournal } from "./journal.js"
 
 /** Where a processed row goes. */
 export type Outcome =
   | { readonly _tag: "Routed"; readonly sink: string; readonly value: unknown; readonly rowId: string; readonly tokenId: string }
   | { readonly _tag: "Quarantined"; readonly row: QuarantinedRow }
 
+export interface Processed {
+  readonly outcome: Outcome
+  readonly journal: RowJournal
+}
+
 export interface RunContext {
   readonly runId: string
   readonly landscape: LandscapeService
-  readonly telemetry: TelemetryService
   readonly source: Source<unknown, unknown>
   readonly sourceNodeId: string
   readonly steps: ReadonlyArray<{ readonly step: Step; readonly nodeId: string }>
@@ -32,14 +35,15 @@ export interface RunContext {
   readonly fatal: { error: LandscapeError | undefined }
 }
 
-const noValidation = true as const
+/** Events built by the engine from checked values skip constructor validation (hot path). */
+const trusted = true as const
 
 /** A readable reason for a step failure, and its JSON form for `node_states.error_json`. */
 const describeFailure = (cause: Cause.Cause<unknown>): { readonly reason: string; readonly json: unknown } => {
   const failure = Cause.failureOption(cause)
   const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
   const kind = Option.isSome(failure) ? "failure" : "defect"
-  if (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)) {
+  if (typeof error === "object" && error !== null && "message" in error) {
     const e = error as { readonly _tag?: unknown; readonly name?: unknown; readonly message?: unknown }
     const tag = typeof e._tag === "string" ? e._tag : typeof e.name === "string" ? e.name : "Error"
     const message = String(e.message)
@@ -50,34 +54,38 @@ const describeFailure = (cause: Cause.Cause<unknown>): { readonly reason: string
 
 /** A `LandscapeError` anywhere in the cause (failure or defect): never a row failure. */
 const landscapeErrorIn = (cause: Cause.Cause<unknown>): Option.Option<LandscapeError> =>
-  Cause.find(cause, (c) =>
-    (c._tag === "Fail" && c.error instanceof LandscapeErrorClass) ||
-      (c._tag === "Die" && c.defect instanceof LandscapeErrorClass)
-      ? Option.some((c._tag === "Fail" ? c.error : c.defect) as LandscapeError)
-      : Option.none())
+  Cause.find(cause, (c) => {
+    const error = c._tag === "Fail" ? c.error : c._tag === "Die" ? c.defect : undefined
+    return error instanceof LandscapeError ? Option.some(error) : Option.none()
+  })
 
+interface RowIds {
+  readonly rowId: string
+  readonly tokenId: string
+  readonly journal: RowJournal
+  readonly quarantine: (node: string, reason: string) => Outcome
+}
 
 type StepResult =
   | { readonly _tag: "Next"; readonly value: unknown; readonly hash: string }
   | { readonly _tag: "Route"; readonly sink: string }
-  | Outcome
+  | { readonly _tag: "Done"; readonly outcome: Outcome }
 
-/** One transform or gate for one token: node state begun, work run, node state completed, event emitted. */
+/** One transform or gate for one token: node state begun, work run, node state completed, event journaled. */
 const runStep = (
   ctx: RunContext,
-  row: { readonly rowId: string; readonly tokenId: string; readonly quarantine: (node: string, reason: string) => Outcome },
-  i: number,
+  row: RowIds,
+  index: number,
   value: unknown,
-  valueHash: string
+  inputHash: string
 ): Effect.Effect<StepResult, LandscapeError, unknown> =>
   Effect.gen(function* () {
-    const { landscape, telemetry, runId } = ctx
-    const { rowId, tokenId, quarantine } = row
-    const { nodeId, step } = ctx.steps[i]!
+    const { runId } = ctx
+    const { journal, rowId, tokenId } = row
+    const { nodeId, step } = ctx.steps[index]!
     const stateId = crypto.randomUUID()
-    const startedAt = Date.now()
     const t0 = performance.now()
-    yield* landscape.beginNodeState({ stateId, runId, tokenId, nodeId, stepIndex: i + 1, inputHash: valueHash, startedAt })
+    journal.beginState({ stateId, runId, tokenId, nodeId, stepIndex: index + 1, inputHash, startedAt: Date.now() })
     const scope: StateScope = {
       _tag: "StateScope",
       runId,
@@ -85,40 +93,29 @@ const runStep = (
       rowId,
       tokenId,
       stateId,
-      [FatalSink]: (error) => void (ctx.fatal.error ??= error)
+      [FatalSink]: (error) => void (ctx.fatal.error ??= error),
+      [FlushRecords]: journal.flushRecords(ctx.landscape),
+      [EventJournal]: journal
     }
-    const work: Effect.Effect<unknown, unknown, unknown> = step._tag === "Transform"
-      ? step.apply(value)
-      : step.evaluate(value)
-    const exit = yield* Effect.exit(Effect.provideService(work, CallScope, scope)) as Effect.Effect<
-      Exit.Exit<unknown, unknown>
-    >
+    const work: Effect.Effect<unknown, unknown, unknown> = step._tag === "Transform" ? step.apply(value) : step.evaluate(value)
+    const exit = (yield* Effect.exit(Effect.provideService(work, CallScope, scope))) as Exit.Exit<unknown, unknown>
     if (ctx.fatal.error !== undefined) return yield* Effect.fail(ctx.fatal.error)
     const durationMs = performance.now() - t0
-    const trace = yield* currentTrace
+    const base = { timestamp: Date.now(), runId, ...(yield* currentTrace), rowId, tokenId, nodeId, stateId }
+    const fail = (error: unknown, reason: string): StepResult => {
+      journal.completeState({ stateId, status: "failed", error, completedAt: Date.now(), durationMs })
+      if (step._tag === "Transform") {
+        journal.emit(new TransformCompleted({ ...base, status: "failed", durationMs, inputHash, error: reason }, trusted))
+      }
+      return { _tag: "Done", outcome: row.quarantine(step.name, reason) }
+    }
 
     if (Exit.isFailure(exit)) {
       const fatal = landscapeErrorIn(exit.cause)
       if (Option.isSome(fatal)) return yield* Effect.fail(fatal.value)
       if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
       const { json, reason } = describeFailure(exit.cause)
-      yield* landscape.completeNodeState({ stateId, status: "failed", error: json, completedAt: Date.now(), durationMs })
-      yield* telemetry.emit(
-        new TransformCompleted({
-          timestamp: Date.now(),
-          runId,
-          ...trace,
-          rowId,
-          tokenId,
-          nodeId,
-          stateId,
-          status: "failed",
-          durationMs,
-          inputHash: valueHash,
-          error: reason
-        }, noValidation)
-      )
-      return quarantine(step.name, reason)
+      return fail(json, reason)
     }
 
     if (step._tag === "Transform") {
@@ -127,44 +124,28 @@ const runStep = (
         outputHash = hashCanonical(exit.value)
       } catch (e) {
         const reason = `output is not JSON-compatible: ${(e as Error).message}`
-        yield* landscape.completeNodeState({ stateId, status: "failed", error: { kind: "output", message: reason }, completedAt: Date.now(), durationMs })
-        return quarantine(step.name, reason)
+        return fail({ kind: "output", message: reason }, reason)
       }
-      yield* landscape.completeNodeState({ stateId, status: "completed", outputHash, completedAt: Date.now(), durationMs })
-      yield* telemetry.emit(
-        new TransformCompleted({
-          timestamp: Date.now(),
-          runId,
-          ...trace,
-          rowId,
-          tokenId,
-          nodeId,
-          stateId,
-          status: "completed",
-          durationMs,
-          inputHash: valueHash,
-          outputHash
-        }, noValidation)
-      )
-      return { _tag: "Next", value: exit.value, hash: outputHash } as const
+      journal.completeState({ stateId, status: "completed", outputHash, completedAt: Date.now(), durationMs })
+      journal.emit(new TransformCompleted({ ...base, status: "completed", durationMs, inputHash, outputHash }, trusted))
+      const next: StepResult = { _tag: "Next", value: exit.value, hash: outputHash }
+      return next
     }
 
-    // Gate
     const destination = String(exit.value)
     const routesTo = destination === "continue" ? undefined : ctx.sinkNodeIds.get(destination)
     if (destination !== "continue" && routesTo === undefined) {
       const reason = `gate returned "${destination}", which is not a sink of this pipeline`
-      yield* landscape.completeNodeState({ stateId, status: "failed", error: { kind: "route", message: reason }, completedAt: Date.now(), durationMs })
-      return quarantine(step.name, reason)
+      return fail({ kind: "route", message: reason }, reason)
     }
-    yield* landscape.completeNodeState({
+    journal.completeState({
       stateId,
       status: "completed",
       outputHash: hashCanonical({ destination }),
       completedAt: Date.now(),
       durationMs
     })
-    yield* landscape.recordRouting({
+    journal.route({
       routingId: crypto.randomUUID(),
       runId,
       stateId,
@@ -173,83 +154,71 @@ const runStep = (
       ...(routesTo === undefined ? {} : { destinationNodeId: routesTo }),
       createdAt: Date.now()
     })
-    yield* telemetry.emit(
-      new GateEvaluated({ timestamp: Date.now(), runId, ...trace, rowId, tokenId, nodeId, stateId, destination }, noValidation)
-    )
-    return destination === "continue"
-      ? ({ _tag: "Next", value, hash: valueHash } as const)
-      : ({ _tag: "Route", sink: destination } as const)
-      })
+    journal.emit(new GateEvaluated({ ...base, destination }, trusted))
+    const result: StepResult = destination === "continue"
+      ? { _tag: "Next", value, hash: inputHash }
+      : { _tag: "Route", sink: destination }
+    return result
+  }).pipe(
+    Effect.withSpan(`sightline.${ctx.steps[index]!.step._tag === "Transform" ? "transform" : "gate"} ${ctx.steps[index]!.step.name}`, {
+      attributes: { "sightline.node.id": ctx.steps[index]!.nodeId }
+    })
+  )
 
+/** Processes one source record into its outcome and journal. Fails only with a fatal `LandscapeError`. */
 export const processRow = (ctx: RunContext, record: SourceRecord, rowIndex: number) =>
   Effect.gen(function* () {
-    const { landscape, telemetry, runId } = ctx
+    const { runId } = ctx
+    const journal = new RowJournal()
     const rowId = crypto.randomUUID()
     const tokenId = crypto.randomUUID()
     const dataHash = hashCanonical(record.raw)
-    yield* landscape.recordRow({
+    const createdAt = Date.now()
+    journal.record({ rowId, tokenId, runId, sourceNodeId: ctx.sourceNodeId, rowIndex, data: record.raw, dataHash, createdAt })
+    journal.emit(
+      new RowCreated(
+        { timestamp: createdAt, runId, ...(yield* currentTrace), rowId, tokenId, nodeId: ctx.sourceNodeId, rowIndex, contentHash: dataHash },
+        trusted
+      )
+    )
+    const row: RowIds = {
       rowId,
       tokenId,
-      runId,
-      sourceNodeId: ctx.sourceNodeId,
-      rowIndex,
-      data: record.raw,
-      dataHash,
-      createdAt: Date.now()
-    })
-    yield* telemetry.emit(
-      new RowCreated({
-        timestamp: Date.now(),
-        runId,
-        ...(yield* currentTrace),
-        rowId,
-        tokenId,
-        nodeId: ctx.sourceNodeId,
-        rowIndex,
-        contentHash: dataHash
-      }, noValidation)
-    )
-    const quarantine = (node: string, reason: string): Outcome => ({
-      _tag: "Quarantined",
-      row: { runId, rowId, tokenId, rowIndex, node, reason, data: record.raw }
-    })
+      journal,
+      quarantine: (node, reason) => ({
+        _tag: "Quarantined",
+        row: { runId, rowId, tokenId, rowIndex, node, reason, data: record.raw }
+      })
+    }
+    const done = (outcome: Outcome): Processed => ({ outcome, journal })
 
-    // Parse or decode failure: a failed node state on the source node, then quarantine.
+    // A parse or decode failure: a failed node state on the source node, then quarantine.
     const decoded = record.error !== undefined ? Either.left(record.error) : ctx.source.decode(record.raw)
     if (Either.isLeft(decoded)) {
-      const now = Date.now()
-    const stateId = crypto.randomUUID()
-      yield* landscape.beginNodeState({ stateId, runId, tokenId, nodeId: ctx.sourceNodeId, stepIndex: 0, inputHash: dataHash, startedAt: now })
-      yield* landscape.completeNodeState({
+      const stateId = crypto.randomUUID()
+      journal.beginState({ stateId, runId, tokenId, nodeId: ctx.sourceNodeId, stepIndex: 0, inputHash: dataHash, startedAt: createdAt })
+      journal.completeState({
         stateId,
         status: "failed",
         error: { kind: record.error !== undefined ? "parse" : "decode", message: decoded.left },
-        completedAt: now,
+        completedAt: createdAt,
         durationMs: 0
       })
-      return quarantine(ctx.source.name, decoded.left)
+      return done(row.quarantine(ctx.source.name, decoded.left))
     }
 
     let value: unknown = decoded.right
-    let valueHash = hashCanonical(value)
+    let hash = hashCanonical(value)
     for (let i = 0; i < ctx.steps.length; i++) {
-      const { nodeId, step } = ctx.steps[i]!
-      const result = yield* runStep(ctx, { rowId, tokenId, quarantine }, i, value, valueHash).pipe(
-        Effect.withSpan(`sightline.${step._tag === "Transform" ? "transform" : "gate"} ${step.name}`, {
-          attributes: { "sightline.node.id": nodeId }
-        })
-      )
-      if (result._tag === "Next") {
-        value = result.value
-        valueHash = result.hash
-        continue
-      }
-      if (result._tag === "Route") return { _tag: "Routed", sink: result.sink, value, rowId, tokenId } satisfies Outcome
-      return result
+      const result = yield* runStep(ctx, row, i, value, hash)
+      if (result._tag === "Done") return done(result.outcome)
+      if (result._tag === "Route") return done({ _tag: "Routed", sink: result.sink, value, rowId, tokenId })
+      value = result.value
+      hash = result.hash
     }
-
     if (ctx.defaultSink === undefined) {
-      return quarantine(ctx.steps.at(-1)?.step.name ?? ctx.source.name, "no gate routed the row and the pipeline has no default sink")
+      const last = ctx.steps.at(-1)?.step.name ?? ctx.source.name
+      return done(row.quarantine(last, "no gate routed the row and the pipeline has no default sink"))
     }
-    return { _tag: "Routed", sink: ctx.defaultSink, value, rowId, tokenId } satisfies Outcome
+    return done({ _tag: "Routed", sink: ctx.defaultSink, value, rowId, tokenId })
   }).pipe(Effect.withSpan("sightline.row", { attributes: { "sightline.row.index": rowIndex } }))

@@ -10,7 +10,15 @@ import { Effect, Layer, Option } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { canonicalJson, hashCanonical } from "../internal/hashing.js"
-import { Landscape, LandscapeError, type LandscapeService, type RunRow, type SqliteOptions } from "../Landscape.js"
+import {
+  Landscape,
+  LandscapeError,
+  type LandscapeService,
+  type NodeStateEnd,
+  type NodeStateStart,
+  type RunRow,
+  type SqliteOptions
+} from "../Landscape.js"
 import { migrations } from "./migrations.js"
 
 const toLandscapeError = (operation: string) => (error: SqlError.SqlError | Migrator.MigrationError | unknown) =>
@@ -28,6 +36,12 @@ const describe = (error: unknown): string => {
 }
 
 const json = (value: unknown): string => canonicalJson(value)
+
+const chunkArray = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
 
 interface RunDbRow {
   readonly run_id: string
@@ -176,6 +190,69 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
           })
         }`
       ),
+    recordBatch: (batch) => {
+      const chunks = <A>(items: ReadonlyArray<A>, f: (chunk: ReadonlyArray<A>) => Effect.Effect<unknown, SqlError.SqlError>) =>
+        Effect.forEach(chunkArray(items, 500), f, { discard: true })
+      const stateRow = (s: NodeStateStart & Partial<Omit<NodeStateEnd, "stateId">>) => ({
+        state_id: s.stateId,
+        run_id: s.runId,
+        token_id: s.tokenId,
+        node_id: s.nodeId,
+        step_index: s.stepIndex,
+        status: s.status ?? "running",
+        input_hash: s.inputHash,
+        output_hash: s.outputHash ?? null,
+        error_json: s.error === undefined ? null : json(s.error),
+        started_at: s.startedAt,
+        completed_at: s.completedAt ?? null,
+        duration_ms: s.durationMs ?? null
+      })
+      return op(
+        "recordBatch",
+        sql.withTransaction(Effect.all([
+          chunks(batch.rows, (rows) =>
+            sql`INSERT INTO rows ${
+              sql.insert(rows.map((row) => ({
+                row_id: row.rowId,
+                run_id: row.runId,
+                source_node_id: row.sourceNodeId,
+                row_index: row.rowIndex,
+                source_data_json: json(row.data),
+                source_data_hash: row.dataHash,
+                created_at: row.createdAt
+              })))
+            }`),
+          chunks(batch.rows, (rows) =>
+            sql`INSERT INTO tokens ${
+              sql.insert(rows.map((row) => ({ token_id: row.tokenId, row_id: row.rowId, run_id: row.runId, created_at: row.createdAt })))
+            }`),
+          chunks([...batch.nodeStates, ...batch.runningStates], (states) =>
+            sql`INSERT INTO node_states ${sql.insert(states.map(stateRow))}`),
+          Effect.forEach(batch.stateUpdates, (s) =>
+            sql`UPDATE node_states SET ${
+              sql.update({
+                status: s.status,
+                output_hash: s.outputHash ?? null,
+                error_json: s.error === undefined ? null : json(s.error),
+                completed_at: s.completedAt,
+                duration_ms: s.durationMs
+              })
+            } WHERE state_id = ${s.stateId}`, { discard: true }),
+          chunks(batch.routing, (routing) =>
+            sql`INSERT INTO routing_events ${
+              sql.insert(routing.map((r) => ({
+                routing_id: r.routingId,
+                run_id: r.runId,
+                state_id: r.stateId,
+                token_id: r.tokenId,
+                destination: r.destination,
+                destination_node_id: r.destinationNodeId ?? null,
+                created_at: r.createdAt
+              })))
+            }`)
+        ], { discard: true }))
+      )
+    },
     completeTokens: (tokens) =>
       tokens.length === 0 ? Effect.void : op(
         "completeTokens",

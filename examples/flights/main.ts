@@ -1,0 +1,83 @@
+/**
+ * The main job: `npm start`. Runs the flights pipeline on 20,000 real rows and writes
+ *
+ *   out/landscape.db      the Landscape (SQLite): one run per invocation, kept across invocations
+ *   out/events.jsonl      this run's telemetry, one JSON event per line (RunStarted … RunFinished)
+ *   out/on_time.csv       flights that arrived less than 15 minutes late
+ *   out/delayed.jsonl     flights 15 minutes late or more
+ *   out/quarantine.jsonl  rows that failed validation or enrichment, with the reason
+ *
+ * Environment: SIGHTLINE_OUT (default `out`), SIGHTLINE_TELEMETRY=off (use Telemetry.layerDisabled),
+ * SIGHTLINE_GRANULARITY (lifecycle | rows | full, default rows), SIGHTLINE_CONCURRENCY (default 4),
+ * FLIGHTS_FILE (a file of vega-datasets' data folder, default flights-20k.json).
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Config, Effect, Layer } from "effect"
+import { join } from "node:path"
+import { JsonLinesExporter, Landscape, Orchestrator, Telemetry, type TelemetryEvent } from "../../src/index.js"
+import { makePipeline } from "./pipeline.js"
+
+const settings = Config.all({
+  outDir: Config.string("SIGHTLINE_OUT").pipe(Config.withDefault("out")),
+  telemetry: Config.literal("on", "off")("SIGHTLINE_TELEMETRY").pipe(Config.withDefault("on")),
+  granularity: Config.literal("lifecycle", "rows", "full")("SIGHTLINE_GRANULARITY").pipe(Config.withDefault("rows")),
+  concurrency: Config.integer("SIGHTLINE_CONCURRENCY").pipe(Config.withDefault(4)),
+  flights: Config.string("FLIGHTS_FILE").pipe(Config.withDefault("flights-20k.json"))
+})
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
+
+/** A live status line on a terminal; nothing when stdout is a pipe or a file. */
+const progressLine = () => {
+  if (!process.stdout.isTTY) return undefined
+  let last = 0
+  return (p: Orchestrator.Progress) =>
+    Effect.sync(() => {
+      if (p.elapsedMs - last < 100) return
+      last = p.elapsedMs
+      const rate = p.rowsDone / (p.elapsedMs / 1000)
+      process.stdout.write(`\r\x1b[2K  ${fmt(p.rowsDone)} rows  ${fmt(rate)} rows/s  ${fmt(p.quarantined)} quarantined`)
+    })
+}
+
+const main = Effect.gen(function* () {
+  const s = yield* settings
+  const onProgress = progressLine()
+  const summary = yield* Orchestrator.run(makePipeline({ outDir: s.outDir, flights: s.flights }), {
+    concurrency: s.concurrency,
+    ...(onProgress ? { onProgress } : {})
+  })
+  if (process.stdout.isTTY) process.stdout.write("\r\x1b[2K")
+  const stats = yield* Telemetry.stats
+  const runs = yield* Landscape.listRuns({ limit: 1000 })
+  const rate = summary.rowsRead / (summary.durationMs / 1000)
+  console.log(
+    [
+      `Run ${summary.runId} of pipeline "${summary.pipeline}": ${summary.status}`,
+      `  rows read      ${fmt(summary.rowsRead)} in ${fmt(summary.durationMs)} ms (${fmt(rate)} rows/s)`,
+      ...Object.entries(summary.rowsPerSink).map(([sink, n]) => `  ${sink.padEnd(14)} ${fmt(n)}`),
+      `  quarantined    ${fmt(summary.quarantined)}`,
+      `  telemetry      ${summary.telemetryEnabled ? `${fmt(stats.emitted)} events emitted (${s.granularity})` : "off"}`,
+      `Wrote ${join(s.outDir, "landscape.db")} (${runs.length} run${runs.length === 1 ? "" : "s"} so far), ` +
+      `${join(s.outDir, "events.jsonl")}, on_time.csv, delayed.jsonl, quarantine.jsonl`
+    ].join("\n")
+  )
+})
+
+const TelemetryLive = Layer.unwrapEffect(
+  Effect.map(settings, (s) =>
+    s.telemetry === "off"
+      ? Telemetry.layerDisabled
+      : Telemetry.layer({
+        granularity: s.granularity as TelemetryEvent.Granularity,
+        // One file per run; `block` so that a slow disk slows the run rather than losing events.
+        exporters: [JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append: false })],
+        exporterQueue: { strategy: "block" }
+      }))
+)
+
+const LandscapeLive = Layer.unwrapEffect(
+  Effect.map(settings, (s) => Landscape.layerSqlite({ filename: join(s.outDir, "landscape.db") }))
+)
+
+main.pipe(Effect.provide(Layer.mergeAll(TelemetryLive, LandscapeLive)), NodeRuntime.runMain)
