@@ -234,6 +234,89 @@ export class ExternalCallCompleted extends Schema.TaggedClass<ExternalCallComple
 }
 
 /**
+ * Where and why the hub lost events: hub level (`ingressOverflow`, `shutdown`) or one exporter's
+ * (`queueOverflow`, `exportFailed`, `circuitOpen`, `shutdown`). Same names as `TelemetryStats`.
+ *
+ * @since 0.1.0
+ */
+export const DropReason = Schema.Literal("ingressOverflow", "queueOverflow", "exportFailed", "circuitOpen", "shutdown")
+/** @since 0.1.0 */
+export type DropReason = typeof DropReason.Type
+
+/**
+ * Fields of the hub's own health events. They are not tied to one run: `runId` is the run of the
+ * most recent event the hub accepted (`""` before any).
+ */
+const HealthBase = Base
+
+/**
+ * The hub lost events since its previous report (at most one report per place and reason per
+ * `healthInterval`). Health events are always delivered: no granularity, filter or sampling
+ * applies to them, and they also go to the last-resort sink.
+ *
+ * @since 0.1.0
+ */
+export class EventsDropped extends Schema.TaggedClass<EventsDropped>()("EventsDropped", {
+  ...HealthBase,
+  /** The exporter that lost them; absent for hub-level drops (they affect every exporter). */
+  exporter: Schema.optional(Schema.String),
+  reason: DropReason,
+  /** Events lost since the previous report for this place and reason. */
+  count: Schema.Number,
+  /** Events lost for this place and reason since the hub started. */
+  total: Schema.Number
+}) {
+  static readonly granularity: Granularity = "lifecycle"
+  static readonly always = true
+}
+
+/**
+ * An exporter's circuit opened after consecutive failed batches: its events are counted as
+ * dropped (`circuitOpen`) until a periodic probe succeeds.
+ *
+ * @since 0.1.0
+ */
+export class ExporterFailed extends Schema.TaggedClass<ExporterFailed>()("ExporterFailed", {
+  ...HealthBase,
+  exporter: Schema.String,
+  /** Message of the last failure. */
+  error: Schema.String,
+  consecutiveFailures: Schema.Number
+}) {
+  static readonly granularity: Granularity = "lifecycle"
+  static readonly always = true
+}
+
+/**
+ * A probe batch succeeded: the exporter's circuit closed again.
+ *
+ * @since 0.1.0
+ */
+export class ExporterRecovered extends Schema.TaggedClass<ExporterRecovered>()("ExporterRecovered", {
+  ...HealthBase,
+  exporter: Schema.String,
+  /** Time the circuit was open, milliseconds. */
+  downtimeMs: Schema.Number
+}) {
+  static readonly granularity: Granularity = "lifecycle"
+  static readonly always = true
+}
+
+/**
+ * Telemetry was switched off at run time (`Telemetry.control`); events emitted from now on are
+ * counted as filtered until it is switched on again.
+ *
+ * @since 0.1.0
+ */
+export class TelemetryDisabled extends Schema.TaggedClass<TelemetryDisabled>()("TelemetryDisabled", {
+  ...HealthBase,
+  reason: Schema.String
+}) {
+  static readonly granularity: Granularity = "lifecycle"
+  static readonly always = true
+}
+
+/**
  * Every engine and client event.
  *
  * @since 0.1.0
@@ -246,7 +329,11 @@ export const TelemetryEvent = Schema.Union(
   TransformCompleted,
   GateEvaluated,
   TokenCompleted,
-  ExternalCallCompleted
+  ExternalCallCompleted,
+  EventsDropped,
+  ExporterFailed,
+  ExporterRecovered,
+  TelemetryDisabled
 )
 /** @since 0.1.0 */
 export type TelemetryEvent = typeof TelemetryEvent.Type
@@ -262,8 +349,39 @@ const granularities: Record<EventTag, Granularity> = {
   TransformCompleted: TransformCompleted.granularity,
   GateEvaluated: GateEvaluated.granularity,
   TokenCompleted: TokenCompleted.granularity,
-  ExternalCallCompleted: ExternalCallCompleted.granularity
+  ExternalCallCompleted: ExternalCallCompleted.granularity,
+  EventsDropped: EventsDropped.granularity,
+  ExporterFailed: ExporterFailed.granularity,
+  ExporterRecovered: ExporterRecovered.granularity,
+  TelemetryDisabled: TelemetryDisabled.granularity
 }
+
+/**
+ * The hub's own health events: always delivered, whatever the granularity, filters, sampling or
+ * on/off switch say (DESIGN.md event catalogue: "always, to a last-resort sink too").
+ *
+ * @since 0.1.0
+ */
+export const healthEventTags: ReadonlySet<EventTag> = new Set<EventTag>([
+  "EventsDropped",
+  "ExporterFailed",
+  "ExporterRecovered",
+  "TelemetryDisabled"
+])
+
+/**
+ * Every event tag, in catalogue order.
+ *
+ * @since 0.1.0
+ */
+export const eventTags: ReadonlyArray<EventTag> = Object.keys(granularities) as Array<EventTag>
+
+/**
+ * `true` for the hub's health events, which bypass granularity, filters and sampling.
+ *
+ * @since 0.1.0
+ */
+export const isAlwaysDelivered = (tag: EventTag): boolean => healthEventTags.has(tag)
 
 /**
  * The granularity an event belongs to (DESIGN.md event catalogue).

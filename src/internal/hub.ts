@@ -3,12 +3,38 @@
  * bounded queue plus one worker fiber per exporter, so a slow or failing exporter only ever drops
  * its own events. Everything runs in the scope of the `Telemetry` layer; closing it drains.
  *
+ * Hot paths are synchronous: `emit` decides filter and sampling with one table look-up (see
+ * `control.ts`) and offers with `unsafeOffer`; the dispatcher fans out with `unsafeOffer` too.
+ * Only the overflow paths build an Effect: `drop` yields once (so the consumer, on the same
+ * thread, gets to run: effect-v3-notes §4) and retries before it drops; `block` waits on a latch
+ * the consumer opens after each take; `slide` evicts the oldest.
+ *
  * @internal
  */
-import { Cause, Chunk, Duration, Effect, Fiber, Option, Queue, type Schedule, type Scope } from "effect"
+import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Queue, type Schedule, type Scope } from "effect"
 import { ExportError, type Exporter } from "../Exporter.js"
-import { type Granularity, granularityOf, passesGranularity, type TelemetryEvent } from "../TelemetryEvent.js"
-import { type ExporterStats, type HealthStatus, newExporterStats, type TelemetryHealth, type TelemetryStats } from "./stats.js"
+import {
+  type DropReason,
+  EventsDropped,
+  ExporterFailed,
+  ExporterRecovered,
+  TelemetryDisabled,
+  type TelemetryEvent
+} from "../TelemetryEvent.js"
+import { type AttributeLimits, cap, type Truncation } from "./attributes.js"
+import * as Circuit from "./circuit.js"
+import { compile, type ControlSettings, FILTERED, merge, PASS, type VerdictTable } from "./control.js"
+import * as LastResort from "./lastResort.js"
+import * as Metrics from "./metrics.js"
+import { keep } from "./sampling.js"
+import {
+  type ComponentHealth,
+  type ExporterStats,
+  type HealthStatus,
+  newExporterStats,
+  type TelemetryHealth,
+  type TelemetryStats
+} from "./stats.js"
 
 /** What happens when a queue is full: `block` suspends the producer, `drop` refuses the newest, `slide` evicts the oldest. */
 export type OverflowStrategy = "block" | "drop" | "slide"
@@ -19,7 +45,7 @@ export interface QueueOptions {
 }
 
 export interface HubConfig {
-  readonly granularity: Granularity
+  readonly control: ControlSettings
   readonly ingress: QueueOptions
   readonly exporterQueue: QueueOptions
   readonly maxBatchSize: number
@@ -27,6 +53,13 @@ export interface HubConfig {
   readonly exportTimeout: Duration.Duration
   readonly shutdownTimeout: Duration.Duration
   readonly retry: Schedule.Schedule<unknown, ExportError>
+  readonly circuit: Circuit.CircuitOptions
+  /** Period of drop reports (`EventsDropped`) and metric updates. */
+  readonly healthInterval: Duration.Duration
+  /** How long a drop keeps a component `degraded`. */
+  readonly healthWindow: Duration.Duration
+  readonly attributes: AttributeLimits
+  readonly lastResort: LastResort.LastResortOptions
 }
 
 export interface Hub {
@@ -34,49 +67,71 @@ export interface Hub {
   readonly flush: Effect.Effect<void>
   readonly stats: Effect.Effect<TelemetryStats>
   readonly health: Effect.Effect<TelemetryHealth>
-}
-
-const sizeOf = <A>(queue: Queue.Queue<A>): number => Option.getOrElse(queue.unsafeSize(), () => 0)
-
-const makeQueue = <A>(options: QueueOptions): Effect.Effect<Queue.Queue<A>> => {
-  switch (options.strategy) {
-    case "block":
-      return Queue.bounded<A>(options.capacity)
-    case "drop":
-      return Queue.dropping<A>(options.capacity)
-    case "slide":
-      return Queue.sliding<A>(options.capacity)
-  }
-}
-
-/**
- * Offers `item`, returning `true` when something was lost: the item itself (`drop`) or the oldest
- * one (`slide`). Under `block` it suspends until there is room and never loses anything. A `drop`
- * queue that is full yields once first, so that its consumer (on the same thread) gets to run:
- * without that a dropping queue drops whenever the producer does not yield (effect-v3-notes §4).
- */
-const offerCounting = <A>(queue: Queue.Queue<A>, strategy: OverflowStrategy, item: A): Effect.Effect<boolean> => {
-  switch (strategy) {
-    case "block":
-      return Effect.as(Queue.offer(queue, item), false)
-    case "drop":
-      return queue.unsafeOffer(item)
-        ? Effect.succeed(false)
-        : Effect.zipRight(Effect.yieldNow(), Effect.map(Queue.offer(queue, item), (ok) => !ok))
-    case "slide":
-      return Effect.as(Queue.offer(queue, item), sizeOf(queue) >= queue.capacity())
-  }
+  /** The settings in force now (synchronous, for getters). */
+  readonly settings: () => ControlSettings
+  /** Applies a change to events emitted after it; throws a `TypeError` on bad settings. */
+  readonly update: (patch: Partial<ControlSettings>, reason?: string) => Effect.Effect<void>
 }
 
 interface Lane {
   readonly exporter: Exporter
   readonly queue: Queue.Queue<TelemetryEvent>
   readonly wake: Queue.Queue<void>
+  /** Opened by the worker after each take, so a dispatcher blocked under `block` retries. */
+  readonly space: Effect.Latch
   readonly lock: Effect.Semaphore
   readonly stats: ExporterStats
+  readonly circuit: Circuit.Circuit
+  readonly labels: Metrics.Labels
+  /** Health events this lane lost, by reason: counted in stats, not re-reported (no feedback loop). */
+  readonly healthDropped: Record<DropReason, number>
+  readonly reported: Record<DropReason, number>
+  lastDropAt: number
+  /** An `export` call is in flight (the worker is not runnable). */
+  exporting: boolean
 }
 
-/** Builds the hub in the current scope: forks the dispatcher and the workers, and adds the draining finalizer. */
+const EMPTY: ReadonlyArray<TelemetryEvent> = []
+
+/**
+ * Turns a full `drop` queue gets before the newest item is dropped, while its consumer is
+ * runnable (not waiting on an export or on a blocked exporter queue). On one thread the consumer
+ * only runs when the producer yields, so dropping at the first refusal would drop under normal
+ * load (effect-v3-notes §4); yielding until it has run keeps that rate at 0 and still drops at
+ * once when the consumer is really busy.
+ */
+const DROP_YIELDS = 64
+
+/** Offers to a `drop` queue: yields while `busy()` is false and the queue stays full, then drops. */
+const offerDropping = <A>(
+  queue: Queue.Queue<A>,
+  item: A,
+  busy: () => boolean,
+  onDrop: () => void,
+  turns = DROP_YIELDS
+): Effect.Effect<void> =>
+  Effect.zipRight(
+    Effect.yieldNow(),
+    Effect.suspend(() => {
+      if (queue.unsafeOffer(item)) return Effect.void
+      if (turns <= 1 || busy()) {
+        onDrop()
+        return Effect.void
+      }
+      return offerDropping(queue, item, busy, onDrop, turns - 1)
+    })
+  )
+const laneReasons = ["queueOverflow", "exportFailed", "circuitOpen", "shutdown"] as const
+
+const sizeOf = <A>(queue: Queue.Queue<A>): number => {
+  const size = queue.unsafeSize()
+  return size._tag === "Some" ? Math.max(0, size.value) : 0
+}
+
+const makeQueue = <A>(options: QueueOptions): Effect.Effect<Queue.Queue<A>> =>
+  options.strategy === "slide" ? Queue.sliding<A>(options.capacity) : Queue.bounded<A>(options.capacity)
+
+/** Builds the hub in the current scope: forks the dispatcher, workers and reporter, and adds the draining finalizer. */
 export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Effect.Effect<Hub, never, Scope.Scope> =>
   Effect.gen(function* () {
     const names = new Set<string>()
@@ -85,24 +140,284 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       names.add(e.name)
     }
     const maxBatchSize = Math.max(1, Math.min(config.maxBatchSize, config.exporterQueue.capacity))
-    const counters = { emitted: 0, filtered: 0, sampledOut: 0, droppedIngress: 0, droppedAfterShutdown: 0 }
-    let dispatching = false
+    const counters = {
+      emitted: 0,
+      filtered: 0,
+      sampledOut: 0,
+      healthEvents: 0,
+      droppedIngress: 0,
+      droppedShutdown: 0,
+      reportedIngress: 0,
+      reportedShutdown: 0,
+      lastIngressDropAt: Number.NEGATIVE_INFINITY
+    }
+    const truncation: Truncation = { attributes: 0, values: 0 }
+    const metricsSynced = { emitted: 0, ingress: 0, shutdown: 0 }
+    let settings = config.control
+    let table: VerdictTable = compile(settings)
     let closed = false
+    /** The dispatcher waits for room in a `block` exporter queue. */
+    let dispatcherBlocked = false
+    let lastRunId = ""
+    const lastResort = LastResort.make(config.lastResort)
 
     const ingress = yield* makeQueue<TelemetryEvent>(config.ingress)
+    const ingressSpace = yield* Effect.makeLatch(false)
     const lanes: Array<Lane> = []
     for (const exporter of exporters) {
       lanes.push({
         exporter,
         queue: yield* makeQueue<TelemetryEvent>(config.exporterQueue),
         wake: yield* Queue.sliding<void>(1),
+        space: yield* Effect.makeLatch(false),
         lock: yield* Effect.makeSemaphore(1),
-        stats: newExporterStats()
+        stats: newExporterStats(),
+        circuit: Circuit.make(),
+        labels: Metrics.exporterLabels(exporter.name),
+        healthDropped: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
+        reported: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
+        lastDropAt: Number.NEGATIVE_INFINITY,
+        exporting: false
       })
     }
 
-    const exportBatch = (lane: Lane, batch: ReadonlyArray<TelemetryEvent>): Effect.Effect<void> =>
-      Effect.suspend(() => lane.exporter.export(batch)).pipe(
+    // ---- health events: straight to every lane (never through ingress, never blocking) and the last-resort sink
+
+    const allFailing = () => lanes.length > 0 && lanes.every((l) => l.circuit.state !== "closed")
+
+    const emitHealth = (event: TelemetryEvent, now: number): void => {
+      counters.emitted += 1
+      counters.healthEvents += 1
+      for (const lane of lanes) {
+        if (lane.circuit.state === "open") {
+          lane.stats.dropped.circuitOpen += 1
+          lane.healthDropped.circuitOpen += 1
+        } else if (!lane.queue.unsafeOffer(event)) {
+          lane.stats.dropped.queueOverflow += 1
+          lane.healthDropped.queueOverflow += 1
+        }
+      }
+      lastResort.write({ ...event, allExportersFailing: allFailing() }, now)
+    }
+
+    const base = (now: number) => ({ timestamp: now, runId: lastRunId })
+
+    // ---- emit
+
+    const onIngressDrop = (): void => {
+      counters.droppedIngress += 1
+    }
+
+    /** Under `block`: wait for the dispatcher to make room, then retry. Interrupted ⇒ the emit did not happen. */
+    const blockIngress = (event: TelemetryEvent): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (closed) {
+          counters.droppedShutdown += 1
+          return Effect.void
+        }
+        if (ingress.unsafeOffer(event)) return Effect.void
+        ingressSpace.unsafeClose()
+        return Effect.zipRight(ingressSpace.await, blockIngress(event))
+      })
+
+    const accept = (event: TelemetryEvent): Effect.Effect<void> => {
+      counters.emitted += 1
+      if (closed) {
+        counters.droppedShutdown += 1
+        return Effect.void
+      }
+      const e = cap(event, config.attributes, truncation)
+      lastRunId = e.runId
+      if (ingress.unsafeOffer(e)) return Effect.void
+      switch (config.ingress.strategy) {
+        case "drop":
+          return offerDropping(ingress, e, () => dispatcherBlocked, onIngressDrop)
+        case "slide":
+          return Effect.map(Queue.offer(ingress, e), onIngressDrop)
+        case "block":
+          return Effect.onInterrupt(Effect.zipRight(Effect.sync(() => ingressSpace.unsafeClose()), blockIngress(e)), () =>
+            Effect.sync(() => {
+              counters.emitted -= 1
+            }))
+      }
+    }
+
+    const filteredOut = Effect.sync(() => {
+      counters.emitted += 1
+      counters.filtered += 1
+    })
+    const sampledOut = Effect.sync(() => {
+      counters.emitted += 1
+      counters.sampledOut += 1
+    })
+
+    const emit = (event: TelemetryEvent): Effect.Effect<void> => {
+      const verdict = table[event._tag]
+      if (verdict === FILTERED) return filteredOut
+      if (verdict !== PASS && !keep(event.traceId ?? event.runId, verdict)) return sampledOut
+      return Effect.suspend(() => accept(event))
+    }
+
+    // ---- dispatcher: ingress → one queue per exporter
+
+    const wakeIfFull = (lane: Lane): void => {
+      if (sizeOf(lane.queue) >= maxBatchSize) lane.wake.unsafeOffer(undefined)
+    }
+
+    const blockLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (lane.circuit.state === "open") {
+          lane.stats.dropped.circuitOpen += 1
+          return Effect.void
+        }
+        if (lane.queue.unsafeOffer(event)) return Effect.void
+        lane.space.unsafeClose()
+        lane.wake.unsafeOffer(undefined)
+        dispatcherBlocked = true
+        return Effect.zipRight(
+          Effect.ensuring(lane.space.await, Effect.sync(() => (dispatcherBlocked = false))),
+          blockLane(lane, event)
+        )
+      })
+
+    /** Offers to one lane; `undefined` when done synchronously, else the overflow path to run. */
+    const offerLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> | undefined => {
+      if (lane.circuit.state === "open") {
+        lane.stats.dropped.circuitOpen += 1
+        return undefined
+      }
+      if (lane.queue.unsafeOffer(event)) {
+        wakeIfFull(lane)
+        return undefined
+      }
+      lane.wake.unsafeOffer(undefined)
+      switch (config.exporterQueue.strategy) {
+        case "drop":
+          return offerDropping(lane.queue, event, () => lane.exporting, () => {
+            lane.stats.dropped.queueOverflow += 1
+          })
+        case "slide":
+          return Effect.map(Queue.offer(lane.queue, event), () => {
+            lane.stats.dropped.queueOverflow += 1
+          })
+        case "block":
+          return blockLane(lane, event)
+      }
+    }
+
+    // What the dispatcher holds: `pending[pos]` has been offered to `lanes[0 .. lanePos)`.
+    let pending: ReadonlyArray<TelemetryEvent> = EMPTY
+    let pos = 0
+    let lanePos = 0
+
+    const dispatchStep = (restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        while (pos < pending.length) {
+          const event = pending[pos] as TelemetryEvent
+          while (lanePos < lanes.length) {
+            const slow = offerLane(lanes[lanePos] as Lane, event)
+            if (slow !== undefined) {
+              return Effect.flatMap(restore(slow), () => {
+                lanePos += 1
+                return dispatchStep(restore)
+              })
+            }
+            lanePos += 1
+          }
+          lanePos = 0
+          pos += 1
+        }
+        pending = EMPTY
+        pos = 0
+        return Effect.void
+      })
+
+    const dispatcher = Effect.forever(
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(Queue.takeBetween(ingress, 1, maxBatchSize)), (items) => {
+          ingressSpace.unsafeOpen()
+          pending = Chunk.toReadonlyArray(items)
+          pos = 0
+          lanePos = 0
+          return dispatchStep(restore)
+        })
+      )
+    )
+
+    // ---- workers: batch, export with time-out / retry / circuit, count
+
+    const discardOpen = (lane: Lane): Effect.Effect<void> =>
+      Effect.map(Queue.takeAll(lane.queue), (rest) => {
+        lane.stats.dropped.circuitOpen += rest.length
+        lane.space.unsafeOpen()
+      })
+
+    const settle = (
+      lane: Lane,
+      batch: ReadonlyArray<TelemetryEvent>,
+      exit: Exit.Exit<void, ExportError>,
+      started: number,
+      now: number
+    ): Effect.Effect<void> => {
+      const n = batch.length
+      Metrics.exportLatency.unsafeUpdate(now - started, lane.labels)
+      if (Exit.isSuccess(exit)) {
+        lane.stats.exported += n
+        lane.stats.batchesExported += 1
+        Metrics.eventsExported.unsafeUpdate(n, lane.labels)
+        const downSince = lane.circuit.downSince
+        if (Circuit.onSuccess(lane.circuit) === "recovered") {
+          lane.stats.circuit = "closed"
+          Metrics.circuitOpen.unsafeUpdate(0, lane.labels)
+          emitHealth(new ExporterRecovered({ ...base(now), exporter: lane.exporter.name, downtimeMs: now - downSince }), now)
+          lane.stats.consecutiveFailures = 0
+          return Effect.logInfo(`Telemetry exporter "${lane.exporter.name}" recovered`)
+        }
+        lane.stats.consecutiveFailures = 0
+        return Effect.void
+      }
+      if (Cause.isInterruptedOnly(exit.cause)) {
+        lane.stats.dropped.shutdown += n
+        return Effect.void
+      }
+      lane.stats.dropped.exportFailed += n
+      lane.stats.batchesFailed += 1
+      Metrics.exportFailures.unsafeUpdate(1, lane.labels)
+      const reason = Cause.squash(exit.cause)
+      const message = reason instanceof Error ? reason.message : String(reason)
+      lane.stats.lastError = message
+      const transition = Circuit.onFailure(lane.circuit, config.circuit, now)
+      lane.stats.consecutiveFailures = lane.circuit.consecutiveFailures
+      lane.stats.circuit = lane.circuit.state
+      const warn = Effect.logWarning(
+        `Telemetry exporter "${lane.exporter.name}" failed; ${n} events dropped after retries`
+      ).pipe(Effect.annotateLogs({ exporter: lane.exporter.name, error: message }))
+      if (transition === "opened") {
+        Metrics.circuitOpen.unsafeUpdate(1, lane.labels)
+        emitHealth(
+          new ExporterFailed({
+            ...base(now),
+            exporter: lane.exporter.name,
+            error: message,
+            consecutiveFailures: lane.circuit.consecutiveFailures
+          }),
+          now
+        )
+        if (allFailing()) {
+          lastResort.write({ message: "every telemetry exporter is failing; events are being dropped" }, now)
+        }
+        return Effect.zipRight(warn, discardOpen(lane))
+      }
+      if (transition === "reopened") {
+        Metrics.circuitOpen.unsafeUpdate(1, lane.labels)
+        return discardOpen(lane)
+      }
+      return warn
+    }
+
+    const exportBatch = (lane: Lane, batch: ReadonlyArray<TelemetryEvent>): Effect.Effect<void> => {
+      const probe = lane.circuit.state === "halfOpen"
+      const once = Effect.suspend(() => lane.exporter.export(batch)).pipe(
         Effect.catchAllDefect((defect) =>
           Effect.fail(new ExportError({ exporter: lane.exporter.name, message: "exporter threw", cause: defect }))
         ),
@@ -113,153 +428,251 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
               exporter: lane.exporter.name,
               message: `export timed out after ${Duration.format(config.exportTimeout)}`
             })
-        }),
-        Effect.retry(config.retry),
-        Effect.matchCauseEffect({
-          onSuccess: () =>
-            Effect.sync(() => {
-              lane.stats.exported += batch.length
-              lane.stats.batchesExported += 1
-              lane.stats.consecutiveFailures = 0
-            }),
-          onFailure: (cause) => {
-            lane.stats.dropped.exportFailed += batch.length
-            lane.stats.batchesFailed += 1
-            lane.stats.consecutiveFailures += 1
-            const reason = Cause.squash(cause)
-            lane.stats.lastError = reason instanceof Error ? reason.message : String(reason)
-            return Effect.logWarning(
-              `Telemetry exporter "${lane.exporter.name}" failed; ${batch.length} events dropped after retries`
-            ).pipe(Effect.annotateLogs({ exporter: lane.exporter.name, error: lane.stats.lastError }))
-          }
         })
       )
+      const attempt = probe ? once : Effect.retry(once, config.retry)
+      return Effect.flatMap(Clock.currentTimeMillis, (started) =>
+        Effect.suspend(() => {
+          // From here to the outcome (retries included) the worker is not runnable.
+          lane.exporting = true
+          return attempt
+        }).pipe(
+          Effect.onExit((exit) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              lane.exporting = false
+              return settle(lane, batch, exit, started, now)
+            })
+          ),
+          Effect.ignore
+        ))
+    }
 
     /** Exports everything queued for `lane`, in batches, holding its lock so batches stay in order. */
     const drainLane = (lane: Lane): Effect.Effect<void> =>
       lane.lock.withPermits(1)(
         Effect.gen(function* () {
-          while (true) {
+          while (lane.circuit.state !== "open") {
             const batch = yield* Queue.takeUpTo(lane.queue, maxBatchSize)
+            lane.space.unsafeOpen()
             if (Chunk.isEmpty(batch)) return
             yield* exportBatch(lane, Chunk.toReadonlyArray(batch))
           }
         })
       )
 
-    const dispatch = (items: Chunk.Chunk<TelemetryEvent>): Effect.Effect<void> =>
-      Effect.forEach(items, (event) =>
-        Effect.forEach(lanes, (lane) =>
-          Effect.flatMap(offerCounting(lane.queue, config.exporterQueue.strategy, event), (lost) =>
-            Effect.sync(() => {
-              if (lost) lane.stats.dropped.queueOverflow += 1
-              if (sizeOf(lane.queue) >= maxBatchSize) lane.wake.unsafeOffer(undefined)
-            })
-          ), { discard: true }), { discard: true })
-
-    const dispatcher = Effect.forever(
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(Queue.takeBetween(ingress, 1, maxBatchSize)), (items) => {
-          dispatching = true
-          return Effect.ensuring(dispatch(items), Effect.sync(() => (dispatching = false)))
-        })
-      )
-    )
-
     const worker = (lane: Lane) =>
       Effect.forever(
-        Effect.zipRight(
-          Effect.race(Queue.take(lane.wake), Effect.sleep(config.exportInterval)),
-          Effect.uninterruptible(drainLane(lane))
-        )
+        Effect.suspend(() => {
+          if (lane.circuit.state === "open") {
+            const wait = Math.max(0, lane.circuit.openedAt + config.circuit.probeIntervalMs)
+            return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.zipRight(
+                Effect.zipRight(discardOpen(lane), Effect.sleep(Duration.millis(Math.max(1, wait - now)))),
+                Effect.flatMap(Clock.currentTimeMillis, (later) =>
+                  Effect.flatMap(discardOpen(lane), () =>
+                    Effect.sync(() => {
+                      if (Circuit.maybeProbe(lane.circuit, config.circuit, later)) {
+                        lane.stats.circuit = "halfOpen"
+                        Metrics.circuitOpen.unsafeUpdate(0.5, lane.labels)
+                      }
+                    })))
+              ))
+          }
+          return Effect.zipRight(
+            Effect.race(Queue.take(lane.wake), Effect.sleep(config.exportInterval)),
+            drainLane(lane)
+          )
+        })
       )
+
+    // ---- reporter: drop reports (EventsDropped), metrics, degraded windows
+
+    const syncMetrics = () => {
+      Metrics.eventsEmitted.unsafeUpdate(counters.emitted - metricsSynced.emitted, [])
+      metricsSynced.emitted = counters.emitted
+      Metrics.eventsDropped.unsafeUpdate(counters.droppedIngress - metricsSynced.ingress, Metrics.dropLabels("ingressOverflow"))
+      metricsSynced.ingress = counters.droppedIngress
+      Metrics.eventsDropped.unsafeUpdate(counters.droppedShutdown - metricsSynced.shutdown, Metrics.dropLabels("shutdown"))
+      metricsSynced.shutdown = counters.droppedShutdown
+      Metrics.ingressDepth.unsafeUpdate(sizeOf(ingress), [])
+      for (const lane of lanes) Metrics.exporterDepth.unsafeUpdate(sizeOf(lane.queue), lane.labels)
+    }
+
+    const report = (now: number): void => {
+      syncMetrics()
+      const hubDrops: Array<[DropReason, number, number]> = [
+        ["ingressOverflow", counters.droppedIngress, counters.reportedIngress],
+        ["shutdown", counters.droppedShutdown, counters.reportedShutdown]
+      ]
+      for (const [reason, total, reported] of hubDrops) {
+        if (total > reported) {
+          counters.lastIngressDropAt = now
+          emitHealth(new EventsDropped({ ...base(now), reason, count: total - reported, total }), now)
+        }
+      }
+      counters.reportedIngress = counters.droppedIngress
+      counters.reportedShutdown = counters.droppedShutdown
+      for (const lane of lanes) {
+        for (const reason of laneReasons) {
+          const total = lane.stats.dropped[reason]
+          const own = total - lane.healthDropped[reason]
+          const delta = own - lane.reported[reason]
+          lane.reported[reason] = own
+          if (delta > 0) {
+            lane.lastDropAt = now
+            Metrics.eventsDropped.unsafeUpdate(delta, Metrics.dropLabels(reason, lane.exporter.name))
+            emitHealth(
+              new EventsDropped({ ...base(now), exporter: lane.exporter.name, reason, count: delta, total }),
+              now
+            )
+          }
+        }
+      }
+    }
+
+    const reporter = Effect.forever(
+      Effect.zipRight(Effect.sleep(config.healthInterval), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => report(now))))
+    )
+
+    // ---- flush and shutdown
 
     /** Waits until the dispatcher has handed every accepted event to the exporter queues. */
     const settleIngress = Effect.gen(function* () {
-      while (dispatching || (yield* Queue.size(ingress)) > 0) yield* Effect.yieldNow()
+      while (pending.length > 0 || (yield* Queue.size(ingress)) > 0) yield* Effect.yieldNow()
     })
 
     const flush = Effect.zipRight(settleIngress, Effect.forEach(lanes, drainLane, { discard: true, concurrency: "unbounded" }))
 
     const dispatcherFiber = yield* Effect.forkScoped(dispatcher)
     const workerFibers = yield* Effect.forEach(lanes, (lane) => Effect.forkScoped(worker(lane)))
+    const reporterFiber = yield* Effect.forkScoped(reporter)
 
     // Added after the forks, so it runs before they are interrupted by the scope.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        const timeoutMs = Duration.toMillis(config.shutdownTimeout)
         const drained = yield* Effect.timeout(flush, config.shutdownTimeout).pipe(Effect.option)
         closed = true
+        yield* Fiber.interrupt(reporterFiber)
         yield* Fiber.interrupt(dispatcherFiber)
+        // What the dispatcher still held: the current event misses the lanes it has not reached.
+        if (pos < pending.length) {
+          if (lanePos > 0) {
+            for (const lane of lanes.slice(lanePos)) lane.stats.dropped.shutdown += 1
+            pos += 1
+          }
+          counters.droppedShutdown += pending.length - pos
+          pending = EMPTY
+          pos = 0
+          lanePos = 0
+        }
         yield* Fiber.interruptAll(workerFibers)
-        const leftInIngress = (yield* Queue.takeAll(ingress)).length
-        counters.droppedAfterShutdown += leftInIngress
-        for (const lane of lanes) {
-          lane.stats.dropped.shutdown += (yield* Queue.takeAll(lane.queue)).length
-          yield* Effect.timeout(Effect.suspend(() => lane.exporter.shutdown), config.shutdownTimeout).pipe(
+        counters.droppedShutdown += (yield* Queue.takeAll(ingress)).length
+        for (const lane of lanes) lane.stats.dropped.shutdown += (yield* Queue.takeAll(lane.queue)).length
+        const now = yield* Clock.currentTimeMillis
+        const left = Math.max(timeoutMs - (now - started), timeoutMs / 10)
+        yield* Effect.forEach(lanes, (lane) =>
+          Effect.timeout(Effect.suspend(() => lane.exporter.shutdown), Duration.millis(left)).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logWarning(`Telemetry exporter "${lane.exporter.name}" failed to shut down`, cause)
             )
-          )
-        }
-        const lost = leftInIngress + lanes.reduce((n, l) => n + l.stats.dropped.shutdown, 0)
+          ), { discard: true, concurrency: "unbounded" })
+        syncMetrics()
+        const lost = counters.droppedShutdown + lanes.reduce((n, l) => n + l.stats.dropped.shutdown, 0)
         if (drained._tag === "None" || lost > 0) {
-          yield* Effect.logWarning(
-            `Telemetry shutdown: ${lost} events could not be delivered within ${Duration.format(config.shutdownTimeout)}`
-          )
+          const message = `Telemetry shutdown: ${lost} events could not be delivered within ${
+            Duration.format(config.shutdownTimeout)
+          }`
+          lastResort.write({ message, undelivered: lost }, now)
+          yield* Effect.logWarning(message)
         }
         yield* Queue.shutdown(ingress)
+        ingressSpace.unsafeOpen()
       })
     )
-
-    const emit = (event: TelemetryEvent): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        counters.emitted += 1
-        if (!passesGranularity(granularityOf(event), config.granularity)) {
-          counters.filtered += 1
-          return Effect.void
-        }
-        if (closed) {
-          counters.droppedAfterShutdown += 1
-          return Effect.void
-        }
-        return Effect.flatMap(offerCounting(ingress, config.ingress.strategy, event), (lost) => {
-          if (lost) counters.droppedIngress += 1
-          return Effect.void
-        })
-      })
 
     const stats = Effect.sync((): TelemetryStats => ({
       emitted: counters.emitted,
       filtered: counters.filtered,
       sampledOut: counters.sampledOut,
-      dropped: { ingressOverflow: counters.droppedIngress, shutdown: counters.droppedAfterShutdown },
+      healthEvents: counters.healthEvents,
+      truncated: { ...truncation },
+      dropped: { ingressOverflow: counters.droppedIngress, shutdown: counters.droppedShutdown },
       exporters: Object.fromEntries(
         lanes.map((lane) => [lane.exporter.name, { ...lane.stats, dropped: { ...lane.stats.dropped } }])
       )
     }))
 
-    const health = Effect.sync((): TelemetryHealth => {
-      const exportersHealth: Record<string, { status: HealthStatus; reason?: string }> = {}
-      let worst: HealthStatus = "healthy"
-      for (const lane of lanes) {
-        const s = lane.stats
-        const status: HealthStatus = s.consecutiveFailures >= 3
-          ? "unhealthy"
-          : s.consecutiveFailures > 0 || s.dropped.queueOverflow > 0
-          ? "degraded"
-          : "healthy"
-        if (status === "unhealthy" || (status === "degraded" && worst === "healthy")) worst = status
-        exportersHealth[lane.exporter.name] = status === "healthy"
-          ? { status }
-          : {
-            status,
-            reason: s.consecutiveFailures > 0
-              ? `${s.consecutiveFailures} consecutive failed batches: ${s.lastError ?? "unknown error"}`
-              : `${s.dropped.queueOverflow} events dropped on queue overflow`
+    const windowMs = Duration.toMillis(config.healthWindow)
+
+    const laneHealth = (lane: Lane, now: number): ComponentHealth => {
+      const s = lane.stats
+      switch (lane.circuit.state) {
+        case "open":
+          return {
+            status: "unhealthy",
+            reason: `circuit open after ${lane.circuit.consecutiveFailures} failed batches: ${s.lastError ?? "unknown error"}`
           }
+        case "halfOpen":
+          return { status: "degraded", reason: `recovering: the next batch is a probe (${s.lastError ?? "unknown error"})` }
+        case "closed":
+          if (lane.circuit.consecutiveFailures > 0) {
+            return {
+              status: "degraded",
+              reason: `${lane.circuit.consecutiveFailures} consecutive failed batches: ${s.lastError ?? "unknown error"}`
+            }
+          }
+          if (now - lane.lastDropAt < windowMs) {
+            return { status: "degraded", reason: `dropped events in the last ${Duration.format(config.healthWindow)}` }
+          }
+          return { status: "healthy" }
       }
-      return { status: worst, exporters: exportersHealth }
+    }
+
+    const health = Effect.map(Clock.currentTimeMillis, (now): TelemetryHealth => {
+      report(now)
+      const exportersHealth: Record<string, ComponentHealth> = {}
+      const notHealthy: Array<string> = []
+      let unhealthy = 0
+      for (const lane of lanes) {
+        const h = laneHealth(lane, now)
+        exportersHealth[lane.exporter.name] = h
+        if (h.status !== "healthy") notHealthy.push(`${lane.exporter.name}: ${h.reason ?? h.status}`)
+        if (h.status === "unhealthy") unhealthy += 1
+      }
+      let status: HealthStatus = "healthy"
+      const reasons: Array<string> = []
+      if (lanes.length > 0 && unhealthy === lanes.length) {
+        status = "unhealthy"
+        reasons.push("every exporter is failing")
+      } else if (notHealthy.length > 0) status = "degraded"
+      if (now - counters.lastIngressDropAt < windowMs) {
+        if (status === "healthy") status = "degraded"
+        reasons.push(`ingress dropped events in the last ${Duration.format(config.healthWindow)}`)
+      }
+      if (!settings.enabled) {
+        if (status === "healthy") status = "degraded"
+        reasons.push("telemetry is switched off")
+      }
+      reasons.push(...notHealthy)
+      return status === "healthy"
+        ? { status, exporters: exportersHealth }
+        : { status, reason: reasons.join("; "), exporters: exportersHealth }
     })
 
-    return { emit, flush, stats, health }
+    const update = (patch: Partial<ControlSettings>, reason?: string): Effect.Effect<void> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          const next = merge(settings, patch)
+          const nextTable = compile(next)
+          const switchedOff = settings.enabled && !next.enabled
+          settings = next
+          table = nextTable
+          if (switchedOff && !closed) {
+            emitHealth(new TelemetryDisabled({ ...base(now), reason: reason ?? "switched off through Telemetry.control" }), now)
+          }
+        }))
+
+    return { emit, flush, stats, health, settings: () => settings, update }
   })

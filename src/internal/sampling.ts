@@ -1,0 +1,43 @@
+/**
+ * Deterministic sampling on the W3C trace id, so a trace is kept or dropped whole.
+ *
+ * The decision compares a 32-bit number taken from the trace id with `rate × 2³²`, like
+ * OpenTelemetry's `TraceIdRatioBased` sampler: with random trace ids the kept fraction is `rate`,
+ * every event of one trace gets the same decision at the same rate, and the decisions are nested
+ * (kept at rate r ⇒ kept at every rate ≥ r), so per-type rates never split a trace the wrong way.
+ *
+ * @internal
+ */
+
+const TWO_32 = 4294967296
+
+/** FNV-1a (32 bit) of a string, for keys that are not hex trace ids. */
+const fnv1a = (s: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+const hex8 = /^[0-9a-f]{8}$/i
+
+/**
+ * The 32-bit sampling key of a trace: the last 8 hex digits of a W3C trace id (the random part),
+ * or an FNV-1a hash of any other string (used for events emitted outside a span, keyed on the run).
+ */
+export const traceKey = (id: string): number => {
+  if (id.length >= 8) {
+    const tail = id.slice(-8)
+    if (hex8.test(tail)) return Number.parseInt(tail, 16)
+  }
+  return fnv1a(id)
+}
+
+/** `true` when the trace (or run) `id` is kept at `rate` (0 = never, 1 = always). */
+export const keep = (id: string, rate: number): boolean => {
+  if (rate >= 1) return true
+  if (rate <= 0) return false
+  return traceKey(id) < rate * TWO_32
+}

@@ -1,0 +1,94 @@
+/** Shared helpers of the hub tests: event factories and exporters with scripted faults. */
+import { Effect } from "effect"
+import * as Exporter from "../../src/Exporter.js"
+import {
+  ExternalCallCompleted,
+  RowCreated,
+  RunStarted,
+  type TelemetryEvent,
+  TransformCompleted
+} from "../../src/TelemetryEvent.js"
+
+const hex = (n: number, width: number) => n.toString(16).padStart(width, "0").slice(-width)
+
+export const traceId = (i: number) => hex(i * 2654435761, 24) + hex(Math.imul(i + 1, 2246822519) >>> 0, 8)
+
+export const row = (i: number, trace = traceId(i)) =>
+  new RowCreated({
+    timestamp: i,
+    runId: "run-1",
+    traceId: trace,
+    rowId: `row-${i}`,
+    tokenId: `tok-${i}`,
+    nodeId: "source",
+    rowIndex: i,
+    contentHash: "00"
+  })
+
+export const runStarted = (i = 0) =>
+  new RunStarted({ timestamp: i, runId: "run-1", pipeline: "p", configHash: "00", traceId: traceId(i) })
+
+export const transform = (i: number, trace = traceId(i)) =>
+  new TransformCompleted({
+    timestamp: i,
+    runId: "run-1",
+    traceId: trace,
+    rowId: `row-${i}`,
+    tokenId: `tok-${i}`,
+    nodeId: "t",
+    stateId: `s-${i}`,
+    status: "completed",
+    durationMs: 1,
+    inputHash: "00"
+  })
+
+export const call = (i: number, attributes: Record<string, string | number | boolean>) =>
+  new ExternalCallCompleted({
+    timestamp: i,
+    runId: "run-1",
+    callId: `c-${i}`,
+    nodeId: "t",
+    stateId: `s-${i}`,
+    callType: "http",
+    status: "success",
+    latencyMs: 1,
+    attributes
+  })
+
+/** An exporter that records what it got, with a scripted behaviour per call (0-based call index). */
+export const scripted = (
+  name: string,
+  behaviour: (call: number, batch: ReadonlyArray<TelemetryEvent>) => Effect.Effect<void, Exporter.ExportError>
+) => {
+  const received: Array<TelemetryEvent> = []
+  let calls = 0
+  const exporter = Exporter.make({
+    name,
+    export: (batch) =>
+      Effect.suspend(() => behaviour(calls++, batch)).pipe(Effect.tap(() => Effect.sync(() => void received.push(...batch))))
+  })
+  return { exporter, received, calls: () => calls }
+}
+
+export const fail = (name: string) => Effect.fail(new Exporter.ExportError({ exporter: name, message: "rejected" }))
+
+/** The fault modes of the matrix. */
+export type Fault = "throws" | "hangs" | "slow" | "rejectsHalf" | "healthy"
+
+export const faulty = (name: string, fault: Fault, slowMs = 50) =>
+  scripted(name, (i) => {
+    switch (fault) {
+      case "throws":
+        return Effect.sync(() => {
+          throw new Error("boom")
+        })
+      case "hangs":
+        return Effect.never
+      case "slow":
+        return Effect.sleep(`${slowMs} millis`)
+      case "rejectsHalf":
+        return i % 2 === 0 ? fail(name) : Effect.void
+      case "healthy":
+        return Effect.void
+    }
+  })

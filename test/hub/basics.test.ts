@@ -1,0 +1,56 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Schedule, TestClock } from "effect"
+import * as Telemetry from "../../src/Telemetry.js"
+import { faulty, row, runStarted } from "./_helpers.js"
+
+const build = <A>(options: Telemetry.Options<never, never>, body: (t: Telemetry.TelemetryService) => Effect.Effect<A>) =>
+  Effect.scoped(Effect.flatMap(Layer.build(Telemetry.layer(options)), (ctx) => body(ctx.unsafeMap.get(Telemetry.Telemetry.key) as Telemetry.TelemetryService)))
+
+describe("hub basics", () => {
+  it.effect("delivers everything and the identity holds", () =>
+    Effect.gen(function* () {
+      const ok = faulty("ok", "healthy")
+      let statsAfter: Telemetry.TelemetryStats | undefined
+      yield* build({ exporters: [Effect.succeed(ok.exporter)], lastResort: { write: () => {} } }, (t) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 5000; i++) yield* t.emit(row(i))
+          yield* t.emit(runStarted())
+          yield* t.flush
+          statsAfter = yield* t.stats
+        }))
+      expect(ok.received.length).toBe(5001)
+      expect(statsAfter?.emitted).toBe(5001)
+      expect(Telemetry.unaccounted(statsAfter!, "ok")).toBe(0)
+    }))
+
+  it.effect("batches by exportInterval under the TestClock", () =>
+    Effect.gen(function* () {
+      const ok = faulty("ok", "healthy")
+      yield* build({ exporters: [Effect.succeed(ok.exporter)], exportInterval: "5 seconds", lastResort: { write: () => {} } }, (t) =>
+        Effect.gen(function* () {
+          yield* t.emit(row(1))
+          yield* TestClock.adjust("4 seconds")
+          expect(ok.received.length).toBe(0)
+          yield* TestClock.adjust("1 second")
+          expect(ok.received.length).toBe(1)
+        }))
+    }))
+
+  it.effect("retries then counts exportFailed", () =>
+    Effect.gen(function* () {
+      const bad = faulty("bad", "throws")
+      yield* build({
+        exporters: [Effect.succeed(bad.exporter)],
+        retry: Schedule.recurs(2),
+        lastResort: { write: () => {} }
+      }, (t) =>
+        Effect.gen(function* () {
+          yield* t.emit(row(1))
+          yield* t.flush
+          const s = yield* t.stats
+          expect(bad.calls()).toBe(3)
+          expect(s.exporters.bad?.dropped.exportFailed).toBe(1)
+          expect(Telemetry.unaccounted(s, "bad")).toBe(0)
+        }))
+    }))
+})
