@@ -31,3 +31,7 @@ export * as Telemetry from "./Telemetry.js"
 export * as TelemetryEvent from "./TelemetryEvent.js"
 /** HttpClient that records every request in the Landscape, then emits. @since 0.1.0 */
 export * as AuditedHttpClient from "./AuditedHttpClient.js"
+/** Versioned LLM price table and per-call cost. @since 0.1.0 */
+export * as Pricing from "./Pricing.js"
+/** LLM calls (on @effect/ai LanguageModel) recorded with token usage and cost, then emitted. @since 0.1.0 */
+export * as AuditedLlmClient from "./AuditedLlmClient.js"

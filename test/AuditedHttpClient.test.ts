@@ -222,7 +222,7 @@ describe("AuditedHttpClient", () => {
       }
       const pipeline = pipe(
         Pipeline.make({ name: "source-calls", source }),
-        Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+        Pipeline.toSinks({ sinks: { out: Sink.jsonLines<unknown>({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
       )
       const events = yield* Effect.gen(function* () {
         yield* Orchestrator.run(pipeline)
