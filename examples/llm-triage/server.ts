@@ -19,8 +19,8 @@ export interface Usage {
 export interface ServerOptions {
   /** Required `Authorization: Bearer <apiKey>`; a request without it gets 401. Default: none checked. */
   readonly apiKey?: string
-  /** The reply to the prompt text. Default: a keyword classifier. */
-  readonly reply?: (text: string) => string
+  /** The reply, from the last user text and the whole prompt. Default {@link answer}. */
+  readonly reply?: (last: string, prompt: string) => string
   /** Token usage reported. Default: ceil(chars / 4) in and out, nothing cached, no reasoning. */
   readonly usage?: (text: string, reply: string) => Usage
   /** Status to answer with instead (e.g. 500), for failure tests. */
@@ -42,6 +42,12 @@ const labels: ReadonlyArray<readonly [RegExp, string]> = [
 
 /** The keyword classifier: the first label whose words occur in `text`, else `drama`. */
 export const classify = (text: string): string => labels.find(([re]) => re.test(text))?.[1] ?? "drama"
+
+const audiences: Record<string, string> = { action: "adults", horror: "adults", romance: "adults", comedy: "teens", "sci-fi": "teens", drama: "adults" }
+
+/** The default reply: the audience when the prompt asks for one, else the genre of the last text. */
+export const answer = (last: string, prompt: string): string =>
+  /audience/i.test(prompt) ? (/\b(kid|family|little|toy|animal|dog|christmas)\b/i.test(last) ? "family" : audiences[classify(last)] ?? "adults") : classify(last)
 
 const texts = (value: unknown): Array<string> => {
   if (typeof value === "string") return [value]
@@ -74,7 +80,7 @@ export const start = (options: ServerOptions = {}): Effect.Effect<{ readonly bas
       const all = texts(body["input"])
       const prompt = all.join("\n")
       const last = all.at(-1) ?? ""
-      const reply = (options.reply ?? classify)(last)
+      const reply = (options.reply ?? answer)(last, prompt)
       const usage = options.usage?.(prompt, reply) ?? { input: tokens(prompt), output: tokens(reply), cached: 0, reasoning: 0 }
       n += 1
       const model = typeof body["model"] === "string" ? body["model"] : "unknown"
