@@ -87,40 +87,48 @@ interface Lane {
   readonly healthDropped: Record<DropReason, number>
   readonly reported: Record<DropReason, number>
   lastDropAt: number
-  /** An `export` call is in flight (the worker is not runnable). */
-  exporting: boolean
+  /** Takes by the worker: its progress, as seen by a producer waiting on a full `drop` queue. */
+  takes: number
 }
 
 const EMPTY: ReadonlyArray<TelemetryEvent> = []
 
 /**
- * Turns a full `drop` queue gets before the newest item is dropped, while its consumer is
- * runnable (not waiting on an export or on a blocked exporter queue). On one thread the consumer
- * only runs when the producer yields, so dropping at the first refusal would drop under normal
- * load (effect-v3-notes §4); yielding until it has run keeps that rate at 0 and still drops at
- * once when the consumer is really busy.
+ * How many turns a full `drop` queue's producer yields without seeing its consumer take anything
+ * before it drops the newest item. On one thread the consumer only runs when the producer yields,
+ * so dropping at the first refusal drops under normal load (effect-v3-notes §4); yielding while
+ * the consumer makes progress keeps that rate at 0, and a consumer that is really stuck (an export
+ * in flight, a blocked exporter queue) still costs only a few turns per dropped event.
  */
-const DROP_YIELDS = 64
+const STALL_TURNS = 8
 
-/** Offers to a `drop` queue: yields while `busy()` is false and the queue stays full, then drops. */
+/** Offers to a `drop` queue: yields while the queue is full and its consumer makes progress, then drops. */
 const offerDropping = <A>(
   queue: Queue.Queue<A>,
   item: A,
-  busy: () => boolean,
-  onDrop: () => void,
-  turns = DROP_YIELDS
-): Effect.Effect<void> =>
-  Effect.zipRight(
+  progress: () => number,
+  onDrop: () => void
+): Effect.Effect<void> => {
+  let seen = progress()
+  let stalled = 0
+  const loop: Effect.Effect<void> = Effect.zipRight(
     Effect.yieldNow(),
     Effect.suspend(() => {
       if (queue.unsafeOffer(item)) return Effect.void
-      if (turns <= 1 || busy()) {
+      const now = progress()
+      if (now !== seen) {
+        seen = now
+        stalled = 0
+      } else if (++stalled >= STALL_TURNS) {
         onDrop()
         return Effect.void
       }
-      return offerDropping(queue, item, busy, onDrop, turns - 1)
+      return loop
     })
   )
+  return loop
+}
+
 const laneReasons = ["queueOverflow", "exportFailed", "circuitOpen", "shutdown"] as const
 
 const sizeOf = <A>(queue: Queue.Queue<A>): number => {
@@ -156,8 +164,8 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
     let settings = config.control
     let table: VerdictTable = compile(settings)
     let closed = false
-    /** The dispatcher waits for room in a `block` exporter queue. */
-    let dispatcherBlocked = false
+    /** Takes by the dispatcher: its progress, as seen by `emit` waiting on a full `drop` ingress. */
+    let dispatcherTakes = 0
     let lastRunId = ""
     const lastResort = LastResort.make(config.lastResort)
 
@@ -177,7 +185,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         healthDropped: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
         reported: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
         lastDropAt: Number.NEGATIVE_INFINITY,
-        exporting: false
+        takes: 0
       })
     }
 
@@ -231,7 +239,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       if (ingress.unsafeOffer(e)) return Effect.void
       switch (config.ingress.strategy) {
         case "drop":
-          return offerDropping(ingress, e, () => dispatcherBlocked, onIngressDrop)
+          return offerDropping(ingress, e, () => dispatcherTakes, onIngressDrop)
         case "slide":
           return Effect.map(Queue.offer(ingress, e), onIngressDrop)
         case "block":
@@ -273,11 +281,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         if (lane.queue.unsafeOffer(event)) return Effect.void
         lane.space.unsafeClose()
         lane.wake.unsafeOffer(undefined)
-        dispatcherBlocked = true
-        return Effect.zipRight(
-          Effect.ensuring(lane.space.await, Effect.sync(() => (dispatcherBlocked = false))),
-          blockLane(lane, event)
-        )
+        return Effect.zipRight(lane.space.await, blockLane(lane, event))
       })
 
     /** Offers to one lane; `undefined` when done synchronously, else the overflow path to run. */
@@ -293,7 +297,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       lane.wake.unsafeOffer(undefined)
       switch (config.exporterQueue.strategy) {
         case "drop":
-          return offerDropping(lane.queue, event, () => lane.exporting, () => {
+          return offerDropping(lane.queue, event, () => lane.takes, () => {
             lane.stats.dropped.queueOverflow += 1
           })
         case "slide":
@@ -336,6 +340,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(Queue.takeBetween(ingress, 1, maxBatchSize)), (items) => {
           ingressSpace.unsafeOpen()
+          dispatcherTakes += 1
           pending = Chunk.toReadonlyArray(items)
           pos = 0
           lanePos = 0
@@ -432,17 +437,8 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       )
       const attempt = probe ? once : Effect.retry(once, config.retry)
       return Effect.flatMap(Clock.currentTimeMillis, (started) =>
-        Effect.suspend(() => {
-          // From here to the outcome (retries included) the worker is not runnable.
-          lane.exporting = true
-          return attempt
-        }).pipe(
-          Effect.onExit((exit) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              lane.exporting = false
-              return settle(lane, batch, exit, started, now)
-            })
-          ),
+        attempt.pipe(
+          Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeMillis, (now) => settle(lane, batch, exit, started, now))),
           Effect.ignore
         ))
     }
@@ -454,6 +450,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
           while (lane.circuit.state !== "open") {
             const batch = yield* Queue.takeUpTo(lane.queue, maxBatchSize)
             lane.space.unsafeOpen()
+            lane.takes += 1
             if (Chunk.isEmpty(batch)) return
             yield* exportBatch(lane, Chunk.toReadonlyArray(batch))
           }
@@ -552,9 +549,16 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       Effect.gen(function* () {
         const started = yield* Clock.currentTimeMillis
         const timeoutMs = Duration.toMillis(config.shutdownTimeout)
+        const remaining = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, started + timeoutMs - now)))
         const drained = yield* Effect.timeout(flush, config.shutdownTimeout).pipe(Effect.option)
         closed = true
         yield* Fiber.interrupt(reporterFiber)
+        // A last drop report, delivered to the exporters that still work before they shut down.
+        report(yield* Clock.currentTimeMillis)
+        yield* Effect.timeout(
+          Effect.forEach(lanes, drainLane, { discard: true, concurrency: "unbounded" }),
+          yield* remaining
+        ).pipe(Effect.ignore)
         yield* Fiber.interrupt(dispatcherFiber)
         // What the dispatcher still held: the current event misses the lanes it has not reached.
         if (pos < pending.length) {

@@ -76,7 +76,7 @@ export const fail = (name: string) => Effect.fail(new Exporter.ExportError({ exp
 export type Fault = "throws" | "hangs" | "slow" | "rejectsHalf" | "healthy"
 
 export const faulty = (name: string, fault: Fault, slowMs = 50) =>
-  scripted(name, (i) => {
+  scripted(name, (_i, batch) => {
     switch (fault) {
       case "throws":
         return Effect.sync(() => {
@@ -87,7 +87,8 @@ export const faulty = (name: string, fault: Fault, slowMs = 50) =>
       case "slow":
         return Effect.sleep(`${slowMs} millis`)
       case "rejectsHalf":
-        return i % 2 === 0 ? fail(name) : Effect.void
+        // About half the batches, the same ones on every retry: by the first event's time / 64.
+        return Math.floor((batch[0]?.timestamp ?? 0) / 64) % 2 === 0 ? fail(name) : Effect.void
       case "healthy":
         return Effect.void
     }
