@@ -213,6 +213,10 @@ export const gate = <A, Route extends string, E, R2>(step: Gate<A, Route, E, R2>
 <Routes extends string, R>(self: Builder<A, Routes, R>): Builder<A, Routes | Route, R | R2> =>
   new Builder(self.name, self.source, [...self.steps, step as unknown as Step])
 
+/** Any sink, whatever its row type (a constraint that does not steer the inference of `A`). */
+interface AnySink {
+  readonly _tag: "Sink"
+}
 type SinkRequirements<S> = S extends Sink<never, infer R> ? R : never
 type SinkInput<S> = S extends Sink<infer A, unknown> ? (input: A) => void : never
 /** The row type every sink of `S` accepts (the intersection of their inputs). */
@@ -227,7 +231,7 @@ type SinksInput<S> = [SinkInput<S>] extends [(input: infer A) => void] ? A : nev
  * @category combinators
  */
 export const toSinks = <
-  S extends Readonly<Record<string, Sink<never, unknown>>>,
+  S extends Readonly<Record<string, AnySink>>,
   Q extends Sink<QuarantinedRow, unknown>
 >(options: {
   readonly sinks: S

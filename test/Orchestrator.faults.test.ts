@@ -1,0 +1,149 @@
+/**
+ * Faults through the production path: telemetry failures degrade (invariant 2), Landscape
+ * failures are fatal and cannot be swallowed by plugin code (invariant 3).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer, Logger, Option, Schedule } from "effect"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import {
+  CallScope,
+  Exporter,
+  JsonLinesExporter,
+  Landscape,
+  Orchestrator,
+  Pipeline,
+  Sink,
+  Source,
+  Telemetry
+} from "../src/index.js"
+import { Order, ordersPipeline, querySqlite, tempDir, threeOrders } from "./helpers.js"
+
+const landscapeErrorOf = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Cause.failureOption(exit.cause).pipe(Option.getOrUndefined) : undefined
+
+/** A Landscape file whose schema exists (a first, empty run created it). */
+const migratedDb = () =>
+  Effect.gen(function* () {
+    const db = join(tempDir(), "landscape.db")
+    yield* Effect.provide(Landscape.listRuns(), Landscape.layerSqlite({ filename: db }))
+    return db
+  })
+
+describe("telemetry failures never fail the pipeline", () => {
+  it.live("an exporter that throws on every batch: the run completes, sink output is byte-identical, a warning is logged", () =>
+    Effect.gen(function* () {
+      const plainDir = tempDir()
+      yield* Orchestrator.run(ordersPipeline(plainDir)).pipe(
+        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: join(plainDir, "l.db") })))
+      )
+
+      const dir = tempDir()
+      const warnings: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(String(message))
+        })
+      )
+      let attempts = 0
+      const broken = Exporter.make({
+        name: "broken",
+        export: () => {
+          attempts++
+          throw new Error("exporter exploded")
+        }
+      })
+      const TelemetryLive = Telemetry.layer({
+        granularity: "full",
+        exporters: [Effect.succeed(broken), JsonLinesExporter.make({ path: join(dir, "events.jsonl") })],
+        retry: Schedule.recurs(1)
+      })
+      const summary = yield* Orchestrator.run(ordersPipeline(dir)).pipe(
+        Effect.provide(Layer.merge(TelemetryLive, Landscape.layerSqlite({ filename: join(dir, "l.db") }))),
+        Effect.provide(capture)
+      )
+      expect(summary.status).toBe("completed")
+      for (const file of ["small.csv", "large.jsonl"]) {
+        expect(readFileSync(join(dir, file))).toEqual(readFileSync(join(plainDir, file)))
+      }
+      expect(attempts).toBeGreaterThanOrEqual(2)
+      expect(warnings.some((w) => w.includes("broken"))).toBe(true)
+      // The healthy exporter got every event of the run (and may also get the hub's health events).
+      const tags = readFileSync(join(dir, "events.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)._tag)
+      const engineTags = new Set(["RunStarted", "PhaseChanged", "RowCreated", "TransformCompleted", "GateEvaluated", "TokenCompleted", "RunFinished"])
+      expect(tags.filter((t) => engineTags.has(t)).length).toBe(17)
+    }))
+})
+
+describe("Landscape failures are fatal", () => {
+  it.live("a read-only Landscape: the run's Exit fails with LandscapeError", () =>
+    Effect.gen(function* () {
+      const db = yield* migratedDb()
+      const exit = yield* Orchestrator.run(ordersPipeline(tempDir())).pipe(
+        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db, readonly: true }))),
+        Effect.exit
+      )
+      const error = landscapeErrorOf(exit)
+      expect(error).toBeInstanceOf(Landscape.LandscapeError)
+      expect(error).toMatchObject({ _tag: "LandscapeError", operation: "beginRun" })
+      expect(String((error as Landscape.LandscapeError).message)).toMatch(/readonly/)
+    }))
+
+  it.live("a Landscape that stops accepting writes mid-run fails the run with LandscapeError and records it failed", () =>
+    Effect.gen(function* () {
+      const db = yield* migratedDb()
+      yield* querySqlite(db, `CREATE TRIGGER full_disk BEFORE INSERT ON node_states
+        WHEN (SELECT count(*) FROM node_states) >= 4 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+      const records = Array.from({ length: 10 }, (_, i) => ({ id: String(i), customer: "c", amount: "1" }))
+      const exit = yield* Orchestrator.run(ordersPipeline(tempDir(), records), { batchSize: 2 }).pipe(
+        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db }))),
+        Effect.exit
+      )
+      expect(landscapeErrorOf(exit)).toMatchObject({ _tag: "LandscapeError", operation: "recordBatch" })
+      const [run] = yield* querySqlite<{ status: string; error: string }>(db, "SELECT status, error FROM runs")
+      expect(run?.status).toBe("failed")
+      expect(run?.error).toMatch(/disk is full/)
+    }))
+
+  const auditedPipeline = (dir: string, swallow: "catchAll" | "catchAllCause") =>
+    Pipeline.make({ name: "audited", source: Source.fromIterable({ records: threeOrders, schema: Order }) }).pipe(
+      Pipeline.transform(Pipeline.makeTransform("lookup", (o: Order) => {
+        const call = CallScope.recordCall({ callType: "http", status: "success", attributes: { "http.request.method": "GET" }, latencyMs: 1 })
+        // Plugin code that tries to carry on whatever happens.
+        return swallow === "catchAll"
+          ? call.pipe(Effect.as(o), Effect.catchAll(() => Effect.succeed(o)))
+          : call.pipe(Effect.as(o), Effect.catchAllCause(() => Effect.succeed(o)))
+      })),
+      Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+    )
+
+  for (const swallow of ["catchAll", "catchAllCause"] as const) {
+    it.live(`a Landscape failure inside a transform that wraps its work in Effect.${swallow} still fails the run with LandscapeError`, () =>
+      Effect.gen(function* () {
+        const db = yield* migratedDb()
+        yield* querySqlite(db, `CREATE TRIGGER readonly_calls BEFORE INSERT ON calls BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`)
+        const dir = tempDir()
+        const exit = yield* Orchestrator.run(auditedPipeline(dir, swallow)).pipe(
+          Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db }))),
+          Effect.exit
+        )
+        expect(landscapeErrorOf(exit)).toMatchObject({ _tag: "LandscapeError", operation: "recordCall" })
+        const [run] = yield* querySqlite<{ status: string }>(db, "SELECT status FROM runs")
+        expect(run?.status).toBe("failed")
+      }))
+  }
+
+  it.live("with a working Landscape the same audited transform records its call under the node state", () =>
+    Effect.gen(function* () {
+      const db = yield* migratedDb()
+      const dir = tempDir()
+      yield* Orchestrator.run(auditedPipeline(dir, "catchAll")).pipe(
+        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db })))
+      )
+      const calls = yield* querySqlite<{ state_id: string | null; operation_id: string | null; status: string }>(db,
+        "SELECT calls.state_id, calls.operation_id, node_states.status FROM calls JOIN node_states USING (state_id)")
+      expect(calls.length).toBe(3)
+      expect(calls.every((c) => c.state_id !== null && c.operation_id === null && c.status === "completed")).toBe(true)
+    }))
+})

@@ -1,0 +1,46 @@
+/**
+ * Compile-time tests (DESIGN.md invariant 1): checked by `tsc` in `npm test`, never executed.
+ * Each `@ts-expect-error` fails the type check if the line below it ever compiles.
+ */
+import { Effect, Layer } from "effect"
+import { CallScope, Landscape, Orchestrator, Telemetry } from "../../src/index.js"
+import { ordersPipeline } from "../helpers.js"
+
+const pipeline = ordersPipeline("out/types")
+const TelemetryLive = Telemetry.layerTest()
+const LandscapeLive = Landscape.layerSqlite({ filename: "out/types/landscape.db" })
+
+export const runs = () => {
+  // Neither service provided: does not compile.
+  // @ts-expect-error Telemetry and Landscape are missing
+  void Effect.runPromise(Orchestrator.run(pipeline))
+
+  // Without Telemetry: does not compile.
+  // @ts-expect-error Telemetry is missing
+  void Effect.runPromise(Orchestrator.run(pipeline).pipe(Effect.provide(LandscapeLive)))
+
+  // Without Landscape: does not compile.
+  // @ts-expect-error Landscape is missing
+  void Effect.runPromise(Orchestrator.run(pipeline).pipe(Effect.provide(TelemetryLive)))
+
+  // Telemetry switched off is still an explicit layer, and then it compiles.
+  void Effect.runPromise(Orchestrator.run(pipeline).pipe(Effect.provide(Layer.merge(Telemetry.layerDisabled, LandscapeLive))))
+
+  // With both: compiles.
+  void Effect.runPromise(Orchestrator.run(pipeline).pipe(Effect.provide(Layer.merge(TelemetryLive, LandscapeLive))))
+}
+
+export const emits = () => {
+  // emit never fails: its error channel is `never`.
+  const emitted: Effect.Effect<void, never, Telemetry.Telemetry> = Telemetry.flush
+  // A Landscape operation can fail, and only with LandscapeError.
+  const listed: Effect.Effect<unknown, Landscape.LandscapeError, Landscape.Landscape> = Landscape.listRuns()
+  // @ts-expect-error a Landscape failure cannot be typed away as never
+  const swallowed: Effect.Effect<unknown, never, Landscape.Landscape> = Landscape.listRuns()
+
+  // recordCall needs a CallScope, which only the engine provides: outside a pipeline it does not run.
+  const call = CallScope.recordCall({ callType: "http", status: "success", attributes: {}, latencyMs: 1 })
+  // @ts-expect-error CallScope (and Landscape, Telemetry) are missing
+  void Effect.runPromise(call.pipe(Effect.provide(Layer.merge(TelemetryLive, LandscapeLive))))
+  return [emitted, listed, swallowed]
+}
