@@ -35,3 +35,5 @@ export * as AuditedHttpClient from "./AuditedHttpClient.js"
 export * as Pricing from "./Pricing.js"
 /** LLM calls (on @effect/ai LanguageModel) recorded with token usage and cost, then emitted. @since 0.1.0 */
 export * as AuditedLlmClient from "./AuditedLlmClient.js"
+/** JSON records from a paged HTTP API (next link or cursor), each page an audited call. @since 0.1.0 */
+export * as HttpSource from "./HttpSource.js"
