@@ -8,7 +8,7 @@
  */
 import { Context, Effect } from "effect"
 import { hashCanonical } from "./internal/hashing.js"
-import { Landscape, type LandscapeError } from "./Landscape.js"
+import { type CallRecord, Landscape, type LandscapeError } from "./Landscape.js"
 import { Telemetry } from "./Telemetry.js"
 import {
   type AttributeValue,
@@ -21,8 +21,8 @@ import {
 
 /** @internal Lets a plugin-path Landscape failure reach the engine even if the plugin swallows the defect. */
 export const FatalSink: unique symbol = Symbol.for("sightline/CallScope/FatalSink")
-/** @internal Writes the row's journaled records now, so a call can refer to its node state. */
-export const FlushRecords: unique symbol = Symbol.for("sightline/CallScope/FlushRecords")
+/** @internal Writes a call together with its row's journaled records (the call refers to its node state). */
+export const RecordWithJournal: unique symbol = Symbol.for("sightline/CallScope/RecordWithJournal")
 /** @internal Where a call's event waits until the row's earlier events have been emitted. */
 export const EventJournal: unique symbol = Symbol.for("sightline/CallScope/EventJournal")
 
@@ -37,7 +37,7 @@ export interface StateScope {
   /** @internal */
   readonly [FatalSink]: (error: LandscapeError) => void
   /** @internal */
-  readonly [FlushRecords]: Effect.Effect<void, LandscapeError>
+  readonly [RecordWithJournal]: (call: CallRecord) => Effect.Effect<void, LandscapeError>
   /** @internal */
   readonly [EventJournal]: { readonly emit: (event: TelemetryEvent) => void }
 }
@@ -96,8 +96,7 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       ? { stateId: scope.stateId } as const
       : { operationId: scope.operationId } as const
     const fatal = (error: LandscapeError) => Effect.zipRight(Effect.sync(() => scope[FatalSink](error)), Effect.die(error))
-    if (scope._tag === "StateScope") yield* Effect.catchAll(scope[FlushRecords], fatal)
-    yield* landscape.recordCall({
+    const record = {
       callId,
       runId: scope.runId,
       nodeId: scope.nodeId,
@@ -110,21 +109,25 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       ...(report.error === undefined ? {} : { error: report.error }),
       latencyMs: report.latencyMs,
       createdAt: Date.now()
-    }).pipe(Effect.catchAll(fatal))
+    }
+    yield* Effect.catchAll(
+      scope._tag === "StateScope" ? scope[RecordWithJournal](record) : landscape.recordCall(record),
+      fatal
+    )
     const trace = yield* currentTrace
     const event = new ExternalCallCompleted({
-        timestamp: Date.now(),
-        runId: scope.runId,
-        ...trace,
-        callId,
-        nodeId: scope.nodeId,
-        ...(scope._tag === "StateScope" ? { rowId: scope.rowId, tokenId: scope.tokenId } : {}),
-        ...ids,
-        callType: report.callType,
-        status: report.status,
-        latencyMs: report.latencyMs,
-        attributes: { ...report.attributes }
-      })
+      timestamp: Date.now(),
+      runId: scope.runId,
+      ...trace,
+      callId,
+      nodeId: scope.nodeId,
+      ...(scope._tag === "StateScope" ? { rowId: scope.rowId, tokenId: scope.tokenId } : {}),
+      ...ids,
+      callType: report.callType,
+      status: report.status,
+      latencyMs: report.latencyMs,
+      attributes: { ...report.attributes }
+    })
     if (scope._tag === "StateScope") scope[EventJournal].emit(event)
     else yield* telemetry.emit(event)
     return callId

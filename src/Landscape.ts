@@ -117,6 +117,8 @@ export interface RecordBatch {
   readonly runningStates: ReadonlyArray<NodeStateStart>
   readonly stateUpdates: ReadonlyArray<NodeStateEnd>
   readonly routing: ReadonlyArray<RoutingRecord>
+  /** External calls, written after the node states they refer to. */
+  readonly calls: ReadonlyArray<CallRecord>
 }
 
 /** @since 0.1.0 */

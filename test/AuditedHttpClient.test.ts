@@ -244,6 +244,11 @@ describe("AuditedHttpClient", () => {
         Landscape.Landscape,
         Effect.map(Landscape.Landscape, (real): Landscape.LandscapeService => ({
           ...real,
+          // A call in a transform is written with its row's journal (recordBatch); elsewhere with recordCall.
+          recordBatch: (batch) =>
+            batch.calls.length > 0
+              ? Effect.fail(new Landscape.LandscapeError({ operation: "recordCall", message: "disk full" }))
+              : real.recordBatch(batch),
           recordCall: () => Effect.fail(new Landscape.LandscapeError({ operation: "recordCall", message: "disk full" }))
         }))
       ).pipe(Layer.provide(Landscape.layerSqlite({ filename: join(dir, "landscape.db") })))

@@ -4,14 +4,15 @@
  * The engine writes journals a batch of rows at a time, in one Landscape transaction, and emits
  * their events only once that transaction has committed (Landscape first, then telemetry). An
  * external call made in a transform needs its node state on disk first (the `calls` row refers to
- * it), so `recordCall` flushes the journal's records early (`flushRecords`): states still in
+ * it), so `recordCall` writes the journal's records with the call (`flushWith`): states still in
  * progress are written as `running` and completed later with an update.
  *
  * @internal
  */
 import { Effect } from "effect"
+import { LandscapeError } from "../Landscape.js"
 import type {
-  LandscapeError,
+  CallRecord,
   LandscapeService,
   NodeStateEnd,
   NodeStateRecord,
@@ -68,12 +69,19 @@ export class RowJournal {
     this.routing = []
   }
 
-  /** Writes the pending records now, in one transaction; the events stay journaled. */
-  flushRecords(landscape: LandscapeService): Effect.Effect<void, LandscapeError> {
+  /**
+   * Writes the pending records now, with `call` after them, in one transaction; the events stay
+   * journaled.
+   */
+  flushWith(landscape: LandscapeService, call: CallRecord): Effect.Effect<void, LandscapeError> {
     return Effect.suspend(() => {
       const batch = emptyBatch()
       this.drainInto(batch)
-      return landscape.recordBatch(batch)
+      batch.calls.push(call)
+      return Effect.mapError(
+        landscape.recordBatch(batch),
+        (e) => new LandscapeError({ operation: "recordCall", message: e.message.replace("recordBatch", "recordCall"), cause: e.cause })
+      )
     })
   }
 }
@@ -85,5 +93,6 @@ export const emptyBatch = (): MutableBatch => ({
   nodeStates: [],
   runningStates: [],
   stateUpdates: [],
-  routing: []
+  routing: [],
+  calls: []
 })

@@ -6,7 +6,7 @@
  * @internal
  */
 import { Cause, Effect, Either, Exit, Option } from "effect"
-import { CallScope, EventJournal, FatalSink, FlushRecords, type StateScope } from "../CallScope.js"
+import { CallScope, EventJournal, FatalSink, RecordWithJournal, type StateScope } from "../CallScope.js"
 import { LandscapeError, type LandscapeService } from "../Landscape.js"
 import type { QuarantinedRow, Source, SourceRecord, Step } from "../Pipeline.js"
 import { currentTrace, GateEvaluated, RowCreated, TransformCompleted } from "../TelemetryEvent.js"
@@ -94,7 +94,7 @@ const runStep = (
       tokenId,
       stateId,
       [FatalSink]: (error) => void (ctx.fatal.error ??= error),
-      [FlushRecords]: journal.flushRecords(ctx.landscape),
+      [RecordWithJournal]: (call) => journal.flushWith(ctx.landscape, call),
       [EventJournal]: journal
     }
     const work: Effect.Effect<unknown, unknown, unknown> = step._tag === "Transform" ? step.apply(value) : step.evaluate(value)
@@ -161,7 +161,8 @@ const runStep = (
     return result
   }).pipe(
     Effect.withSpan(`sightline.${ctx.steps[index]!.step._tag === "Transform" ? "transform" : "gate"} ${ctx.steps[index]!.step.name}`, {
-      attributes: { "sightline.node.id": ctx.steps[index]!.nodeId }
+      attributes: { "sightline.node.id": ctx.steps[index]!.nodeId },
+      captureStackTrace: false // per row and step: a stack trace each would cost more than the step
     })
   )
 
@@ -221,4 +222,4 @@ export const processRow = (ctx: RunContext, record: SourceRecord, rowIndex: numb
       return done(row.quarantine(last, "no gate routed the row and the pipeline has no default sink"))
     }
     return done({ _tag: "Routed", sink: ctx.defaultSink, value, rowId, tokenId })
-  }).pipe(Effect.withSpan("sightline.row", { attributes: { "sightline.row.index": rowIndex } }))
+  }).pipe(Effect.withSpan("sightline.row", { attributes: { "sightline.row.index": rowIndex }, captureStackTrace: false }))

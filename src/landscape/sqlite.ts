@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { canonicalJson, hashCanonical } from "../internal/hashing.js"
 import {
+  type CallRecord,
   Landscape,
   LandscapeError,
   type LandscapeService,
@@ -42,6 +43,24 @@ const chunkArray = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArr
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
   return out
 }
+
+const callRow = (c: CallRecord) => ({
+  call_id: c.callId,
+  run_id: c.runId,
+  node_id: c.nodeId,
+  state_id: c.stateId ?? null,
+  operation_id: c.operationId ?? null,
+  call_type: c.callType,
+  status: c.status,
+  request_json: c.request === undefined ? null : json(c.request),
+  request_hash: c.requestHash ?? null,
+  response_json: c.response === undefined ? null : json(c.response),
+  response_hash: c.responseHash ?? null,
+  attributes_json: json(c.attributes),
+  error: c.error ?? null,
+  latency_ms: c.latencyMs,
+  created_at: c.createdAt
+})
 
 interface RunDbRow {
   readonly run_id: string
@@ -249,7 +268,8 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
                 destination_node_id: r.destinationNodeId ?? null,
                 created_at: r.createdAt
               })))
-            }`)
+            }`),
+          chunks(batch.calls, (calls) => sql`INSERT INTO calls ${sql.insert(calls.map(callRow))}`)
         ], { discard: true }))
       )
     },
@@ -295,29 +315,7 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
           })
         } WHERE operation_id = ${o.operationId}`
       ),
-    recordCall: (c) =>
-      op(
-        "recordCall",
-        sql`INSERT INTO calls ${
-          sql.insert({
-            call_id: c.callId,
-            run_id: c.runId,
-            node_id: c.nodeId,
-            state_id: c.stateId ?? null,
-            operation_id: c.operationId ?? null,
-            call_type: c.callType,
-            status: c.status,
-            request_json: c.request === undefined ? null : json(c.request),
-            request_hash: c.requestHash ?? null,
-            response_json: c.response === undefined ? null : json(c.response),
-            response_hash: c.responseHash ?? null,
-            attributes_json: json(c.attributes),
-            error: c.error ?? null,
-            latency_ms: c.latencyMs,
-            created_at: c.createdAt
-          })
-        }`
-      ),
+    recordCall: (c) => op("recordCall", sql`INSERT INTO calls ${sql.insert(callRow(c))}`),
     getRun: (runId) =>
       op("getRun", sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`).pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRunRow))
