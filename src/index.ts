@@ -37,3 +37,5 @@ export * as Pricing from "./Pricing.js"
 export * as AuditedLlmClient from "./AuditedLlmClient.js"
 /** JSON records from a paged HTTP API (next link or cursor), each page an audited call. @since 0.1.0 */
 export * as HttpSource from "./HttpSource.js"
+/** Database sink on @effect/sql: batched multi-row INSERTs in a transaction, each statement an audited call. @since 0.1.0 */
+export * as SqlSink from "./SqlSink.js"
