@@ -40,7 +40,7 @@ import type { AttributeValue } from "./TelemetryEvent.js"
  *
  * @since 0.1.0
  */
-export type System = "sqlite" | "postgresql"
+export type System = "sqlite" | "postgresql" | "mysql" | "microsoft.sql_server" | "clickhouse"
 
 /**
  * Options of {@link make}.
@@ -58,22 +58,28 @@ export interface Options<A> {
   readonly columns?: ReadonlyArray<string>
   /**
    * Rows per `INSERT` statement. Default 500. Lowered automatically when rows × columns would
-   * exceed the database's limit on bound parameters (32 766 for SQLite, 65 535 for PostgreSQL).
+   * exceed the database's limit on bound parameters (32 766 for SQLite, 65 535 for PostgreSQL,
+   * 2 100 for SQL Server).
    * However many statements a batch takes, they run in one transaction.
    */
   readonly batchSize?: number
   /** Turns a row into the record to insert (field → column). Default: the row itself, which must be an object. */
   readonly toRow?: (a: A) => Record<string, unknown>
-  /** `db.system.name` on each recorded call. Default `"sqlite"`. */
+  /**
+   * `db.system.name` on each recorded call. Default: the dialect of the `SqlClient` provided
+   * (`"sqlite"` for `SqliteClient`, `"postgresql"` for `PgClient`, ...), so the audit trail cannot
+   * name the wrong database; `"sqlite"` if the dialect is unknown.
+   */
   readonly system?: System
 }
 
-/** Most bound parameters one statement may carry. */
-const maxParameters: Record<System, number> = { sqlite: 32_766, postgresql: 65_535 }
+/** Most bound parameters one statement may carry, per dialect. */
+const maxParameters = { sqlite: 32_766, pg: 65_535, mysql: 65_535, mssql: 2_100, clickhouse: 65_535 } as const
 
 /**
  * Values better-sqlite3 cannot bind, made bindable: booleans as 1/0, dates as ISO 8601, objects
- * and arrays as JSON text. Other systems get the values unchanged (their drivers bind these types).
+ * and arrays as JSON text. Used only when the client's dialect is SQLite; other drivers get the
+ * values unchanged (they bind these types themselves).
  */
 const sqliteValue = (value: unknown): unknown => {
   if (typeof value === "boolean") return value ? 1 : 0
@@ -132,7 +138,6 @@ export const make = <A = Record<string, unknown>>(
   options: Options<A>
 ): Sink<A, SqlClient.SqlClient | CallScope | Landscape | Telemetry> => {
   const { table } = options
-  const system = options.system ?? "sqlite"
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? 500))
   const fail = (message: string, cause?: unknown) =>
     new SinkError({ sink: table, message, ...(cause === undefined ? {} : { cause }) })
@@ -141,7 +146,21 @@ export const make = <A = Record<string, unknown>>(
   const open = Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const context = yield* Effect.context<SqlClient.SqlClient | CallScope | Landscape | Telemetry>()
-    const encode = system === "sqlite" ? sqliteValue : (v: unknown) => v
+    const dialect = sql.onDialectOrElse({
+      orElse: () => "sqlite" as const,
+      pg: () => "pg" as const,
+      mysql: () => "mysql" as const,
+      mssql: () => "mssql" as const,
+      clickhouse: () => "clickhouse" as const
+    })
+    const system: System = options.system ?? {
+      sqlite: "sqlite" as const,
+      pg: "postgresql" as const,
+      mysql: "mysql" as const,
+      mssql: "microsoft.sql_server" as const,
+      clickhouse: "clickhouse" as const
+    }[dialect]
+    const encode = dialect === "sqlite" ? sqliteValue : (v: unknown) => v
     let columns: ReadonlyArray<string> | undefined = options.columns?.slice()
     const strict = options.columns === undefined
     let bytes = 0
@@ -203,7 +222,7 @@ export const make = <A = Record<string, unknown>>(
         if (rows.length === 0) return Effect.void
         return Effect.gen(function* () {
           const batch = yield* records(rows)
-          const perStatement = Math.max(1, Math.min(batchSize, Math.floor(maxParameters[system] / columns!.length)))
+          const perStatement = Math.max(1, Math.min(batchSize, Math.floor(maxParameters[dialect] / columns!.length)))
           const transaction = Effect.gen(function* () {
             for (let i = 0; i < batch.length; i += perStatement) yield* insert(batch.slice(i, i + perStatement))
           })
@@ -222,7 +241,7 @@ export const make = <A = Record<string, unknown>>(
     _tag: "Sink",
     config: {
       format: "sql",
-      system,
+      system: options.system ?? "from the SqlClient's dialect",
       table,
       columns: options.columns ?? "first row",
       batchSize

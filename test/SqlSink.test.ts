@@ -168,6 +168,62 @@ describe("SqlSink", () => {
       expect(readFileSync(join(dir, "q.jsonl"), "utf8")).toBe("")
     }))
 
+  it.live("keeps each statement under SQLite's bound-parameter limit, whatever batchSize says; toRow shapes the record", () =>
+    Effect.gen(function* () {
+      const dir = tempDir("sightline-sqlsink-wide-")
+      const target = join(dir, "target.db")
+      const width = 100
+      const names = Array.from({ length: width }, (_, j) => `c${j}`)
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE TABLE wide (${names.map((n) => `${n} INTEGER NOT NULL`).join(", ")})`)).pipe(
+        Effect.provide(SqliteClient.layer({ filename: target })),
+        Effect.orDie
+      )
+      const records = Array.from({ length: 400 }, (_, i) => ({ n: i }))
+      const pipeline = Pipeline.make({ name: "wide", source: Source.fromIterable({ records, schema: Schema.Struct({ n: Schema.Number }) }) }).pipe(
+        Pipeline.toSinks({
+          sinks: {
+            db: SqlSink.make({
+              table: "wide",
+              batchSize: 500,
+              toRow: (r: { readonly n: number }) => Object.fromEntries(names.map((c, j) => [c, r.n * width + j]))
+            })
+          },
+          default: "db",
+          quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") })
+        })
+      )
+      const landscapeDb = join(dir, "landscape.db")
+      yield* Orchestrator.run(pipeline, { batchSize: 400, batchWindow: "1 minute" }).pipe(
+        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), Landscape.layerSqlite({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
+      )
+      // 32 766 parameters / 100 columns = 327 rows per statement at most.
+      const calls = yield* querySqlite<CallRow>(landscapeDb, "SELECT * FROM calls ORDER BY created_at, rowid")
+      expect(calls.map((c) => JSON.parse(c.request_json).rows)).toEqual([327, 73])
+      const rows = yield* querySqlite<{ c0: number; c99: number }>(target, "SELECT c0, c99 FROM wide ORDER BY rowid")
+      expect(rows.map((r) => [r.c0, r.c99])).toEqual(records.map((r) => [r.n * width, r.n * width + 99]))
+    }))
+
+  it.live("without columns, a row with a field the first row lacks fails with SinkError before any INSERT (no silent loss)", () =>
+    Effect.gen(function* () {
+      const dir = tempDir("sightline-sqlsink-extra-")
+      const target = join(dir, "target.db")
+      yield* createTarget(target)
+      const Row = Schema.Struct({ id: Schema.Number, customer: Schema.String, amount: Schema.Number, paid: Schema.Boolean, note: Schema.optional(Schema.String) })
+      const records = [{ id: 1, customer: "a", amount: 1, paid: true }, { id: 2, customer: "b", amount: 2, paid: false, note: "kept?" }]
+      const pipeline = Pipeline.make({ name: "extra", source: Source.fromIterable({ records, schema: Row }) }).pipe(
+        Pipeline.toSinks({ sinks: { db: SqlSink.make<typeof Row.Type>({ table: "orders" }) }, default: "db", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+      )
+      const landscapeDb = join(dir, "landscape.db")
+      const exit = yield* Effect.exit(Orchestrator.run(pipeline)).pipe(
+        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), Landscape.layerSqlite({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
+      )
+      const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+      expect(error?._tag).toBe("SinkError")
+      expect(error?.message).toContain("note")
+      expect(yield* querySqlite(landscapeDb, "SELECT * FROM calls")).toEqual([])
+      expect(yield* querySqlite(target, "SELECT * FROM orders")).toEqual([])
+    }))
+
   it("requires a SqlClient in the run's type", () => {
     const pipeline = pipelineFor(tempDir("sightline-sqlsink-type-"), [], 10)
     const check = (_: Effect.Effect<unknown, unknown, Landscape.Landscape | Telemetry.Telemetry>) => undefined
