@@ -422,7 +422,9 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
 
     const exportBatch = (lane: Lane, batch: ReadonlyArray<TelemetryEvent>): Effect.Effect<void> => {
       const probe = lane.circuit.state === "halfOpen"
-      const once = Effect.suspend(() => lane.exporter.export(batch)).pipe(
+      // `interruptible`: the time-out must be able to stop a hung export even when the caller runs
+      // uninterruptibly (the scope's finalizer does), since a child fiber inherits that status.
+      const once = Effect.interruptible(Effect.suspend(() => lane.exporter.export(batch))).pipe(
         Effect.catchAllDefect((defect) =>
           Effect.fail(new ExportError({ exporter: lane.exporter.name, message: "exporter threw", cause: defect }))
         ),
@@ -550,13 +552,13 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         const started = yield* Clock.currentTimeMillis
         const timeoutMs = Duration.toMillis(config.shutdownTimeout)
         const remaining = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, started + timeoutMs - now)))
-        const drained = yield* Effect.timeout(flush, config.shutdownTimeout).pipe(Effect.option)
+        const drained = yield* Effect.timeout(Effect.interruptible(flush), config.shutdownTimeout).pipe(Effect.option)
         closed = true
         yield* Fiber.interrupt(reporterFiber)
         // A last drop report, delivered to the exporters that still work before they shut down.
         report(yield* Clock.currentTimeMillis)
         yield* Effect.timeout(
-          Effect.forEach(lanes, drainLane, { discard: true, concurrency: "unbounded" }),
+          Effect.interruptible(Effect.forEach(lanes, drainLane, { discard: true, concurrency: "unbounded" })),
           yield* remaining
         ).pipe(Effect.ignore)
         yield* Fiber.interrupt(dispatcherFiber)
@@ -577,7 +579,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         const now = yield* Clock.currentTimeMillis
         const left = Math.max(timeoutMs - (now - started), timeoutMs / 10)
         yield* Effect.forEach(lanes, (lane) =>
-          Effect.timeout(Effect.suspend(() => lane.exporter.shutdown), Duration.millis(left)).pipe(
+          Effect.timeout(Effect.interruptible(Effect.suspend(() => lane.exporter.shutdown)), Duration.millis(left)).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logWarning(`Telemetry exporter "${lane.exporter.name}" failed to shut down`, cause)
             )
