@@ -32,7 +32,7 @@ const params = fc.record({
   threshold: fc.integer({ min: 1, max: 4 })
 })
 
-const makeExporter = (name: string, spec: fc.RecordValue<{ pattern: Array<number>; delayMs: number }>) => {
+const makeExporter = (name: string, spec: { readonly pattern: ReadonlyArray<number>; readonly delayMs: number }) => {
   let calls = 0
   return Exporter.make({
     name,
