@@ -192,6 +192,8 @@ const overload = (): Promise<{ baseMb: number; peakMb: number; emitted: number; 
 
 const main = async () => {
   console.log(`hub benchmark: ${fmt(N)} events per system, node ${process.version}`)
+  // Overload first, so its RSS baseline is not inflated by the heaps the throughput runs leave behind.
+  const o = await overload()
   // Warm up the JIT on every path once with a smaller run.
   const results: Record<string, Result> = {}
   for (const [name, run] of [
@@ -217,7 +219,6 @@ const main = async () => {
       f.call.toFixed(1)
     } ns for the emit(event) decision)`
   )
-  const o = await overload()
   console.log(
     `overload ${OVERLOAD_S} s at 10x: rss ${o.baseMb.toFixed(1)} MB -> peak ${o.peakMb.toFixed(1)} MB (+${
       (o.peakMb - o.baseMb).toFixed(1)
