@@ -8,6 +8,7 @@
  */
 import { Context, Effect } from "effect"
 import { hashCanonical } from "./internal/hashing.js"
+import { newId } from "./internal/ids.js"
 import { type CallRecord, Landscape, type LandscapeError } from "./Landscape.js"
 import { Telemetry } from "./Telemetry.js"
 import {
@@ -91,7 +92,7 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
     const scope = yield* CallScope
     const landscape = yield* Landscape
     const telemetry = yield* Telemetry
-    const callId = crypto.randomUUID()
+    const callId = newId()
     const ids = scope._tag === "StateScope"
       ? { stateId: scope.stateId } as const
       : { operationId: scope.operationId } as const

@@ -18,6 +18,7 @@ import type { Pipeline, SinkError, SinkWriter, SourceError } from "./Pipeline.js
 import { Telemetry } from "./Telemetry.js"
 import { currentTrace, PhaseChanged, type Phase, RunFinished, RunStarted, TokenCompleted } from "./TelemetryEvent.js"
 import { canonicalJson, hashCanonical } from "./internal/hashing.js"
+import { newId } from "./internal/ids.js"
 
 /**
  * What a completed run reports.
@@ -88,7 +89,7 @@ export const run = <R>(
   Effect.gen(function* () {
     const landscape = yield* Landscape
     const telemetry = yield* Telemetry
-    const runId = crypto.randomUUID()
+    const runId = newId()
     const startedAt = Date.now()
     const t0 = performance.now()
     const stamp = Effect.map(currentTrace, (trace) => ({ timestamp: Date.now(), runId, ...trace }))
@@ -126,7 +127,7 @@ export const run = <R>(
     const fatal: RunContext["fatal"] = { error: undefined }
     const body = Effect.gen(function* () {
       yield* phase("registering")
-      const nodeId = () => crypto.randomUUID()
+      const nodeId = () => newId()
       const sourceNodeId = nodeId()
       const steps = pipeline.steps.map((step) => ({ step, nodeId: nodeId() }))
       const sinkNodeIds = new Map(sinkNames.map((n) => [n, nodeId()] as const))
@@ -161,7 +162,7 @@ export const run = <R>(
             _tag: "OperationScope" as const,
             runId,
             nodeId,
-            operationId: crypto.randomUUID(),
+            operationId: newId(),
             kind,
             startedAt: Date.now(),
             [FatalSink]: (error: LandscapeError) => void (fatal.error ??= error)

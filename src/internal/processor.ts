@@ -11,6 +11,7 @@ import { LandscapeError, type LandscapeService } from "../Landscape.js"
 import type { QuarantinedRow, Source, SourceRecord, Step } from "../Pipeline.js"
 import { currentTrace, GateEvaluated, RowCreated, TransformCompleted } from "../TelemetryEvent.js"
 import { hashCanonical } from "./hashing.js"
+import { newId } from "./ids.js"
 import { RowJournal } from "./journal.js"
 
 /** Where a processed row goes. */
@@ -83,7 +84,7 @@ const runStep = (
     const { runId } = ctx
     const { journal, rowId, tokenId } = row
     const { nodeId, step } = ctx.steps[index]!
-    const stateId = crypto.randomUUID()
+    const stateId = newId()
     const t0 = performance.now()
     journal.beginState({ stateId, runId, tokenId, nodeId, stepIndex: index + 1, inputHash, startedAt: Date.now() })
     const scope: StateScope = {
@@ -146,7 +147,7 @@ const runStep = (
       durationMs
     })
     journal.route({
-      routingId: crypto.randomUUID(),
+      routingId: newId(),
       runId,
       stateId,
       tokenId,
@@ -171,8 +172,8 @@ export const processRow = (ctx: RunContext, record: SourceRecord, rowIndex: numb
   Effect.gen(function* () {
     const { runId } = ctx
     const journal = new RowJournal()
-    const rowId = crypto.randomUUID()
-    const tokenId = crypto.randomUUID()
+    const rowId = newId()
+    const tokenId = newId()
     const dataHash = hashCanonical(record.raw)
     const createdAt = Date.now()
     journal.record({ rowId, tokenId, runId, sourceNodeId: ctx.sourceNodeId, rowIndex, data: record.raw, dataHash, createdAt })
@@ -196,7 +197,7 @@ export const processRow = (ctx: RunContext, record: SourceRecord, rowIndex: numb
     // A parse or decode failure: a failed node state on the source node, then quarantine.
     const decoded = record.error !== undefined ? Either.left(record.error) : ctx.source.decode(record.raw)
     if (Either.isLeft(decoded)) {
-      const stateId = crypto.randomUUID()
+      const stateId = newId()
       journal.beginState({ stateId, runId, tokenId, nodeId: ctx.sourceNodeId, stepIndex: 0, inputHash: dataHash, startedAt: createdAt })
       journal.completeState({
         stateId,

@@ -6,7 +6,7 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, Layer, Option } from "effect"
+import { Cause, Context, Effect, Layer, Option } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { canonicalJson, hashCanonical } from "../internal/hashing.js"
@@ -95,8 +95,17 @@ const toRunRow = (r: RunDbRow): RunRow => ({
 /** The Landscape service over the `SqlClient` in context (schema already migrated). */
 export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  /**
+   * Every Landscape operation runs on the Landscape's own connection. `@effect/sql` finds an open
+   * transaction through one tag shared by every client, so without the `omit` a Landscape write
+   * made inside a user's `sql.withTransaction` would go to the user's database (and be rolled
+   * back with it).
+   */
   const op = <A>(name: string, effect: Effect.Effect<A, SqlError.SqlError>) =>
-    Effect.mapError(effect, toLandscapeError(name))
+    effect.pipe(
+      Effect.mapError(toLandscapeError(name)),
+      Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlClient.TransactionConnection)(context))
+    )
 
   return {
     beginRun: (run) =>
@@ -340,7 +349,11 @@ export const layer = (options: SqliteOptions): Layer.Layer<Landscape, LandscapeE
       },
       catch: toLandscapeError("open")
     })
-  ).pipe(Layer.mapError(toLandscapeError("open")))
+  ).pipe(
+    // better-sqlite3 throws while the client layer is built (a directory, a missing file under
+    // `readonly`): that arrives as a defect, and is still a Landscape that cannot be opened.
+    Layer.catchAllCause((cause) => Layer.fail(toLandscapeError("open")(Cause.squash(cause))))
+  )
   const service = Layer.effect(
     Landscape,
     Effect.gen(function* () {
