@@ -25,11 +25,11 @@
  */
 import type { AiError } from "@effect/ai"
 import { LanguageModel, Prompt } from "@effect/ai"
-import { SqlClient, type SqlError } from "@effect/sql"
 import { Context, Effect, Exit, Layer, Option, type Schema } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
 import * as Redaction from "./internal/redaction.js"
-import type { Landscape } from "./Landscape.js"
+import { Landscape, type LandscapeError } from "./Landscape.js"
+import type { RunTotals } from "./internal/usage.js"
 import * as Pricing from "./Pricing.js"
 import type { Telemetry } from "./Telemetry.js"
 import type { AttributeValue } from "./TelemetryEvent.js"
@@ -219,78 +219,18 @@ export const layer = (options: Options): Layer.Layer<AuditedLlmClient, never, La
 /**
  * Token and cost totals of a set of LLM calls. `costUsd` sums the priced calls; `unpricedCalls`
  * counts calls whose model had no price (their cost is unknown, not zero); `costUsd` is `null`
- * when no call was priced.
+ * when no call was priced. `RunTotals` holds them for a whole run and per node.
  *
  * @since 0.1.0
  */
-export interface Totals {
-  readonly calls: number
-  readonly inputTokens: number
-  readonly outputTokens: number
-  readonly totalTokens: number
-  readonly cachedInputTokens: number
-  readonly reasoningTokens: number
-  readonly costUsd: number | null
-  readonly unpricedCalls: number
-}
+export type { RunTotals, Totals } from "./internal/usage.js"
 
 /**
- * Totals of one run: for the whole run and per node (by node name, in order of first call).
+ * Tokens and cost of the LLM calls of `runId`, for the run and per node (in order of first call),
+ * read from the Landscape's `calls` table. The same totals are in `RunSummary.llm`. Fails with
+ * `LandscapeError`.
  *
  * @since 0.1.0
  */
-export interface RunTotals {
-  readonly runId: string
-  readonly run: Totals
-  readonly nodes: ReadonlyArray<Totals & { readonly nodeId: string; readonly node: string }>
-}
-
-const empty: Totals = {
-  calls: 0,
-  inputTokens: 0,
-  outputTokens: 0,
-  totalTokens: 0,
-  cachedInputTokens: 0,
-  reasoningTokens: 0,
-  costUsd: null,
-  unpricedCalls: 0
-}
-
-const add = (t: Totals, a: Readonly<Record<string, unknown>>): Totals => {
-  const n = (key: string) => (typeof a[key] === "number" ? a[key] : 0)
-  const cost = a["sightline.llm.cost_usd"]
-  return {
-    calls: t.calls + 1,
-    inputTokens: t.inputTokens + n("gen_ai.usage.input_tokens"),
-    outputTokens: t.outputTokens + n("gen_ai.usage.output_tokens"),
-    totalTokens: t.totalTokens + n("sightline.llm.usage.total_tokens"),
-    cachedInputTokens: t.cachedInputTokens + n("sightline.llm.usage.cached_input_tokens"),
-    reasoningTokens: t.reasoningTokens + n("sightline.llm.usage.reasoning_tokens"),
-    costUsd: typeof cost === "number" ? (t.costUsd ?? 0) + cost : t.costUsd,
-    unpricedCalls: t.unpricedCalls + (typeof cost === "number" ? 0 : 1)
-  }
-}
-
-/**
- * Reads the LLM calls of `runId` from the Landscape's `calls` table (joined with `nodes` for the
- * names) through the `SqlClient` in context, e.g. `SqliteClient.layer({ filename })` on the
- * Landscape's file, and sums tokens and cost per run and per node. Fails with `SqlError`.
- *
- * @since 0.1.0
- */
-export const usageTotals = (runId: string): Effect.Effect<RunTotals, SqlError.SqlError, SqlClient.SqlClient> =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly node_id: string; readonly name: string; readonly attributes_json: string }>`
-      SELECT c.node_id, n.name, c.attributes_json FROM calls c JOIN nodes n ON n.node_id = c.node_id
-      WHERE c.run_id = ${runId} AND c.call_type = 'llm' ORDER BY c.created_at, c.call_id`
-    let run = empty
-    const nodes = new Map<string, Totals & { readonly nodeId: string; readonly node: string }>()
-    for (const row of rows) {
-      const attributes = JSON.parse(row.attributes_json) as Record<string, unknown>
-      run = add(run, attributes)
-      const current = nodes.get(row.node_id) ?? { ...empty, nodeId: row.node_id, node: row.name }
-      nodes.set(row.node_id, { ...add(current, attributes), nodeId: row.node_id, node: row.name })
-    }
-    return { runId, run, nodes: [...nodes.values()] }
-  })
+export const usageTotals = (runId: string): Effect.Effect<RunTotals, LandscapeError, Landscape> =>
+  Effect.flatMap(Landscape, (landscape) => landscape.llmUsage(runId))

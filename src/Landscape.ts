@@ -10,7 +10,10 @@
  */
 import { Context, Effect, type Layer, type Option, Schema } from "effect"
 import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus, TokenOutcome } from "./TelemetryEvent.js"
+import type { RunTotals } from "./internal/usage.js"
 import * as sqlite from "./landscape/sqlite.js"
+
+export type { RunTotals, Totals } from "./internal/usage.js"
 
 /**
  * A Landscape read or write failed. `operation` names the Landscape method (`beginRun`,
@@ -221,6 +224,8 @@ export interface LandscapeService {
   readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>
   readonly recordCall: (call: CallRecord) => Effect.Effect<void, LandscapeError>
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRow>, LandscapeError>
+  /** Tokens and cost (USD) of the run's LLM calls, for the run and per node. */
+  readonly llmUsage: (runId: string) => Effect.Effect<RunTotals, LandscapeError>
   /** Most recent first. */
   readonly listRuns: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<RunRow>, LandscapeError>
 }

@@ -13,7 +13,7 @@ import { Cause, Chunk, type Duration, Effect, Stream } from "effect"
 import { CallScope, FatalSink, type OperationScope } from "./CallScope.js"
 import { emptyBatch } from "./internal/journal.js"
 import { type Processed, processRow, type RunContext } from "./internal/processor.js"
-import { Landscape, type LandscapeError, type NodeRecord } from "./Landscape.js"
+import { Landscape, type LandscapeError, type NodeRecord, type RunTotals } from "./Landscape.js"
 import type { Pipeline, SinkError, SinkWriter, SourceError } from "./Pipeline.js"
 import { Telemetry } from "./Telemetry.js"
 import { currentTrace, PhaseChanged, type Phase, RunFinished, RunStarted, TokenCompleted } from "./TelemetryEvent.js"
@@ -38,6 +38,8 @@ export interface RunSummary {
   /** Wall time of the run, milliseconds. */
   readonly durationMs: number
   readonly telemetryEnabled: boolean
+  /** Tokens and cost (USD) of the run's LLM calls, for the run and per node (zero when there were none). */
+  readonly llm: RunTotals
 }
 
 /**
@@ -288,6 +290,7 @@ export const run = <R>(
     yield* Effect.onError(body, recordFailure)
     const durationMs = performance.now() - t0
     const finishedAt = Date.now()
+    const llm = yield* landscape.llmUsage(runId)
     yield* landscape.finishRun({
       runId, status: "completed", finishedAt, durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined
     })
@@ -302,7 +305,8 @@ export const run = <R>(
       rowsPerSink: counts.perSink,
       quarantined: counts.quarantined,
       durationMs,
-      telemetryEnabled: telemetry.enabled
+      telemetryEnabled: telemetry.enabled,
+      llm
     } satisfies RunSummary
   }).pipe(Effect.withSpan("sightline.run", { attributes: { "sightline.pipeline": pipeline.name } })) as Effect.Effect<
     RunSummary,

@@ -1,12 +1,11 @@
 import { AiError, LanguageModel } from "@effect/ai"
 import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import { NodeHttpClient } from "@effect/platform-node"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, Option, pipe, Redacted, Schema } from "effect"
 import { join } from "node:path"
 import * as LlmServer from "../examples/llm-triage/server.js"
-import { AuditedLlmClient, Orchestrator, Pipeline, Pricing, Sink, Source, TelemetryEvent, TestExporter } from "../src/index.js"
+import { AuditedLlmClient, Landscape, Orchestrator, Pipeline, Pricing, Sink, Source, TelemetryEvent, TestExporter } from "../src/index.js"
 import { auditLayers, databaseBytes, readCalls, tmpDir } from "./support/servers.js"
 
 const json = (text: string | null): Record<string, unknown> => JSON.parse(text ?? "null") as Record<string, unknown>
@@ -60,7 +59,7 @@ const twoStepPipeline = (llm: AuditedLlmClient.Client, dir: string) =>
   )
 
 const totals = (dir: string, runId: string) =>
-  AuditedLlmClient.usageTotals(runId).pipe(Effect.provide(SqliteClient.layer({ filename: join(dir, "landscape.db"), readonly: true })), Effect.orDie)
+  AuditedLlmClient.usageTotals(runId).pipe(Effect.provide(Landscape.layerSqlite({ filename: join(dir, "landscape.db") })), Effect.orDie)
 
 describe("Pricing", () => {
   it("prices cached and reasoning tokens at their own rates; unknown model has no cost", () => {
@@ -115,6 +114,7 @@ describe("AuditedLlmClient (fake LanguageModel)", () => {
       expect(calls[1]!.response_json).toContain("[REDACTED]")
 
       const t = yield* totals(dir, summary.runId)
+      expect(summary.llm).toEqual(t) // the run summary carries the same totals
       expect(t.run).toMatchObject({ calls: 4, inputTokens: 4000, outputTokens: 800, totalTokens: 4800, cachedInputTokens: 1600, reasoningTokens: 200, unpricedCalls: 0 })
       expect(t.run.costUsd).toBeCloseTo(4 * 0.0114, 10)
       expect(t.nodes.map((n) => [n.node, n.calls, n.inputTokens])).toEqual([["first", 2, 2000], ["second", 2, 2000]])

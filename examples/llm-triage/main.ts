@@ -12,7 +12,6 @@
  */
 import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import { NodeHttpClient } from "@effect/platform-node"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, Effect, Layer, Option, pipe, Redacted, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -84,9 +83,7 @@ const program = Effect.gen(function* () {
   )
   console.log(`run ${summary.runId}: ${summary.rowsRead} titles, ${summary.rowsPerSink["triaged"]} triaged, ${summary.quarantined} quarantined, ${summary.durationMs.toFixed(0)} ms`)
 
-  const totals = yield* AuditedLlmClient.usageTotals(summary.runId).pipe(
-    Effect.provide(SqliteClient.layer({ filename: `${outDir}/landscape.db`, readonly: true }))
-  )
+  const totals = summary.llm // the same totals: AuditedLlmClient.usageTotals(runId) reads them from any Landscape
   const usd = (v: number | null) => (v === null ? "unknown (no price)" : `$${v.toFixed(6)}`)
   console.log("tokens and cost per node (from the Landscape):")
   for (const n of totals.nodes) {

@@ -10,6 +10,7 @@ import { Cause, Context, Effect, Layer, Option } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { canonicalJson, hashCanonical } from "../internal/hashing.js"
+import { runTotals } from "../internal/usage.js"
 import {
   type CallRecord,
   Landscape,
@@ -329,6 +330,15 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
       op("getRun", sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`).pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRunRow))
       ),
+    llmUsage: (runId) =>
+      op(
+        "llmUsage",
+        sql<{ readonly node_id: string; readonly name: string; readonly attributes_json: string }>`
+          SELECT c.node_id, n.name, c.attributes_json FROM calls c JOIN nodes n ON n.node_id = c.node_id
+          WHERE c.run_id = ${runId} AND c.call_type = 'llm' ORDER BY c.created_at, c.call_id`
+      ).pipe(Effect.map((rows) =>
+        runTotals(runId, rows.map((r) => ({ nodeId: r.node_id, node: r.name, attributes: JSON.parse(r.attributes_json) as Record<string, unknown> })))
+      )),
     listRuns: (options) =>
       op(
         "listRuns",
