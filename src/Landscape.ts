@@ -213,11 +213,10 @@ export interface LandscapeService {
   readonly beginRun: (run: RunStart) => Effect.Effect<void, LandscapeError>
   readonly finishRun: (run: RunEnd) => Effect.Effect<void, LandscapeError>
   readonly registerNodes: (nodes: ReadonlyArray<NodeRecord>) => Effect.Effect<void, LandscapeError>
-  readonly recordRow: (row: RowRecord) => Effect.Effect<void, LandscapeError>
-  readonly beginNodeState: (state: NodeStateStart) => Effect.Effect<void, LandscapeError>
-  readonly completeNodeState: (state: NodeStateEnd) => Effect.Effect<void, LandscapeError>
-  readonly recordRouting: (routing: RoutingRecord) => Effect.Effect<void, LandscapeError>
-  /** Writes a batch of rows, node states and routing decisions in one transaction. */
+  /**
+   * Writes a batch of rows (each with its first token), node states, routing decisions and calls
+   * in one transaction: the engine journals each row and writes a batch of rows at a time.
+   */
   readonly recordBatch: (batch: RecordBatch) => Effect.Effect<void, LandscapeError>
   readonly completeTokens: (tokens: ReadonlyArray<TokenEnd>) => Effect.Effect<void, LandscapeError>
   readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>

@@ -14,7 +14,7 @@ import {
   TelemetryEvent,
   TestExporter
 } from "../src/index.js"
-import { auditLayers, databaseBytes, readCalls, refusedUrl, runPipeline, testServer, tmpDir } from "./support/servers.js"
+import { auditLayers, databaseBytes, readCalls, refusedUrl, runPipeline, testServer, tmpDir } from "./support/server-helpers.js"
 
 /** The audited client over undici, whose dispatcher lives as long as the test's scope. */
 const client = (options: AuditedHttpClient.Options = {}) =>

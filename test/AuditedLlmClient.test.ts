@@ -6,7 +6,7 @@ import { Effect, Layer, Logger, Option, pipe, Redacted, Schema } from "effect"
 import { join } from "node:path"
 import * as LlmServer from "../examples/llm-triage/server.js"
 import { AuditedLlmClient, Landscape, Orchestrator, Pipeline, Pricing, Sink, Source, TelemetryEvent, TestExporter } from "../src/index.js"
-import { auditLayers, databaseBytes, readCalls, tmpDir } from "./support/servers.js"
+import { auditLayers, databaseBytes, readCalls, tmpDir } from "./support/server-helpers.js"
 
 const json = (text: string | null): Record<string, unknown> => JSON.parse(text ?? "null") as Record<string, unknown>
 

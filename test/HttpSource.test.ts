@@ -5,7 +5,7 @@ import { Effect, Exit, Layer, pipe, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { HttpSource, Orchestrator, Pipeline, Sink, TestExporter } from "../src/index.js"
-import { auditLayers, readCalls, serve, tmpDir } from "./support/servers.js"
+import { auditLayers, readCalls, serve, tmpDir } from "./support/server-helpers.js"
 
 const Item = Schema.Struct({ id: Schema.Number })
 

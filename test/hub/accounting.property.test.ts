@@ -9,7 +9,7 @@ import * as Exporter from "../../src/Exporter.js"
 import * as Telemetry from "../../src/Telemetry.js"
 import type { TelemetryEvent } from "../../src/TelemetryEvent.js"
 import { row, runStarted, traceId, transform } from "./_helpers.js"
-import { quiet, scenario } from "./_drive.js"
+import { quiet, scenario } from "./_drive-helpers.js"
 
 const strategy = fc.constantFrom("block" as const, "drop" as const, "slide" as const)
 

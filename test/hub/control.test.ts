@@ -4,7 +4,7 @@ import { Effect, Schedule, TestClock } from "effect"
 import { keep } from "../../src/internal/sampling.js"
 import * as Telemetry from "../../src/Telemetry.js"
 import { call, fail, row, runStarted, scripted, traceId, transform } from "./_helpers.js"
-import { quiet, scenario } from "./_drive.js"
+import { quiet, scenario } from "./_drive-helpers.js"
 
 describe("control", () => {
   it.effect("granularity, allow/deny, on/off apply to events emitted after the change", () =>

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import * as Telemetry from "../../src/Telemetry.js"
 import { type Fault, faulty, row } from "./_helpers.js"
-import { quiet, scenario } from "./_drive.js"
+import { quiet, scenario } from "./_drive-helpers.js"
 
 const N = 3000
 const strategies = ["block", "drop", "slide"] as const
