@@ -17,7 +17,7 @@ import { Landscape, type LandscapeError, type NodeRecord, type RunTotals } from 
 import type { Pipeline, SinkError, SinkWriter, SourceError } from "./Pipeline.js"
 import { Telemetry } from "./Telemetry.js"
 import { currentTrace, PhaseChanged, type Phase, RunFinished, RunStarted, TokenCompleted } from "./TelemetryEvent.js"
-import { canonicalJson, hashCanonical } from "./internal/hashing.js"
+import { hashCanonical } from "./internal/hashing.js"
 import { newId } from "./internal/ids.js"
 
 /**
@@ -111,8 +111,6 @@ export const run = <R>(
       defaultSink: pipeline.defaultSink ?? null,
       quarantine: pipeline.quarantine.config
     }
-    // Fails early with a clear message if a config holds something JSON cannot represent.
-    canonicalJson(config)
 
     yield* Effect.annotateCurrentSpan({ "sightline.run.id": runId, "sightline.pipeline": pipeline.name })
     yield* landscape.beginRun({
