@@ -23,14 +23,13 @@ import {
 } from "../TelemetryEvent.js"
 import { type AttributeLimits, cap, type Truncation } from "./attributes.js"
 import * as Circuit from "./circuit.js"
+import * as Health from "./health.js"
 import { compile, type ControlSettings, FILTERED, merge, PASS, type VerdictTable } from "./control.js"
 import * as LastResort from "./lastResort.js"
 import * as Metrics from "./metrics.js"
 import { keep } from "./sampling.js"
 import {
-  type ComponentHealth,
   type ExporterStats,
-  type HealthStatus,
   newExporterStats,
   type TelemetryHealth,
   type TelemetryStats
@@ -610,61 +609,15 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       )
     }))
 
-    const windowMs = Duration.toMillis(config.healthWindow)
-
-    const laneHealth = (lane: Lane, now: number): ComponentHealth => {
-      const s = lane.stats
-      switch (lane.circuit.state) {
-        case "open":
-          return {
-            status: "unhealthy",
-            reason: `circuit open after ${lane.circuit.consecutiveFailures} failed batches: ${s.lastError ?? "unknown error"}`
-          }
-        case "halfOpen":
-          return { status: "degraded", reason: `recovering: the next batch is a probe (${s.lastError ?? "unknown error"})` }
-        case "closed":
-          if (lane.circuit.consecutiveFailures > 0) {
-            return {
-              status: "degraded",
-              reason: `${lane.circuit.consecutiveFailures} consecutive failed batches: ${s.lastError ?? "unknown error"}`
-            }
-          }
-          if (now - lane.lastDropAt < windowMs) {
-            return { status: "degraded", reason: `dropped events in the last ${Duration.format(config.healthWindow)}` }
-          }
-          return { status: "healthy" }
-      }
-    }
-
     const health = Effect.map(Clock.currentTimeMillis, (now): TelemetryHealth => {
       report(now)
-      const exportersHealth: Record<string, ComponentHealth> = {}
-      const notHealthy: Array<string> = []
-      let unhealthy = 0
-      for (const lane of lanes) {
-        const h = laneHealth(lane, now)
-        exportersHealth[lane.exporter.name] = h
-        if (h.status !== "healthy") notHealthy.push(`${lane.exporter.name}: ${h.reason ?? h.status}`)
-        if (h.status === "unhealthy") unhealthy += 1
-      }
-      let status: HealthStatus = "healthy"
-      const reasons: Array<string> = []
-      if (lanes.length > 0 && unhealthy === lanes.length) {
-        status = "unhealthy"
-        reasons.push("every exporter is failing")
-      } else if (notHealthy.length > 0) status = "degraded"
-      if (now - counters.lastIngressDropAt < windowMs) {
-        if (status === "healthy") status = "degraded"
-        reasons.push(`ingress dropped events in the last ${Duration.format(config.healthWindow)}`)
-      }
-      if (!settings.enabled) {
-        if (status === "healthy") status = "degraded"
-        reasons.push("telemetry is switched off")
-      }
-      reasons.push(...notHealthy)
-      return status === "healthy"
-        ? { status, exporters: exportersHealth }
-        : { status, reason: reasons.join("; "), exporters: exportersHealth }
+      return Health.ofHub({
+        lanes: lanes.map((lane) => ({ name: lane.exporter.name, stats: lane.stats, circuit: lane.circuit, lastDropAt: lane.lastDropAt })),
+        now,
+        window: config.healthWindow,
+        lastIngressDropAt: counters.lastIngressDropAt,
+        enabled: settings.enabled
+      })
     })
 
     const update = (patch: Partial<ControlSettings>, reason?: string): Effect.Effect<void> =>
