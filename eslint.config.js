@@ -11,6 +11,8 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
       "@typescript-eslint/no-explicit-any": "error",
+      // `export interface RunStarted extends Schema.Schema.Type<typeof RunStarted> {}`: Effect's idiom for naming a schema's type.
+      "@typescript-eslint/no-empty-object-type": ["error", { allowInterfaces: "with-single-extends" }],
       "require-yield": "off",
       "no-console": ["error", { allow: ["warn", "error"] }]
     }

@@ -16,7 +16,7 @@ import {
   type CallStatus,
   type CallType,
   currentTrace,
-  ExternalCallCompleted,
+  type ExternalCallCompleted,
   type TelemetryEvent
 } from "./TelemetryEvent.js"
 
@@ -116,7 +116,8 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       fatal
     )
     const trace = yield* currentTrace
-    const event = new ExternalCallCompleted({
+    const event: ExternalCallCompleted = {
+      _tag: "ExternalCallCompleted",
       timestamp: Date.now(),
       runId: scope.runId,
       ...trace,
@@ -128,7 +129,7 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       status: report.status,
       latencyMs: report.latencyMs,
       attributes: { ...report.attributes }
-    })
+    }
     if (scope._tag === "StateScope") scope[EventJournal].emit(event)
     else yield* telemetry.emit(event)
     return callId

@@ -16,7 +16,7 @@ import { type Processed, processRow, type RunContext } from "./internal/processo
 import { Landscape, type LandscapeError, type NodeRecord, type RunTotals } from "./Landscape.js"
 import type { Pipeline, SinkError, SinkWriter, SourceError } from "./Pipeline.js"
 import { Telemetry } from "./Telemetry.js"
-import { currentTrace, PhaseChanged, type Phase, RunFinished, RunStarted, TokenCompleted } from "./TelemetryEvent.js"
+import { currentTrace, type Phase } from "./TelemetryEvent.js"
 import { hashCanonical } from "./internal/hashing.js"
 import { newId } from "./internal/ids.js"
 
@@ -74,8 +74,6 @@ export interface RunOptions {
 /** @since 0.1.0 */
 export type RunError = LandscapeError | SourceError | SinkError
 
-const noValidation = true as const
-
 /**
  * Runs `pipeline` to completion and returns its summary. Fails with `LandscapeError` when the
  * Landscape cannot be written (fatal, never recovered), `SourceError` when the source cannot be
@@ -95,7 +93,7 @@ export const run = <R>(
     const startedAt = Date.now()
     const t0 = performance.now()
     const stamp = Effect.map(currentTrace, (trace) => ({ timestamp: Date.now(), runId, ...trace }))
-    const phase = (p: Phase) => Effect.flatMap(stamp, (base) => telemetry.emit(new PhaseChanged({ ...base, phase: p })))
+    const phase = (p: Phase) => Effect.flatMap(stamp, (base) => telemetry.emit({ _tag: "PhaseChanged", ...base, phase: p }))
 
     const sinkNames = Object.keys(pipeline.sinks)
     const names = [pipeline.source.name, ...pipeline.steps.map((s) => s.name), ...sinkNames, "quarantine"]
@@ -121,7 +119,7 @@ export const run = <R>(
       telemetryGranularity: telemetry.granularity,
       startedAt
     })
-    yield* telemetry.emit(new RunStarted({ ...(yield* stamp), pipeline: pipeline.name, configHash: hashCanonical(config) }))
+    yield* telemetry.emit({ _tag: "RunStarted", ...(yield* stamp), pipeline: pipeline.name, configHash: hashCanonical(config) })
 
     const counts = { read: 0, quarantined: 0, perSink: Object.fromEntries(sinkNames.map((n) => [n, 0])) }
     const fatal: RunContext["fatal"] = { error: undefined }
@@ -241,14 +239,15 @@ export const run = <R>(
             if (end.outcome === "routed") counts.perSink[end.sink] = (counts.perSink[end.sink] ?? 0) + 1
             else counts.quarantined += 1
             for (const event of processed[i]!.journal.events) yield* telemetry.emit(event)
-            yield* telemetry.emit(new TokenCompleted({
+            yield* telemetry.emit({
+              _tag: "TokenCompleted",
               ...base,
               rowId: end.rowId,
               tokenId: end.tokenId,
               nodeId: end.sinkNodeId,
               sink: end.sink,
               outcome: end.outcome
-            }, noValidation))
+            })
           }
           if (options.onProgress) {
             yield* options.onProgress({ runId, rowsDone: counts.read, quarantined: counts.quarantined, elapsedMs: performance.now() - t0 })
@@ -281,9 +280,10 @@ export const run = <R>(
         yield* landscape.finishRun({
           runId, status: "failed", finishedAt: Date.now(), durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined, error: message
         }).pipe(Effect.catchAll((e) => Effect.logError("Landscape: could not record the run's failure", e)))
-        yield* telemetry.emit(new RunFinished({
+        yield* telemetry.emit({
+          _tag: "RunFinished",
           ...(yield* stamp), status: "failed", durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined, error: message
-        }))
+        })
       })
     yield* Effect.onError(body, recordFailure)
     const durationMs = performance.now() - t0
@@ -292,9 +292,10 @@ export const run = <R>(
     yield* landscape.finishRun({
       runId, status: "completed", finishedAt, durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined
     })
-    yield* telemetry.emit(new RunFinished({
+    yield* telemetry.emit({
+      _tag: "RunFinished",
       ...(yield* stamp), status: "completed", durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined
-    }))
+    })
     return {
       runId,
       pipeline: pipeline.name,

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { type AttributeValue, ExternalCallCompleted, type TelemetryEvent } from "../TelemetryEvent.js"
+import type { AttributeValue, TelemetryEvent } from "../TelemetryEvent.js"
 
 export interface AttributeLimits {
   readonly maxAttributes: number
@@ -52,5 +52,5 @@ export const cap = (event: TelemetryEvent, limits: AttributeLimits, counts: Trun
       capped[key] = v
     }
   }
-  return new ExternalCallCompleted({ ...event, attributes: capped }, { disableValidation: true })
+  return { ...event, attributes: capped }
 }

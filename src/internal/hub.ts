@@ -13,14 +13,7 @@
  */
 import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Queue, type Schedule, type Scope } from "effect"
 import { ExportError, type Exporter } from "../Exporter.js"
-import {
-  type DropReason,
-  EventsDropped,
-  ExporterFailed,
-  ExporterRecovered,
-  TelemetryDisabled,
-  type TelemetryEvent
-} from "../TelemetryEvent.js"
+import type { DropReason, TelemetryEvent } from "../TelemetryEvent.js"
 import { type AttributeLimits, cap, type Truncation } from "./attributes.js"
 import * as Circuit from "./circuit.js"
 import * as Health from "./health.js"
@@ -373,7 +366,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         if (Circuit.onSuccess(lane.circuit) === "recovered") {
           lane.stats.circuit = "closed"
           Metrics.circuitOpen.unsafeUpdate(0, lane.labels)
-          emitHealth(new ExporterRecovered({ ...base(now), exporter: lane.exporter.name, downtimeMs: now - downSince }), now)
+          emitHealth({ _tag: "ExporterRecovered", ...base(now), exporter: lane.exporter.name, downtimeMs: now - downSince }, now)
           lane.stats.consecutiveFailures = 0
           return Effect.logInfo(`Telemetry exporter "${lane.exporter.name}" recovered`)
         }
@@ -399,12 +392,12 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       if (transition === "opened") {
         Metrics.circuitOpen.unsafeUpdate(1, lane.labels)
         emitHealth(
-          new ExporterFailed({
+          { _tag: "ExporterFailed",
             ...base(now),
             exporter: lane.exporter.name,
             error: message,
             consecutiveFailures: lane.circuit.consecutiveFailures
-          }),
+          },
           now
         )
         if (allFailing()) {
@@ -505,7 +498,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       for (const [reason, total, reported] of hubDrops) {
         if (total > reported) {
           counters.lastIngressDropAt = now
-          emitHealth(new EventsDropped({ ...base(now), reason, count: total - reported, total }), now)
+          emitHealth({ _tag: "EventsDropped", ...base(now), reason, count: total - reported, total }, now)
         }
       }
       counters.reportedIngress = counters.droppedIngress
@@ -520,7 +513,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
             lane.lastDropAt = now
             Metrics.eventsDropped.unsafeUpdate(delta, Metrics.dropLabels(reason, lane.exporter.name))
             emitHealth(
-              new EventsDropped({ ...base(now), exporter: lane.exporter.name, reason, count: delta, total }),
+              { _tag: "EventsDropped", ...base(now), exporter: lane.exporter.name, reason, count: delta, total },
               now
             )
           }
@@ -629,7 +622,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
           settings = next
           table = nextTable
           if (switchedOff && !closed) {
-            emitHealth(new TelemetryDisabled({ ...base(now), reason: reason ?? "switched off through Telemetry.control" }), now)
+            emitHealth({ _tag: "TelemetryDisabled", ...base(now), reason: reason ?? "switched off through Telemetry.control" }, now)
           }
         }))
 

@@ -9,7 +9,7 @@ import { Cause, Effect, Either, Exit, Option } from "effect"
 import { CallScope, EventJournal, FatalSink, RecordWithJournal, type StateScope } from "../CallScope.js"
 import { LandscapeError, type LandscapeService } from "../Landscape.js"
 import type { QuarantinedRow, Source, SourceRecord, Step } from "../Pipeline.js"
-import { currentTrace, GateEvaluated, RowCreated, TransformCompleted } from "../TelemetryEvent.js"
+import { currentTrace } from "../TelemetryEvent.js"
 import { hashCanonical } from "./hashing.js"
 import { newId } from "./ids.js"
 import { RowJournal } from "./journal.js"
@@ -35,9 +35,6 @@ export interface RunContext {
   /** The first Landscape failure reported through a `CallScope`, if any: fatal for the run. */
   readonly fatal: { error: LandscapeError | undefined }
 }
-
-/** Events built by the engine from checked values skip constructor validation (hot path). */
-const trusted = true as const
 
 /** A readable reason for a step failure, and its JSON form for `node_states.error_json`. */
 const describeFailure = (cause: Cause.Cause<unknown>): { readonly reason: string; readonly json: unknown } => {
@@ -106,7 +103,7 @@ const runStep = (
     const fail = (error: unknown, reason: string): StepResult => {
       journal.completeState({ stateId, status: "failed", error, completedAt: Date.now(), durationMs })
       if (step._tag === "Transform") {
-        journal.emit(new TransformCompleted({ ...base, status: "failed", durationMs, inputHash, error: reason }, trusted))
+        journal.emit({ _tag: "TransformCompleted", ...base, status: "failed", durationMs, inputHash, error: reason })
       }
       return { _tag: "Done", outcome: row.quarantine(step.name, reason) }
     }
@@ -128,7 +125,7 @@ const runStep = (
         return fail({ kind: "output", message: reason }, reason)
       }
       journal.completeState({ stateId, status: "completed", outputHash, completedAt: Date.now(), durationMs })
-      journal.emit(new TransformCompleted({ ...base, status: "completed", durationMs, inputHash, outputHash }, trusted))
+      journal.emit({ _tag: "TransformCompleted", ...base, status: "completed", durationMs, inputHash, outputHash })
       const next: StepResult = { _tag: "Next", value: exit.value, hash: outputHash }
       return next
     }
@@ -155,7 +152,7 @@ const runStep = (
       ...(routesTo === undefined ? {} : { destinationNodeId: routesTo }),
       createdAt: Date.now()
     })
-    journal.emit(new GateEvaluated({ ...base, destination }, trusted))
+    journal.emit({ _tag: "GateEvaluated", ...base, destination })
     const result: StepResult = destination === "continue"
       ? { _tag: "Next", value, hash: inputHash }
       : { _tag: "Route", sink: destination }
@@ -177,12 +174,17 @@ export const processRow = (ctx: RunContext, record: SourceRecord, rowIndex: numb
     const dataHash = hashCanonical(record.raw)
     const createdAt = Date.now()
     journal.record({ rowId, tokenId, runId, sourceNodeId: ctx.sourceNodeId, rowIndex, data: record.raw, dataHash, createdAt })
-    journal.emit(
-      new RowCreated(
-        { timestamp: createdAt, runId, ...(yield* currentTrace), rowId, tokenId, nodeId: ctx.sourceNodeId, rowIndex, contentHash: dataHash },
-        trusted
-      )
-    )
+    journal.emit({
+      _tag: "RowCreated",
+      timestamp: createdAt,
+      runId,
+      ...(yield* currentTrace),
+      rowId,
+      tokenId,
+      nodeId: ctx.sourceNodeId,
+      rowIndex,
+      contentHash: dataHash
+    })
     const row: RowIds = {
       rowId,
       tokenId,

@@ -2,58 +2,64 @@
 import { Effect } from "effect"
 import * as Exporter from "../../src/Exporter.js"
 import {
-  ExternalCallCompleted,
-  RowCreated,
-  RunStarted,
+  type ExternalCallCompleted,
+  type RowCreated,
+  type RunStarted,
   type TelemetryEvent,
-  TransformCompleted
+  type TransformCompleted
 } from "../../src/TelemetryEvent.js"
 
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0").slice(-width)
 
 export const traceId = (i: number) => hex(i * 2654435761, 24) + hex(Math.imul(i + 1, 2246822519) >>> 0, 8)
 
-export const row = (i: number, trace = traceId(i)) =>
-  new RowCreated({
-    timestamp: i,
-    runId: "run-1",
-    traceId: trace,
-    rowId: `row-${i}`,
-    tokenId: `tok-${i}`,
-    nodeId: "source",
-    rowIndex: i,
-    contentHash: "00"
-  })
+export const row = (i: number, trace = traceId(i)): RowCreated => ({
+  _tag: "RowCreated",
+  timestamp: i,
+  runId: "run-1",
+  traceId: trace,
+  rowId: `row-${i}`,
+  tokenId: `tok-${i}`,
+  nodeId: "source",
+  rowIndex: i,
+  contentHash: "00"
+})
 
-export const runStarted = (i = 0) =>
-  new RunStarted({ timestamp: i, runId: "run-1", pipeline: "p", configHash: "00", traceId: traceId(i) })
+export const runStarted = (i = 0): RunStarted => ({
+  _tag: "RunStarted",
+  timestamp: i,
+  runId: "run-1",
+  pipeline: "p",
+  configHash: "00",
+  traceId: traceId(i)
+})
 
-export const transform = (i: number, trace = traceId(i)) =>
-  new TransformCompleted({
-    timestamp: i,
-    runId: "run-1",
-    traceId: trace,
-    rowId: `row-${i}`,
-    tokenId: `tok-${i}`,
-    nodeId: "t",
-    stateId: `s-${i}`,
-    status: "completed",
-    durationMs: 1,
-    inputHash: "00"
-  })
+export const transform = (i: number, trace = traceId(i)): TransformCompleted => ({
+  _tag: "TransformCompleted",
+  timestamp: i,
+  runId: "run-1",
+  traceId: trace,
+  rowId: `row-${i}`,
+  tokenId: `tok-${i}`,
+  nodeId: "t",
+  stateId: `s-${i}`,
+  status: "completed",
+  durationMs: 1,
+  inputHash: "00"
+})
 
-export const call = (i: number, attributes: Record<string, string | number | boolean>) =>
-  new ExternalCallCompleted({
-    timestamp: i,
-    runId: "run-1",
-    callId: `c-${i}`,
-    nodeId: "t",
-    stateId: `s-${i}`,
-    callType: "http",
-    status: "success",
-    latencyMs: 1,
-    attributes
-  })
+export const call = (i: number, attributes: Record<string, string | number | boolean>): ExternalCallCompleted => ({
+  _tag: "ExternalCallCompleted",
+  timestamp: i,
+  runId: "run-1",
+  callId: `c-${i}`,
+  nodeId: "t",
+  stateId: `s-${i}`,
+  callType: "http",
+  status: "success",
+  latencyMs: 1,
+  attributes
+})
 
 /** An exporter that records what it got, with a scripted behaviour per call (0-based call index). */
 export const scripted = (
