@@ -13,6 +13,7 @@ import type { ExportError, Exporter } from "./Exporter.js"
 import type { AttributeLimits } from "./internal/attributes.js"
 import { type ControlSettings, defaultSettings } from "./internal/control.js"
 import * as Hub from "./internal/hub.js"
+import type { QueueOptions } from "./internal/overflow.js"
 import * as LastResort from "./internal/lastResort.js"
 import { emptyStats, type TelemetryHealth, type TelemetryStats } from "./internal/stats.js"
 import type { Granularity, TelemetryEvent } from "./TelemetryEvent.js"
@@ -26,7 +27,7 @@ export type {
   TelemetryStats
 } from "./internal/stats.js"
 export { droppedFor, unaccounted } from "./internal/stats.js"
-export type { OverflowStrategy } from "./internal/hub.js"
+export type { OverflowStrategy } from "./internal/overflow.js"
 export type { ControlSettings } from "./internal/control.js"
 
 /**
@@ -94,10 +95,15 @@ export class Telemetry extends Context.Tag("sightline/Telemetry")<Telemetry, Tel
  *   so users can reason by analogy. `bench/hub.ts` found no reason to move them: a 512 batch keeps
  *   the per-batch cost (a few µs) negligible, and 2048 slots absorb the bursts between the
  *   consumer's turns on the one JS thread.
- * - ingress `block` (the pipeline slows down rather than lose events; with `drop` the producer
- *   still yields once before dropping, so normal load drops 0), exporter queues `drop` (a slow
- *   exporter loses only its own events and never holds the others: the Vector "drop-mode buffer"
- *   advice, anchors.md §3).
+ * - ingress `block` (the pipeline slows down rather than lose events), exporter queues `drop` (a
+ *   slow exporter loses only its own events and never holds the others: the Vector "drop-mode
+ *   buffer" advice, anchors.md §3).
+ * - `dropPatience` 10 ms: under `drop`, a producer facing a full queue waits this long for the
+ *   consumer to take before it drops, then drops at once until the consumer moves. On one thread
+ *   the consumer only runs when the producer lets go, so a queue that dropped at the first refusal
+ *   would lose events under normal load; 10 ms covers an in-memory export reached through a few
+ *   `setTimeout` hops (Node clamps each to ≥ 1 ms), and costs one wait per consumer stall, not one
+ *   per event.
  * - circuit: 5 failed batches in a row open it, a probe every 30 s (OpenTelemetry's export
  *   time-out; Effect's OTLP exporter disables itself for 60 s after 3 failures).
  * - last-resort sink: stderr, 5 lines per 10 s (Vector rate-limits error logs to 10 s).
@@ -117,9 +123,14 @@ export interface Options<E, R> {
   /** Glob patterns on event names to filter out. */
   readonly deny?: ReadonlyArray<string>
   /** The ingress queue `emit` offers to. Default `{ capacity: 2048, strategy: "block" }`. */
-  readonly queue?: Partial<Hub.QueueOptions>
+  readonly queue?: Partial<QueueOptions>
   /** Each exporter's own queue. Default `{ capacity: 2048, strategy: "drop" }`. */
-  readonly exporterQueue?: Partial<Hub.QueueOptions>
+  readonly exporterQueue?: Partial<QueueOptions>
+  /**
+   * Under `drop`: how long a producer facing a full queue waits for its consumer to take before it
+   * drops the event. Default 10 milliseconds (see above).
+   */
+  readonly dropPatience?: Duration.DurationInput
   /** Largest batch handed to `export`. Default 512 (capped at the exporter queue's capacity). */
   readonly maxBatchSize?: number
   /** Longest time an event waits in an exporter queue before its batch is exported. Default 5 seconds. */
@@ -167,6 +178,7 @@ const resolveConfig = <E, R>(options: Options<E, R>): Hub.HubConfig => {
     },
     ingress: { ...ingress, capacity: positive("queue.capacity", ingress.capacity) },
     exporterQueue: { ...exporterQueue, capacity: positive("exporterQueue.capacity", exporterQueue.capacity) },
+    dropPatience: Duration.decode(options.dropPatience ?? "10 millis"),
     maxBatchSize: positive("maxBatchSize", options.maxBatchSize ?? 512),
     exportInterval: Duration.decode(options.exportInterval ?? "5 seconds"),
     exportTimeout: Duration.decode(options.exportTimeout ?? "30 seconds"),

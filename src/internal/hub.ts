@@ -5,9 +5,9 @@
  *
  * Hot paths are synchronous: `emit` decides filter and sampling with one table look-up (see
  * `control.ts`) and offers with `unsafeOffer`; the dispatcher fans out with `unsafeOffer` too.
- * Only the overflow paths build an Effect: `drop` yields once (so the consumer, on the same
- * thread, gets to run: effect-v3-notes §4) and retries before it drops; `block` waits on a latch
- * the consumer opens after each take; `slide` evicts the oldest.
+ * Only the overflow paths build an Effect (see `overflow.ts`): `drop` waits up to `dropPatience`
+ * for the consumer to take before it drops; `block` waits on the latch the consumer opens after
+ * each take; `slide` evicts the oldest.
  *
  * @internal
  */
@@ -20,6 +20,7 @@ import * as Health from "./health.js"
 import { compile, type ControlSettings, FILTERED, merge, PASS, type VerdictTable } from "./control.js"
 import * as LastResort from "./lastResort.js"
 import * as Metrics from "./metrics.js"
+import { advance, type Consumer, makeConsumer, makeQueue, offerDropping, type QueueOptions, sizeOf } from "./overflow.js"
 import { keep } from "./sampling.js"
 import {
   type ExporterStats,
@@ -28,18 +29,12 @@ import {
   type TelemetryStats
 } from "./stats.js"
 
-/** What happens when a queue is full: `block` suspends the producer, `drop` refuses the newest, `slide` evicts the oldest. */
-export type OverflowStrategy = "block" | "drop" | "slide"
-
-export interface QueueOptions {
-  readonly capacity: number
-  readonly strategy: OverflowStrategy
-}
-
 export interface HubConfig {
   readonly control: ControlSettings
   readonly ingress: QueueOptions
   readonly exporterQueue: QueueOptions
+  /** How long a producer facing a full `drop` queue waits for its consumer to take before it drops. */
+  readonly dropPatience: Duration.Duration
   readonly maxBatchSize: number
   readonly exportInterval: Duration.Duration
   readonly exportTimeout: Duration.Duration
@@ -69,8 +64,8 @@ interface Lane {
   readonly exporter: Exporter
   readonly queue: Queue.Queue<TelemetryEvent>
   readonly wake: Queue.Queue<void>
-  /** Opened by the worker after each take, so a dispatcher blocked under `block` retries. */
-  readonly space: Effect.Latch
+  /** The worker, as the dispatcher sees it when this queue is full. */
+  readonly worker: Consumer
   readonly lock: Effect.Semaphore
   readonly stats: ExporterStats
   readonly circuit: Circuit.Circuit
@@ -79,57 +74,13 @@ interface Lane {
   readonly healthDropped: Record<DropReason, number>
   readonly reported: Record<DropReason, number>
   lastDropAt: number
-  /** Takes by the worker: its progress, as seen by a producer waiting on a full `drop` queue. */
-  takes: number
+  /** Counts one `queueOverflow` drop. */
+  readonly onDrop: () => void
 }
 
 const EMPTY: ReadonlyArray<TelemetryEvent> = []
 
-/**
- * How many turns a full `drop` queue's producer yields without seeing its consumer take anything
- * before it drops the newest item. On one thread the consumer only runs when the producer yields,
- * so dropping at the first refusal drops under normal load (effect-v3-notes §4); yielding while
- * the consumer makes progress keeps that rate at 0, and a consumer that is really stuck (an export
- * in flight, a blocked exporter queue) still costs only a few turns per dropped event.
- */
-const STALL_TURNS = 8
-
-/** Offers to a `drop` queue: yields while the queue is full and its consumer makes progress, then drops. */
-const offerDropping = <A>(
-  queue: Queue.Queue<A>,
-  item: A,
-  progress: () => number,
-  onDrop: () => void
-): Effect.Effect<void> => {
-  let seen = progress()
-  let stalled = 0
-  const loop: Effect.Effect<void> = Effect.zipRight(
-    Effect.yieldNow(),
-    Effect.suspend(() => {
-      if (queue.unsafeOffer(item)) return Effect.void
-      const now = progress()
-      if (now !== seen) {
-        seen = now
-        stalled = 0
-      } else if (++stalled >= STALL_TURNS) {
-        onDrop()
-        return Effect.void
-      }
-      return loop
-    })
-  )
-  return loop
-}
-
 const laneReasons = ["queueOverflow", "exportFailed", "circuitOpen", "shutdown"] as const
-
-const sizeOf = <A>(queue: Queue.Queue<A>): number => {
-  const size = queue.unsafeSize()
-  return size._tag === "Some" ? Math.max(0, size.value) : 0
-}
-
-const makeQueue = <A>(options: QueueOptions): Effect.Effect<Queue.Queue<A>> =>
-  options.strategy === "slide" ? Queue.sliding<A>(options.capacity) : Queue.bounded<A>(options.capacity)
 
 /** Builds the hub in the current scope: forks the dispatcher, workers and reporter, and adds the draining finalizer. */
 export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Effect.Effect<Hub, never, Scope.Scope> =>
@@ -156,28 +107,30 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
     let settings = config.control
     let table: VerdictTable = compile(settings)
     let closed = false
-    /** Takes by the dispatcher: its progress, as seen by `emit` waiting on a full `drop` ingress. */
-    let dispatcherTakes = 0
     let lastRunId = ""
     const lastResort = LastResort.make(config.lastResort)
 
     const ingress = yield* makeQueue<TelemetryEvent>(config.ingress)
-    const ingressSpace = yield* Effect.makeLatch(false)
+    /** The dispatcher, as `emit` sees it when the ingress is full. */
+    const dispatcherState = yield* makeConsumer
     const lanes: Array<Lane> = []
     for (const exporter of exporters) {
+      const stats = newExporterStats()
       lanes.push({
         exporter,
         queue: yield* makeQueue<TelemetryEvent>(config.exporterQueue),
         wake: yield* Queue.sliding<void>(1),
-        space: yield* Effect.makeLatch(false),
+        worker: yield* makeConsumer,
         lock: yield* Effect.makeSemaphore(1),
-        stats: newExporterStats(),
+        stats,
         circuit: Circuit.make(),
         labels: Metrics.exporterLabels(exporter.name),
         healthDropped: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
         reported: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
         lastDropAt: Number.NEGATIVE_INFINITY,
-        takes: 0
+        onDrop: () => {
+          stats.dropped.queueOverflow += 1
+        }
       })
     }
 
@@ -216,8 +169,8 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
           return Effect.void
         }
         if (ingress.unsafeOffer(event)) return Effect.void
-        ingressSpace.unsafeClose()
-        return Effect.zipRight(ingressSpace.await, blockIngress(event))
+        dispatcherState.moved.unsafeClose()
+        return Effect.zipRight(dispatcherState.moved.await, blockIngress(event))
       })
 
     const accept = (event: TelemetryEvent): Effect.Effect<void> => {
@@ -231,11 +184,11 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       if (ingress.unsafeOffer(e)) return Effect.void
       switch (config.ingress.strategy) {
         case "drop":
-          return offerDropping(ingress, e, () => dispatcherTakes, onIngressDrop)
+          return offerDropping(ingress, e, dispatcherState, config.dropPatience, onIngressDrop) ?? Effect.void
         case "slide":
           return Effect.map(Queue.offer(ingress, e), onIngressDrop)
         case "block":
-          return Effect.onInterrupt(Effect.zipRight(Effect.sync(() => ingressSpace.unsafeClose()), blockIngress(e)), () =>
+          return Effect.onInterrupt(Effect.zipRight(Effect.sync(() => dispatcherState.moved.unsafeClose()), blockIngress(e)), () =>
             Effect.sync(() => {
               counters.emitted -= 1
             }))
@@ -271,9 +224,9 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
           return Effect.void
         }
         if (lane.queue.unsafeOffer(event)) return Effect.void
-        lane.space.unsafeClose()
+        lane.worker.moved.unsafeClose()
         lane.wake.unsafeOffer(undefined)
-        return Effect.zipRight(lane.space.await, blockLane(lane, event))
+        return Effect.zipRight(lane.worker.moved.await, blockLane(lane, event))
       })
 
     /** Offers to one lane; `undefined` when done synchronously, else the overflow path to run. */
@@ -289,9 +242,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       lane.wake.unsafeOffer(undefined)
       switch (config.exporterQueue.strategy) {
         case "drop":
-          return offerDropping(lane.queue, event, () => lane.takes, () => {
-            lane.stats.dropped.queueOverflow += 1
-          })
+          return offerDropping(lane.queue, event, lane.worker, config.dropPatience, lane.onDrop)
         case "slide":
           return Effect.map(Queue.offer(lane.queue, event), () => {
             lane.stats.dropped.queueOverflow += 1
@@ -331,8 +282,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
     const dispatcher = Effect.forever(
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(Queue.takeBetween(ingress, 1, maxBatchSize)), (items) => {
-          ingressSpace.unsafeOpen()
-          dispatcherTakes += 1
+          advance(dispatcherState)
           pending = Chunk.toReadonlyArray(items)
           pos = 0
           lanePos = 0
@@ -346,7 +296,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
     const discardOpen = (lane: Lane): Effect.Effect<void> =>
       Effect.map(Queue.takeAll(lane.queue), (rest) => {
         lane.stats.dropped.circuitOpen += rest.length
-        lane.space.unsafeOpen()
+        advance(lane.worker)
       })
 
     const settle = (
@@ -443,8 +393,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         Effect.gen(function* () {
           while (lane.circuit.state !== "open") {
             const batch = yield* Queue.takeUpTo(lane.queue, maxBatchSize)
-            lane.space.unsafeOpen()
-            lane.takes += 1
+            advance(lane.worker)
             if (Chunk.isEmpty(batch)) return
             yield* exportBatch(lane, Chunk.toReadonlyArray(batch))
           }
@@ -586,7 +535,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
           yield* Effect.logWarning(message)
         }
         yield* Queue.shutdown(ingress)
-        ingressSpace.unsafeOpen()
+        dispatcherState.moved.unsafeOpen()
       })
     )
 

@@ -53,4 +53,26 @@ describe("hub basics", () => {
           expect(Telemetry.unaccounted(s, "bad")).toBe(0)
         }))
     }))
+
+  it.effect("under `drop`, a producer that never yields loses nothing to a consumer that keeps up", () =>
+    Effect.gen(function* () {
+      // Queues of 64 and 50 000 events emitted in one synchronous loop: on one thread the
+      // dispatcher and the worker only run when emit yields, so a queue that dropped at the first
+      // refusal would lose almost everything here (effect-v3-notes §4).
+      const ok = faulty("ok", "healthy")
+      yield* build({
+        exporters: [Effect.succeed(ok.exporter)],
+        queue: { capacity: 64, strategy: "drop" },
+        exporterQueue: { capacity: 64, strategy: "drop" },
+        lastResort: { write: () => {} }
+      }, (t) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 50_000; i++) yield* t.emit(row(i))
+          yield* t.flush
+          const s = yield* t.stats
+          expect(s.dropped.ingressOverflow).toBe(0)
+          expect(Telemetry.droppedFor(s, "ok")).toBe(0)
+          expect(ok.received.length).toBe(50_000)
+        }))
+    }))
 })

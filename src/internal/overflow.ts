@@ -1,0 +1,103 @@
+/**
+ * The hub's bounded queues and what happens when one is full (DESIGN.md, "The hub"): `block`
+ * suspends the producer, `drop` refuses the newest item, `slide` evicts the oldest.
+ *
+ * `drop` on one thread: a consumer only runs when its producer gives up the thread, so a queue
+ * that dropped at the first refusal would drop under normal load (effect-v3-notes §4). Yielding a
+ * fixed number of turns is not enough either: Effect 3.22 schedules each fiber on a runner of its
+ * own, and a runner that has gone 2048 microtask turns falls back to `setTimeout`, so a producer
+ * can yield a thousand times before its consumer runs once. A producer that finds the queue full
+ * therefore waits, without spinning, until its consumer frees space or `patience` passes; only
+ * then does it drop, and it goes on dropping at once, without waiting, until the consumer moves.
+ *
+ * @internal
+ */
+import { type Duration, Effect, Option, Queue } from "effect"
+
+/** What happens when a queue is full: `block` suspends the producer, `drop` refuses the newest, `slide` evicts the oldest. */
+export type OverflowStrategy = "block" | "drop" | "slide"
+
+export interface QueueOptions {
+  readonly capacity: number
+  readonly strategy: OverflowStrategy
+}
+
+export const makeQueue = <A>(options: QueueOptions): Effect.Effect<Queue.Queue<A>> =>
+  options.strategy === "slide" ? Queue.sliding<A>(options.capacity) : Queue.bounded<A>(options.capacity)
+
+/** Items in `queue` now (0 once it is shut down). */
+export const sizeOf = <A>(queue: Queue.Queue<A>): number => {
+  const size = queue.unsafeSize()
+  return size._tag === "Some" ? Math.max(0, size.value) : 0
+}
+
+/** A queue's consumer as its producers see it: how far it has got, and a latch it opens when it takes. */
+export interface Consumer {
+  /** Takes so far. */
+  progress: number
+  /** `progress` when a `drop` producer last gave up waiting (−1: never). */
+  stalledAt: number
+  /** Opened by the consumer after each take; closed by a producer before it waits. */
+  readonly moved: Effect.Latch
+}
+
+export const makeConsumer: Effect.Effect<Consumer> = Effect.map(
+  Effect.makeLatch(false),
+  (moved): Consumer => ({ progress: 0, stalledAt: -1, moved })
+)
+
+/** Called by the consumer after each take: wakes producers waiting for space. */
+export const advance = (consumer: Consumer): void => {
+  consumer.progress += 1
+  consumer.moved.unsafeOpen()
+}
+
+/**
+ * `block`: waits for space, then offers. Interrupted, the item was not offered. Returns `false`
+ * without waiting when `closed()` says the hub is shutting down.
+ */
+export const offerBlocking = <A>(queue: Queue.Queue<A>, item: A, consumer: Consumer, closed: () => boolean): Effect.Effect<boolean> => {
+  const attempt: Effect.Effect<boolean> = Effect.suspend(() => {
+    if (closed()) return Effect.succeed(false)
+    if (queue.unsafeOffer(item)) return Effect.succeed(true)
+    consumer.moved.unsafeClose()
+    return Effect.zipRight(consumer.moved.await, attempt)
+  })
+  return attempt
+}
+
+/**
+ * `drop`, once `queue` refused `item`: waits up to `patience` for the consumer to take, retries,
+ * and calls `onDrop` when the consumer did not move in time. While it stays where it was at that
+ * drop, further items are dropped at once (returns `undefined`: nothing to run), so overload costs
+ * one wait per stall of the consumer rather than one per event.
+ */
+export const offerDropping = <A>(
+  queue: Queue.Queue<A>,
+  item: A,
+  consumer: Consumer,
+  patience: Duration.Duration,
+  onDrop: () => void
+): Effect.Effect<void> | undefined => {
+  if (consumer.stalledAt === consumer.progress) {
+    onDrop()
+    return undefined
+  }
+  const attempt: Effect.Effect<void> = Effect.suspend(() => {
+    if (queue.unsafeOffer(item)) return Effect.void
+    const seen = consumer.progress
+    if (consumer.stalledAt === seen) {
+      onDrop()
+      return Effect.void
+    }
+    consumer.moved.unsafeClose()
+    return Effect.flatMap(Effect.timeoutOption(consumer.moved.await, patience), (moved) => {
+      if (Option.isSome(moved) || consumer.progress !== seen) return attempt
+      if (queue.unsafeOffer(item)) return Effect.void
+      consumer.stalledAt = seen
+      onDrop()
+      return Effect.void
+    })
+  })
+  return attempt
+}
