@@ -9,25 +9,26 @@
  * for the consumer to take before it drops; `block` waits on the latch the consumer opens after
  * each take; `slide` evicts the oldest.
  *
+ * This module is the composition: the hub's state and counters, `emit`, the dispatcher, health
+ * events, the draining finalizer, and `stats` / `health` / `update`. Each exporter's lane (queue,
+ * worker, export with time-out / retry / circuit) is in `lane.ts`; drop reports and metrics are in
+ * `reporter.ts`.
+ *
  * @internal
  */
-import { Cause, Chunk, Clock, Duration, Effect, Exit, Fiber, Queue, type Schedule, type Scope } from "effect"
-import { ExportError, type Exporter } from "../Exporter.js"
-import type { DropReason, TelemetryEvent } from "../TelemetryEvent.js"
+import { Chunk, Clock, Duration, Effect, Fiber, Queue, type Schedule, type Scope } from "effect"
+import type { ExportError, Exporter } from "../Exporter.js"
+import type { TelemetryEvent } from "../TelemetryEvent.js"
 import { type AttributeLimits, cap, type Truncation } from "./attributes.js"
-import * as Circuit from "./circuit.js"
+import type * as Circuit from "./circuit.js"
 import * as Health from "./health.js"
 import { compile, type ControlSettings, FILTERED, merge, PASS, type VerdictTable } from "./control.js"
+import { type Lane, makeLane, makeLaneWorker } from "./lane.js"
 import * as LastResort from "./lastResort.js"
-import * as Metrics from "./metrics.js"
-import { advance, type Consumer, makeConsumer, makeQueue, offerDropping, type QueueOptions, sizeOf } from "./overflow.js"
+import { advance, makeConsumer, makeQueue, offerDropping, type QueueOptions, sizeOf } from "./overflow.js"
+import { makeReporter } from "./reporter.js"
 import { keep } from "./sampling.js"
-import {
-  type ExporterStats,
-  newExporterStats,
-  type TelemetryHealth,
-  type TelemetryStats
-} from "./stats.js"
+import type { TelemetryHealth, TelemetryStats } from "./stats.js"
 
 export interface HubConfig {
   readonly control: ControlSettings
@@ -60,27 +61,7 @@ export interface Hub {
   readonly update: (patch: Partial<ControlSettings>, reason?: string) => Effect.Effect<void>
 }
 
-interface Lane {
-  readonly exporter: Exporter
-  readonly queue: Queue.Queue<TelemetryEvent>
-  readonly wake: Queue.Queue<void>
-  /** The worker, as the dispatcher sees it when this queue is full. */
-  readonly worker: Consumer
-  readonly lock: Effect.Semaphore
-  readonly stats: ExporterStats
-  readonly circuit: Circuit.Circuit
-  readonly labels: Metrics.Labels
-  /** Health events this lane lost, by reason: counted in stats, not re-reported (no feedback loop). */
-  readonly healthDropped: Record<DropReason, number>
-  readonly reported: Record<DropReason, number>
-  lastDropAt: number
-  /** Counts one `queueOverflow` drop. */
-  readonly onDrop: () => void
-}
-
 const EMPTY: ReadonlyArray<TelemetryEvent> = []
-
-const laneReasons = ["queueOverflow", "exportFailed", "circuitOpen", "shutdown"] as const
 
 /** Builds the hub in the current scope: forks the dispatcher, workers and reporter, and adds the draining finalizer. */
 export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Effect.Effect<Hub, never, Scope.Scope> =>
@@ -103,7 +84,6 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       lastIngressDropAt: Number.NEGATIVE_INFINITY
     }
     const truncation: Truncation = { attributes: 0, values: 0 }
-    const metricsSynced = { emitted: 0, ingress: 0, shutdown: 0 }
     let settings = config.control
     let table: VerdictTable = compile(settings)
     let closed = false
@@ -114,25 +94,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
     /** The dispatcher, as `emit` sees it when the ingress is full. */
     const dispatcherState = yield* makeConsumer
     const lanes: Array<Lane> = []
-    for (const exporter of exporters) {
-      const stats = newExporterStats()
-      lanes.push({
-        exporter,
-        queue: yield* makeQueue<TelemetryEvent>(config.exporterQueue),
-        wake: yield* Queue.sliding<void>(1),
-        worker: yield* makeConsumer,
-        lock: yield* Effect.makeSemaphore(1),
-        stats,
-        circuit: Circuit.make(),
-        labels: Metrics.exporterLabels(exporter.name),
-        healthDropped: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
-        reported: { ingressOverflow: 0, queueOverflow: 0, exportFailed: 0, circuitOpen: 0, shutdown: 0 },
-        lastDropAt: Number.NEGATIVE_INFINITY,
-        onDrop: () => {
-          stats.dropped.queueOverflow += 1
-        }
-      })
-    }
+    for (const exporter of exporters) lanes.push(yield* makeLane(exporter, config.exporterQueue))
 
     // ---- health events: straight to every lane (never through ingress, never blocking) and the last-resort sink
 
@@ -291,188 +253,17 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       )
     )
 
-    // ---- workers: batch, export with time-out / retry / circuit, count
+    // ---- lanes' workers (lane.ts) and the reporter (reporter.ts)
 
-    const discardOpen = (lane: Lane): Effect.Effect<void> =>
-      Effect.map(Queue.takeAll(lane.queue), (rest) => {
-        lane.stats.dropped.circuitOpen += rest.length
-        advance(lane.worker)
-      })
-
-    const settle = (
-      lane: Lane,
-      batch: ReadonlyArray<TelemetryEvent>,
-      exit: Exit.Exit<void, ExportError>,
-      started: number,
-      now: number
-    ): Effect.Effect<void> => {
-      const n = batch.length
-      Metrics.exportLatency.unsafeUpdate(now - started, lane.labels)
-      if (Exit.isSuccess(exit)) {
-        lane.stats.exported += n
-        lane.stats.batchesExported += 1
-        Metrics.eventsExported.unsafeUpdate(n, lane.labels)
-        const downSince = lane.circuit.downSince
-        if (Circuit.onSuccess(lane.circuit) === "recovered") {
-          lane.stats.circuit = "closed"
-          Metrics.circuitOpen.unsafeUpdate(0, lane.labels)
-          emitHealth({ _tag: "ExporterRecovered", ...base(now), exporter: lane.exporter.name, downtimeMs: now - downSince }, now)
-          lane.stats.consecutiveFailures = 0
-          return Effect.logInfo(`Telemetry exporter "${lane.exporter.name}" recovered`)
-        }
-        lane.stats.consecutiveFailures = 0
-        return Effect.void
-      }
-      if (Cause.isInterruptedOnly(exit.cause)) {
-        lane.stats.dropped.shutdown += n
-        return Effect.void
-      }
-      lane.stats.dropped.exportFailed += n
-      lane.stats.batchesFailed += 1
-      Metrics.exportFailures.unsafeUpdate(1, lane.labels)
-      const reason = Cause.squash(exit.cause)
-      const message = reason instanceof Error ? reason.message : String(reason)
-      lane.stats.lastError = message
-      const transition = Circuit.onFailure(lane.circuit, config.circuit, now)
-      lane.stats.consecutiveFailures = lane.circuit.consecutiveFailures
-      lane.stats.circuit = lane.circuit.state
-      const warn = Effect.logWarning(
-        `Telemetry exporter "${lane.exporter.name}" failed; ${n} events dropped after retries`
-      ).pipe(Effect.annotateLogs({ exporter: lane.exporter.name, error: message }))
-      if (transition === "opened") {
-        Metrics.circuitOpen.unsafeUpdate(1, lane.labels)
-        emitHealth(
-          { _tag: "ExporterFailed",
-            ...base(now),
-            exporter: lane.exporter.name,
-            error: message,
-            consecutiveFailures: lane.circuit.consecutiveFailures
-          },
-          now
-        )
-        if (allFailing()) {
-          lastResort.write({ message: "every telemetry exporter is failing; events are being dropped" }, now)
-        }
-        return Effect.zipRight(warn, discardOpen(lane))
-      }
-      if (transition === "reopened") {
-        Metrics.circuitOpen.unsafeUpdate(1, lane.labels)
-        return discardOpen(lane)
-      }
-      return warn
-    }
-
-    const exportBatch = (lane: Lane, batch: ReadonlyArray<TelemetryEvent>): Effect.Effect<void> => {
-      const probe = lane.circuit.state === "halfOpen"
-      // `interruptible`: the time-out must be able to stop a hung export even when the caller runs
-      // uninterruptibly (the scope's finalizer does), since a child fiber inherits that status.
-      const once = Effect.interruptible(Effect.suspend(() => lane.exporter.export(batch))).pipe(
-        Effect.catchAllDefect((defect) =>
-          Effect.fail(new ExportError({ exporter: lane.exporter.name, message: "exporter threw", cause: defect }))
-        ),
-        Effect.timeoutFail({
-          duration: config.exportTimeout,
-          onTimeout: () =>
-            new ExportError({
-              exporter: lane.exporter.name,
-              message: `export timed out after ${Duration.format(config.exportTimeout)}`
-            })
-        })
-      )
-      const attempt = probe ? once : Effect.retry(once, config.retry)
-      return Effect.flatMap(Clock.currentTimeMillis, (started) =>
-        attempt.pipe(
-          Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeMillis, (now) => settle(lane, batch, exit, started, now))),
-          Effect.ignore
-        ))
-    }
-
-    /** Exports everything queued for `lane`, in batches, holding its lock so batches stay in order. */
-    const drainLane = (lane: Lane): Effect.Effect<void> =>
-      lane.lock.withPermits(1)(
-        Effect.gen(function* () {
-          while (lane.circuit.state !== "open") {
-            const batch = yield* Queue.takeUpTo(lane.queue, maxBatchSize)
-            advance(lane.worker)
-            if (Chunk.isEmpty(batch)) return
-            yield* exportBatch(lane, Chunk.toReadonlyArray(batch))
-          }
-        })
-      )
-
-    const worker = (lane: Lane) =>
-      Effect.forever(
-        Effect.suspend(() => {
-          if (lane.circuit.state === "open") {
-            const wait = Math.max(0, lane.circuit.openedAt + config.circuit.probeIntervalMs)
-            return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              Effect.zipRight(
-                Effect.zipRight(discardOpen(lane), Effect.sleep(Duration.millis(Math.max(1, wait - now)))),
-                Effect.flatMap(Clock.currentTimeMillis, (later) =>
-                  Effect.flatMap(discardOpen(lane), () =>
-                    Effect.sync(() => {
-                      if (Circuit.maybeProbe(lane.circuit, config.circuit, later)) {
-                        lane.stats.circuit = "halfOpen"
-                        Metrics.circuitOpen.unsafeUpdate(0.5, lane.labels)
-                      }
-                    })))
-              ))
-          }
-          return Effect.zipRight(
-            Effect.race(Queue.take(lane.wake), Effect.sleep(config.exportInterval)),
-            drainLane(lane)
-          )
-        })
-      )
-
-    // ---- reporter: drop reports (EventsDropped), metrics, degraded windows
-
-    const syncMetrics = () => {
-      Metrics.eventsEmitted.unsafeUpdate(counters.emitted - metricsSynced.emitted, [])
-      metricsSynced.emitted = counters.emitted
-      Metrics.eventsDropped.unsafeUpdate(counters.droppedIngress - metricsSynced.ingress, Metrics.dropLabels("ingressOverflow"))
-      metricsSynced.ingress = counters.droppedIngress
-      Metrics.eventsDropped.unsafeUpdate(counters.droppedShutdown - metricsSynced.shutdown, Metrics.dropLabels("shutdown"))
-      metricsSynced.shutdown = counters.droppedShutdown
-      Metrics.ingressDepth.unsafeUpdate(sizeOf(ingress), [])
-      for (const lane of lanes) Metrics.exporterDepth.unsafeUpdate(sizeOf(lane.queue), lane.labels)
-    }
-
-    const report = (now: number): void => {
-      syncMetrics()
-      const hubDrops: Array<[DropReason, number, number]> = [
-        ["ingressOverflow", counters.droppedIngress, counters.reportedIngress],
-        ["shutdown", counters.droppedShutdown, counters.reportedShutdown]
-      ]
-      for (const [reason, total, reported] of hubDrops) {
-        if (total > reported) {
-          counters.lastIngressDropAt = now
-          emitHealth({ _tag: "EventsDropped", ...base(now), reason, count: total - reported, total }, now)
-        }
-      }
-      counters.reportedIngress = counters.droppedIngress
-      counters.reportedShutdown = counters.droppedShutdown
-      for (const lane of lanes) {
-        for (const reason of laneReasons) {
-          const total = lane.stats.dropped[reason]
-          const own = total - lane.healthDropped[reason]
-          const delta = own - lane.reported[reason]
-          lane.reported[reason] = own
-          if (delta > 0) {
-            lane.lastDropAt = now
-            Metrics.eventsDropped.unsafeUpdate(delta, Metrics.dropLabels(reason, lane.exporter.name))
-            emitHealth(
-              { _tag: "EventsDropped", ...base(now), exporter: lane.exporter.name, reason, count: delta, total },
-              now
-            )
-          }
-        }
-      }
-    }
-
-    const reporter = Effect.forever(
-      Effect.zipRight(Effect.sleep(config.healthInterval), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => report(now))))
-    )
+    const { drain: drainLane, run: worker } = makeLaneWorker({ config, maxBatchSize, emitHealth, base, allFailing, lastResort })
+    const { report, run: reporter, syncMetrics } = makeReporter({
+      healthInterval: config.healthInterval,
+      counters,
+      ingress,
+      lanes,
+      emitHealth,
+      base
+    })
 
     // ---- flush and shutdown
 
