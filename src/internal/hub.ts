@@ -135,6 +135,11 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         return Effect.zipRight(dispatcherState.moved.await, blockIngress(event))
       })
 
+    /** An `emit` interrupted while it waited for space did not happen. */
+    const unEmit = Effect.sync(() => {
+      counters.emitted -= 1
+    })
+
     const accept = (event: TelemetryEvent): Effect.Effect<void> => {
       counters.emitted += 1
       if (closed) {
@@ -145,15 +150,14 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       lastRunId = e.runId
       if (ingress.unsafeOffer(e)) return Effect.void
       switch (config.ingress.strategy) {
-        case "drop":
-          return offerDropping(ingress, e, dispatcherState, config.dropPatience, onIngressDrop) ?? Effect.void
+        case "drop": {
+          const wait = offerDropping(ingress, e, dispatcherState, config.dropPatience, onIngressDrop)
+          return wait === undefined ? Effect.void : Effect.onInterrupt(wait, () => unEmit)
+        }
         case "slide":
           return Effect.map(Queue.offer(ingress, e), onIngressDrop)
         case "block":
-          return Effect.onInterrupt(Effect.zipRight(Effect.sync(() => dispatcherState.moved.unsafeClose()), blockIngress(e)), () =>
-            Effect.sync(() => {
-              counters.emitted -= 1
-            }))
+          return Effect.onInterrupt(Effect.zipRight(Effect.sync(() => dispatcherState.moved.unsafeClose()), blockIngress(e)), () => unEmit)
       }
     }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schedule, TestClock } from "effect"
+import { Effect, Fiber, Layer, Schedule, TestClock } from "effect"
 import * as Telemetry from "../../src/Telemetry.js"
+import { quiet, scenario } from "./_drive-helpers.js"
 import { faulty, row, runStarted } from "./_helpers.js"
 
 const build = <A>(options: Telemetry.Options<never, never>, body: (t: Telemetry.TelemetryService) => Effect.Effect<A>) =>
@@ -75,4 +76,36 @@ describe("hub basics", () => {
           expect(ok.received.length).toBe(50_000)
         }))
     }))
+
+  it.effect("an emit interrupted while it waits for space under `drop` is not counted", () =>
+    Effect.gen(function* () {
+      const hung = faulty("hung", "hangs")
+      const { result, stats } = yield* scenario({
+        exporters: [Effect.succeed(hung.exporter)],
+        queue: { capacity: 1, strategy: "drop" },
+        exporterQueue: { capacity: 1, strategy: "block" },
+        maxBatchSize: 1,
+        exportInterval: "1 millis",
+        exportTimeout: "1 hour",
+        shutdownTimeout: "1 second",
+        lastResort: quiet
+      }, (t) =>
+        Effect.gen(function* () {
+          // Fill the pipe: one event in the hung export, one in the lane, one held by the
+          // dispatcher (blocked on the lane), one in the ingress.
+          for (let i = 0; i < 4; i++) {
+            yield* t.emit(row(i))
+            yield* TestClock.adjust("1 millis")
+          }
+          const before = (yield* t.stats).emitted
+          const waiting = yield* Effect.fork(t.emit(row(4)))
+          yield* Effect.yieldNow()
+          yield* Fiber.interrupt(waiting)
+          return { before, after: (yield* t.stats).emitted }
+        }))
+      expect(result.before).toBe(4)
+      expect(result.after).toBe(4)
+      expect(Telemetry.unaccounted(stats, "hung")).toBe(0)
+    }))
 })
+
