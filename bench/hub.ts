@@ -9,44 +9,24 @@
  *    printed next to it.
  *    `hub-only-*` reuse 1024 events built up front, to show the hub's own cost.
  * 2. ns per `emit` of an event the granularity filters out (raw, and net of an empty Effect loop).
- * 3. Peak RSS growth during `HUB_BENCH_OVERLOAD_SECONDS` (default 30) of 10× overload: the producer
- *    emits 10× what a rate-limited exporter accepts, `drop` strategy.
+ * 3. Memory, Sightline (`drop`) and the OTel SDK each in a fresh process (`bench/_hub-rss.ts`): an
+ *    exporter that accepts 20,000 events/s, `HUB_BENCH_NORMAL_SECONDS` (default 15) at that rate,
+ *    then `HUB_BENCH_OVERLOAD_SECONDS` (default 30) at 10× it. Peak RSS against the RSS at start,
+ *    and the heap still retained after a forced full GC (what the process keeps, as opposed to the
+ *    garbage V8 lets accumulate before it collects).
  */
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect, Exit, Layer, Scope } from "effect"
 import pino from "pino"
 import * as Exporter from "../src/Exporter.js"
 import * as Telemetry from "../src/Telemetry.js"
-import { type RowCreated } from "../src/TelemetryEvent.js"
+import { attrs, rowEvent } from "./_events.js"
 
 const N = Number(process.env.HUB_BENCH_EVENTS ?? 1_000_000)
 const OVERLOAD_S = Number(process.env.HUB_BENCH_OVERLOAD_SECONDS ?? 30)
-const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-const SPAN = "00f067aa0ba902b7"
-
-/** Built the way the engine builds its own events: an object literal, its fields checked by the compiler. */
-const rowEvent = (i: number): RowCreated => ({
-  _tag: "RowCreated",
-  timestamp: 1_700_000_000_000 + i,
-  runId: "run-1",
-  traceId: TRACE,
-  spanId: SPAN,
-  rowId: "row-" + i,
-  tokenId: "tok-" + i,
-  nodeId: "source",
-  rowIndex: i,
-  contentHash: "e3b0c44298fc1c149afbfc8996fb92427ae41e4649b934ca495991b7852b855"
-})
-
-const attrs = (i: number) => ({
-  "run.id": "run-1",
-  "row.id": "row-" + i,
-  "token.id": "tok-" + i,
-  "node.id": "source",
-  "row.index": i,
-  "content.hash": "e3b0c44298fc1c149afbfc8996fb92427ae41e4649b934ca495991b7852b855",
-  timestamp: 1_700_000_000_000 + i
-})
+const NORMAL_S = Number(process.env.HUB_BENCH_NORMAL_SECONDS ?? 15)
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -152,48 +132,35 @@ const filteredEmit = (): Promise<{ raw: number; net: number; call: number }> =>
     })
   )
 
-/** 10× overload: an exporter that takes at most `capacity` events/s; the producer offers 10× that. */
-const overload = (): Promise<{ baseMb: number; peakMb: number; emitted: number; delivered: number; dropped: number }> => {
-  const capacity = 20_000 // events/s the exporter accepts
-  let delivered = 0
-  const slow = Exporter.make({
-    name: "slow",
-    export: (batch) => Effect.zipRight(Effect.sleep(`${(batch.length / capacity) * 1000} millis`), Effect.sync(() => void (delivered += batch.length)))
-  })
-  return Effect.runPromise(
-    Effect.gen(function* () {
-      const baseMb = process.memoryUsage().rss / 1e6
-      let peakMb = baseMb
-      const sampler = setInterval(() => (peakMb = Math.max(peakMb, process.memoryUsage().rss / 1e6)), 100)
-      const { scope, t } = yield* build({
-        exporters: [Effect.succeed(slow)],
-        queue: { strategy: "drop" },
-        exporterQueue: { strategy: "drop" },
-        exportInterval: "100 millis",
-        shutdownTimeout: "1 second",
-        lastResort: { write: () => {} }
-      })
-      const end = Date.now() + OVERLOAD_S * 1000
-      let i = 0
-      // 10× capacity: 200 000 events/s, in slices of 2 000 every 10 ms.
-      while (Date.now() < end) {
-        const sliceEnd = Date.now() + 10
-        for (let k = 0; k < (capacity * 10) / 100; k++) yield* t.emit(rowEvent(i++))
-        const wait = sliceEnd - Date.now()
-        if (wait > 0) yield* Effect.promise(() => new Promise((r) => setTimeout(r, wait)))
-      }
-      const s = yield* t.stats
-      yield* Scope.close(scope, Exit.void)
-      clearInterval(sampler)
-      return { baseMb, peakMb, emitted: i, delivered, dropped: Telemetry.droppedFor(s, "slow") + (i - s.emitted) }
-    })
+interface MemoryPhase {
+  readonly peakRssMb: number
+  readonly retainedHeapMb: number
+  readonly emitted: number
+}
+interface MemoryRun {
+  readonly system: string
+  readonly startRssMb: number
+  readonly startHeapMb: number
+  readonly normal: MemoryPhase
+  readonly overload: MemoryPhase
+  readonly deliveredNormal: number
+  readonly deliveredOverload: number
+  readonly dropped: number
+}
+
+/** Runs one `bench/_hub-rss.ts` scenario in a fresh process, so no earlier run's heap counts. */
+const memoryRun = (system: "sightline" | "otel-sdk"): MemoryRun => {
+  const out = execFileSync(
+    process.execPath,
+    ["--expose-gc", "--import", "tsx", fileURLToPath(new URL("./_hub-rss.ts", import.meta.url)), system, String(NORMAL_S), String(OVERLOAD_S)],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }
   )
+  return JSON.parse(out.trim().split("\n").at(-1)!) as MemoryRun
 }
 
 const main = async () => {
   console.log(`hub benchmark: ${fmt(N)} events per system, node ${process.version}`)
-  // Overload first, so its RSS baseline is not inflated by the heaps the throughput runs leave behind.
-  const o = await overload()
+  const memory = { sightline: memoryRun("sightline"), otel: memoryRun("otel-sdk") }
   // Warm up the JIT on every path once with a smaller run.
   const results: Record<string, Result> = {}
   for (const [name, run] of [
@@ -219,11 +186,18 @@ const main = async () => {
       f.call.toFixed(1)
     } ns for the emit(event) decision)`
   )
-  console.log(
-    `overload ${OVERLOAD_S} s at 10x: rss ${o.baseMb.toFixed(1)} MB -> peak ${o.peakMb.toFixed(1)} MB (+${
-      (o.peakMb - o.baseMb).toFixed(1)
-    } MB); ${fmt(o.emitted)} emitted, ${fmt(o.delivered)} delivered, ${fmt(o.dropped)} dropped`
-  )
+  for (const m of [memory.sightline, memory.otel]) {
+    console.log(
+      `${m.system.padEnd(10)} memory: rss ${m.startRssMb.toFixed(1)} MB at start; peak ${m.normal.peakRssMb.toFixed(1)} MB in ${NORMAL_S} s at 1x (${
+        fmt(m.deliveredNormal)
+      } delivered), peak ${m.overload.peakRssMb.toFixed(1)} MB in ${OVERLOAD_S} s at 10x (+${
+        (m.overload.peakRssMb - m.startRssMb).toFixed(1)
+      } MB; ${fmt(m.overload.emitted)} emitted, ${fmt(m.deliveredOverload)} delivered${m.dropped >= 0 ? `, ${fmt(m.dropped)} dropped` : ""}); heap retained after full GC ${
+        m.startHeapMb.toFixed(1)
+      } -> ${m.normal.retainedHeapMb.toFixed(1)} -> ${m.overload.retainedHeapMb.toFixed(1)} MB`
+    )
+  }
+  const growth = (m: MemoryRun) => m.overload.peakRssMb - m.startRssMb
   const r = (a: string, b: string) => (results[a]!.rate / results[b]!.rate).toFixed(2)
   console.log(`ratio sightline-drop/otel-sdk ${r("sightline-drop", "otel-sdk")}`)
   console.log(`ratio sightline-drop/pino ${r("sightline-drop", "pino")}`)
@@ -232,7 +206,13 @@ const main = async () => {
   console.log(`ratio hub-only-drop/otel-sdk ${r("hub-only-drop", "otel-sdk")}`)
   console.log(`ratio hub-only-drop/pino ${r("hub-only-drop", "pino")}`)
   console.log(`ratio filtered-emit-ns/target-100ns ${(f.net / 100).toFixed(2)}`)
-  console.log(`ratio overload-rss-growth-mb/target-50mb ${((o.peakMb - o.baseMb) / 50).toFixed(2)}`)
+  console.log(`ratio overload-rss-growth-mb/target-50mb ${(growth(memory.sightline) / 50).toFixed(2)}`)
+  console.log(`ratio overload-rss-growth/otel-sdk ${(growth(memory.sightline) / growth(memory.otel)).toFixed(2)}`)
+  console.log(
+    `ratio overload-retained-heap-growth-mb/target-50mb ${
+      ((memory.sightline.overload.retainedHeapMb - memory.sightline.startHeapMb) / 50).toFixed(2)
+    }`
+  )
 }
 
 await main()
