@@ -142,7 +142,8 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
     if (transition === "opened") {
       Metrics.circuitOpen.unsafeUpdate(1, lane.labels)
       emitHealth(
-        { _tag: "ExporterFailed",
+        {
+          _tag: "ExporterFailed",
           ...base(now),
           exporter: lane.exporter.name,
           error: message,

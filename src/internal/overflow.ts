@@ -53,20 +53,6 @@ export const advance = (consumer: Consumer): void => {
 }
 
 /**
- * `block`: waits for space, then offers. Interrupted, the item was not offered. Returns `false`
- * without waiting when `closed()` says the hub is shutting down.
- */
-export const offerBlocking = <A>(queue: Queue.Queue<A>, item: A, consumer: Consumer, closed: () => boolean): Effect.Effect<boolean> => {
-  const attempt: Effect.Effect<boolean> = Effect.suspend(() => {
-    if (closed()) return Effect.succeed(false)
-    if (queue.unsafeOffer(item)) return Effect.succeed(true)
-    consumer.moved.unsafeClose()
-    return Effect.zipRight(consumer.moved.await, attempt)
-  })
-  return attempt
-}
-
-/**
  * `drop`, once `queue` refused `item`: waits up to `patience` for the consumer to take, retries,
  * and calls `onDrop` when the consumer did not move in time. While it stays where it was at that
  * drop, further items are dropped at once (returns `undefined`: nothing to run), so overload costs
