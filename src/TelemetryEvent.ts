@@ -54,8 +54,13 @@ const Base = {
   ...TraceFields
 }
 
-/** @since 0.1.0 */
-export const RunStatus = Schema.Literal("running", "completed", "failed")
+/**
+ * A run is `running` until it ends `completed`, `failed` (an error stopped it) or `interrupted` (a
+ * signal or an interruption stopped it, or its process died and a later Landscape open found it).
+ *
+ * @since 0.1.0
+ */
+export const RunStatus = Schema.Literal("running", "completed", "failed", "interrupted")
 /** @since 0.1.0 */
 export type RunStatus = typeof RunStatus.Type
 
@@ -84,7 +89,7 @@ export const RunFinished = Schema.TaggedStruct("RunFinished", {
   durationMs: Schema.Number,
   rowsRead: Schema.Number,
   rowsQuarantined: Schema.Number,
-  /** Message of the failure when `status` is `failed`. */
+  /** Why the run did not complete: the failure when `status` is `failed`, the signal or reason when `interrupted`. */
   error: Schema.optional(Schema.String)
 })
 /** @since 0.1.0 */
