@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, type Layer, type Option, Schema } from "effect"
-import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus, TokenOutcome } from "./TelemetryEvent.js"
+import { Context, type Duration, Effect, type Layer, type Option, Schema } from "effect"
+import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus } from "./TelemetryEvent.js"
 import type { RunTotals } from "./internal/usage.js"
 import * as sqlite from "./landscape/sqlite.js"
 
@@ -71,8 +71,12 @@ export interface RowRecord {
   readonly runId: string
   readonly sourceNodeId: string
   readonly rowIndex: number
-  /** The row as the source read it (before decoding), JSON-compatible. */
-  readonly data: unknown
+  /**
+   * The row as the source read it (before decoding), as RFC 8785 canonical JSON text: the caller
+   * canonicalizes once and hashes that text, so what is stored is exactly what was hashed.
+   */
+  readonly dataJson: string
+  /** SHA-256 (hex) of `dataJson`. */
   readonly dataHash: string
   readonly createdAt: number
 }
@@ -110,7 +114,8 @@ export type NodeStateRecord = NodeStateStart & Omit<NodeStateEnd, "stateId">
 /**
  * Records written together, in one transaction: what the engine journals for a batch of rows.
  * `runningStates` are states still in progress (written as `running`); `stateUpdates` complete
- * states written as `running` earlier.
+ * states written as `running` earlier; `outcomes` are the terminal outcomes of tokens (a token
+ * recorded in the same batch is inserted with its outcome, an earlier one is updated).
  *
  * @since 0.1.0
  */
@@ -122,6 +127,7 @@ export interface RecordBatch {
   readonly routing: ReadonlyArray<RoutingRecord>
   /** External calls, written after the node states they refer to. */
   readonly calls: ReadonlyArray<CallRecord>
+  readonly outcomes: ReadonlyArray<TokenEnd>
 }
 
 /** @since 0.1.0 */
@@ -135,6 +141,14 @@ export interface RoutingRecord {
   readonly destinationNodeId?: string
   readonly createdAt: number
 }
+
+/**
+ * A token's terminal outcome: `routed` (written to the sink `sinkNodeId`), `quarantined` (written
+ * to the quarantine sink), `failed` (its sink could not write it; the sink's operation holds the error).
+ *
+ * @since 0.1.0
+ */
+export type TokenOutcome = "routed" | "quarantined" | "failed"
 
 /** @since 0.1.0 */
 export interface TokenEnd {
@@ -204,13 +218,25 @@ export interface RunRow {
   readonly rowsRead: number | null
   readonly rowsQuarantined: number | null
   readonly error: string | null
+  /** The host and process that run(s) it; a run left `running` by a dead process is marked `interrupted` on the next open. */
+  readonly ownerHost: string | null
+  readonly ownerPid: number | null
+  /** Last sign of life of a `running` run, epoch milliseconds. */
+  readonly heartbeatAt: number | null
 }
 
 /**
  * @since 0.1.0
  */
 export interface LandscapeService {
+  /** Records a `running` run owned by this process (host name and pid), with a first heartbeat. */
   readonly beginRun: (run: RunStart) => Effect.Effect<void, LandscapeError>
+  /** Refreshes the run's heartbeat (`heartbeat_at`), so another process opening the Landscape sees it is alive. */
+  readonly heartbeat: (runId: string) => Effect.Effect<void, LandscapeError>
+  /**
+   * Records how the run ended. Fails with `LandscapeError` if the run is no longer `running` (another
+   * process found it without a heartbeat and marked it `interrupted`).
+   */
   readonly finishRun: (run: RunEnd) => Effect.Effect<void, LandscapeError>
   readonly registerNodes: (nodes: ReadonlyArray<NodeRecord>) => Effect.Effect<void, LandscapeError>
   /**
@@ -218,7 +244,6 @@ export interface LandscapeService {
    * in one transaction: the engine journals each row and writes a batch of rows at a time.
    */
   readonly recordBatch: (batch: RecordBatch) => Effect.Effect<void, LandscapeError>
-  readonly completeTokens: (tokens: ReadonlyArray<TokenEnd>) => Effect.Effect<void, LandscapeError>
   readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>
   readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>
   readonly recordCall: (call: CallRecord) => Effect.Effect<void, LandscapeError>
@@ -245,13 +270,21 @@ export interface SqliteOptions {
   readonly filename: string
   /** Open read-only: reads work, every write fails with `LandscapeError`. Default `false`. */
   readonly readonly?: boolean
+  /**
+   * A `running` run whose heartbeat is older than this is taken for dead when the Landscape is
+   * opened, and marked `interrupted` (with its open operations and node states closed). A run owned
+   * by a process of this host that no longer exists is marked at once. Default 60 seconds (the
+   * engine beats every 5 seconds, so a live run is never this late unless its process is frozen).
+   */
+  readonly staleRunAfter?: Duration.DurationInput
 }
 
 /**
  * The Landscape on embedded SQLite (`@effect/sql-sqlite-node`, better-sqlite3), in WAL mode with
  * `synchronous = NORMAL` (durable across process crashes; the last commits may be lost on power
- * loss, see https://www.sqlite.org/wal.html). Applies pending migrations when built; fails with
- * `LandscapeError` when the file cannot be opened or migrated.
+ * loss, see https://www.sqlite.org/wal.html). Applies pending migrations when built, then marks
+ * `interrupted` every run left `running` by a process that is gone (see `staleRunAfter`); fails
+ * with `LandscapeError` when the file cannot be opened or migrated.
  *
  * @since 0.1.0
  * @category layers

@@ -13,6 +13,24 @@ import { Effect } from "effect"
 const statements = (...sqls: ReadonlyArray<string>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(sqls, (s) => sql.unsafe(s), { discard: true }))
 
+/**
+ * Runs the statements of the current dialect: `pg` for PostgreSQL, `sqlite` for every other client
+ * (the statements of this file are otherwise portable).
+ */
+const byDialect = (options: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.forEach(sql.onDialectOrElse({ pg: () => options.pg, orElse: () => options.sqlite }), (s) => sql.unsafe(s), { discard: true }))
+
+/**
+ * SQLite cannot change a CHECK constraint in place, so 0002 rebuilds `runs` and `tokens` the way
+ * https://www.sqlite.org/lang_altertable.html#otheralter describes (create, copy, drop, rename). The
+ * Landscape layer turns foreign keys off around the migrations and checks them after
+ * (`PRAGMA foreign_key_check`), as that procedure requires.
+ */
+const runsColumns = `run_id, pipeline, status, started_at, finished_at, duration_ms, config_json, config_hash,
+  telemetry_enabled, telemetry_granularity, rows_read, rows_quarantined, error`
+const tokensColumns = "token_id, row_id, run_id, created_at, outcome, sink_node_id, completed_at"
+
 export const migrations = Migrator.fromRecord({
   "0001_create_landscape": statements(
     `CREATE TABLE runs (
@@ -119,5 +137,59 @@ export const migrations = Migrator.fromRecord({
     `CREATE INDEX routing_events_token ON routing_events (token_id)`,
     `CREATE INDEX calls_state ON calls (state_id)`,
     `CREATE INDEX calls_operation ON calls (operation_id)`
-  )
+  ),
+  /**
+   * Runs can end `interrupted` (a signal, or a process found dead by a later open) and record which
+   * process owns them (host, pid) with a heartbeat, so a run left `running` by a dead process is
+   * found; a token's outcome can be `failed` (its sink write failed).
+   */
+  "0002_run_owner_and_interrupted": byDialect({
+    sqlite: [
+      `CREATE TABLE runs_0002 (
+        run_id TEXT PRIMARY KEY,
+        pipeline TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        duration_ms DOUBLE PRECISION,
+        config_json TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        telemetry_enabled INTEGER NOT NULL,
+        telemetry_granularity TEXT,
+        rows_read INTEGER,
+        rows_quarantined INTEGER,
+        error TEXT,
+        owner_host TEXT,
+        owner_pid INTEGER,
+        heartbeat_at BIGINT
+      )`,
+      `INSERT INTO runs_0002 (${runsColumns}) SELECT ${runsColumns} FROM runs`,
+      `DROP TABLE runs`,
+      `ALTER TABLE runs_0002 RENAME TO runs`,
+      `CREATE TABLE tokens_0002 (
+        token_id TEXT PRIMARY KEY,
+        row_id TEXT NOT NULL REFERENCES rows (row_id),
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        created_at BIGINT NOT NULL,
+        outcome TEXT CHECK (outcome IN ('routed', 'quarantined', 'failed')),
+        sink_node_id TEXT REFERENCES nodes (node_id),
+        completed_at BIGINT
+      )`,
+      `INSERT INTO tokens_0002 (${tokensColumns}) SELECT ${tokensColumns} FROM tokens`,
+      `DROP TABLE tokens`,
+      `ALTER TABLE tokens_0002 RENAME TO tokens`,
+      `CREATE INDEX tokens_row ON tokens (row_id)`,
+      `CREATE INDEX runs_status ON runs (status)`
+    ],
+    pg: [
+      `ALTER TABLE runs DROP CONSTRAINT runs_status_check`,
+      `ALTER TABLE runs ADD CONSTRAINT runs_status_check CHECK (status IN ('running', 'completed', 'failed', 'interrupted'))`,
+      `ALTER TABLE runs ADD COLUMN owner_host TEXT`,
+      `ALTER TABLE runs ADD COLUMN owner_pid INTEGER`,
+      `ALTER TABLE runs ADD COLUMN heartbeat_at BIGINT`,
+      `ALTER TABLE tokens DROP CONSTRAINT tokens_outcome_check`,
+      `ALTER TABLE tokens ADD CONSTRAINT tokens_outcome_check CHECK (outcome IN ('routed', 'quarantined', 'failed'))`,
+      `CREATE INDEX runs_status ON runs (status)`
+    ]
+  })
 })

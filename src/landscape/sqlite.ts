@@ -6,8 +6,9 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Cause, Context, Effect, Layer, Option } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { mkdirSync } from "node:fs"
+import { hostname } from "node:os"
 import { dirname } from "node:path"
 import { canonicalJson, hashCanonical } from "../internal/hashing.js"
 import { runTotals } from "../internal/usage.js"
@@ -18,50 +19,83 @@ import {
   type LandscapeService,
   type NodeStateEnd,
   type NodeStateStart,
+  type RoutingRecord,
+  type RowRecord,
   type RunRow,
-  type SqliteOptions
+  type SqliteOptions,
+  type TokenEnd
 } from "../Landscape.js"
+import { makeInserter } from "./insert.js"
 import { migrations } from "./migrations.js"
+import { recoverStaleRuns } from "./recovery.js"
 
-const toLandscapeError = (operation: string) => (error: SqlError.SqlError | Migrator.MigrationError | unknown) =>
-  new LandscapeError({
-    operation,
-    message: `Landscape ${operation} failed: ${describe(error)}`,
-    cause: error
-  })
-
-const describe = (error: unknown): string => {
-  if (typeof error !== "object" || error === null) return String(error)
-  const e = error as { message?: unknown; cause?: { message?: unknown } }
-  const inner = e.cause && typeof e.cause.message === "string" ? `: ${e.cause.message}` : ""
-  return `${typeof e.message === "string" ? e.message : String(error)}${inner}`
+/**
+ * The message of an error and of each cause under it, joined with ": " and without repeats
+ * (`@effect/sql` says "Failed to execute statement" and keeps the driver's message in `cause`;
+ * a `LandscapeError` already carries its own context).
+ */
+export const describe = (error: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    const message = typeof current === "object" && "message" in current ? String((current as { message: unknown }).message) : String(current)
+    if (message !== "" && !parts.some((p) => p.includes(message))) parts.push(message)
+    current = typeof current === "object" && "cause" in current ? (current as { cause: unknown }).cause : undefined
+  }
+  return parts.join(": ")
 }
+
+const toLandscapeError = (operation: string, context?: string) => (error: unknown) =>
+  error instanceof LandscapeError
+    ? error
+    : new LandscapeError({ operation, message: `Landscape ${operation}${context ? ` (${context})` : ""} failed: ${describe(error)}`, cause: error })
 
 const json = (value: unknown): string => canonicalJson(value)
 
-const chunkArray = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
+const callValues = (c: CallRecord, p: Array<unknown>) => {
+  p.push(
+    c.callId,
+    c.runId,
+    c.nodeId,
+    c.stateId ?? null,
+    c.operationId ?? null,
+    c.callType,
+    c.status,
+    c.request === undefined ? null : json(c.request),
+    c.requestHash ?? null,
+    c.response === undefined ? null : json(c.response),
+    c.responseHash ?? null,
+    json(c.attributes),
+    c.error ?? null,
+    c.latencyMs,
+    c.createdAt
+  )
 }
+const callColumns = [
+  "call_id", "run_id", "node_id", "state_id", "operation_id", "call_type", "status", "request_json", "request_hash",
+  "response_json", "response_hash", "attributes_json", "error", "latency_ms", "created_at"
+]
 
-const callRow = (c: CallRecord) => ({
-  call_id: c.callId,
-  run_id: c.runId,
-  node_id: c.nodeId,
-  state_id: c.stateId ?? null,
-  operation_id: c.operationId ?? null,
-  call_type: c.callType,
-  status: c.status,
-  request_json: c.request === undefined ? null : json(c.request),
-  request_hash: c.requestHash ?? null,
-  response_json: c.response === undefined ? null : json(c.response),
-  response_hash: c.responseHash ?? null,
-  attributes_json: json(c.attributes),
-  error: c.error ?? null,
-  latency_ms: c.latencyMs,
-  created_at: c.createdAt
-})
+const stateValues = (s: NodeStateStart & Partial<Omit<NodeStateEnd, "stateId">>, p: Array<unknown>) => {
+  p.push(
+    s.stateId,
+    s.runId,
+    s.tokenId,
+    s.nodeId,
+    s.stepIndex,
+    s.status ?? "running",
+    s.inputHash,
+    s.outputHash ?? null,
+    s.error === undefined ? null : json(s.error),
+    s.startedAt,
+    s.completedAt ?? null,
+    s.durationMs ?? null
+  )
+}
+const stateColumns = [
+  "state_id", "run_id", "token_id", "node_id", "step_index", "status", "input_hash", "output_hash", "error_json",
+  "started_at", "completed_at", "duration_ms"
+]
 
 interface RunDbRow {
   readonly run_id: string
@@ -76,39 +110,114 @@ interface RunDbRow {
   readonly rows_read: number | null
   readonly rows_quarantined: number | null
   readonly error: string | null
+  readonly owner_host: string | null
+  readonly owner_pid: number | null
+  readonly heartbeat_at: number | null
 }
+
+const nullableNumber = (n: number | null) => (n === null ? null : Number(n))
 
 const toRunRow = (r: RunDbRow): RunRow => ({
   runId: r.run_id,
   pipeline: r.pipeline,
   status: r.status,
   startedAt: Number(r.started_at),
-  finishedAt: r.finished_at === null ? null : Number(r.finished_at),
+  finishedAt: nullableNumber(r.finished_at),
   durationMs: r.duration_ms,
   configHash: r.config_hash,
   telemetryEnabled: Number(r.telemetry_enabled) === 1,
   telemetryGranularity: r.telemetry_granularity,
   rowsRead: r.rows_read,
   rowsQuarantined: r.rows_quarantined,
-  error: r.error
+  error: r.error,
+  ownerHost: r.owner_host,
+  ownerPid: nullableNumber(r.owner_pid),
+  heartbeatAt: nullableNumber(r.heartbeat_at)
 })
+
+/** The batch writers of one client: one multi-row inserter per table (see `insert.ts`). */
+const makeWriters = (sql: SqlClient.SqlClient) => {
+  const rows = makeInserter<RowRecord>(sql, {
+    name: "rows",
+    columns: ["row_id", "run_id", "source_node_id", "row_index", "source_data_json", "source_data_hash", "created_at"],
+    values: (r, p) => void p.push(r.rowId, r.runId, r.sourceNodeId, r.rowIndex, r.dataJson, r.dataHash, r.createdAt)
+  })
+  /** A row's first token, with its outcome when the same batch holds it. */
+  const tokens = makeInserter<{ readonly row: RowRecord; readonly end: TokenEnd | undefined }>(sql, {
+    name: "tokens",
+    columns: ["token_id", "row_id", "run_id", "created_at", "outcome", "sink_node_id", "completed_at"],
+    values: ({ end, row }, p) =>
+      void p.push(row.tokenId, row.rowId, row.runId, row.createdAt, end?.outcome ?? null, end?.sinkNodeId ?? null, end?.completedAt ?? null)
+  })
+  const states = makeInserter<NodeStateStart & Partial<Omit<NodeStateEnd, "stateId">>>(sql, {
+    name: "node_states",
+    columns: stateColumns,
+    values: stateValues
+  })
+  const routing = makeInserter<RoutingRecord>(sql, {
+    name: "routing_events",
+    columns: ["routing_id", "run_id", "state_id", "token_id", "destination", "destination_node_id", "created_at"],
+    values: (r, p) => void p.push(r.routingId, r.runId, r.stateId, r.tokenId, r.destination, r.destinationNodeId ?? null, r.createdAt)
+  })
+  const calls = makeInserter<CallRecord>(sql, { name: "calls", columns: callColumns, values: callValues })
+  return { rows, tokens, states, routing, calls }
+}
 
 /** The Landscape service over the `SqlClient` in context (schema already migrated). */
 export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const write = makeWriters(sql)
+  const owner = { host: hostname(), pid: process.pid }
   /**
-   * Every Landscape operation runs on the Landscape's own connection. `@effect/sql` finds an open
-   * transaction through one tag shared by every client, so without the `omit` a Landscape write
-   * made inside a user's `sql.withTransaction` would go to the user's database (and be rolled
-   * back with it).
+   * Every Landscape operation runs on the Landscape's own connection, untraced. `@effect/sql` finds
+   * an open transaction through one tag shared by every client, so without the `omit` a Landscape
+   * write made inside a user's `sql.withTransaction` would go to the user's database (and be rolled
+   * back with it). Its statements are not traced: a span per audit statement would bury the
+   * pipeline's own spans (the Landscape is not an external call of the pipeline).
    */
-  const op = <A>(name: string, effect: Effect.Effect<A, SqlError.SqlError>) =>
+  const op = <A>(name: string, effect: Effect.Effect<A, SqlError.SqlError | LandscapeError>) =>
     effect.pipe(
       Effect.mapError(toLandscapeError(name)),
+      Effect.withTracerEnabled(false),
       Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlClient.TransactionConnection)(context))
     )
 
-  return {
+  const recordBatch: LandscapeService["recordBatch"] = (batch) => {
+    const ends = new Map(batch.outcomes.map((end) => [end.tokenId, end]))
+    const newTokens = batch.rows.map((row) => {
+      const end = ends.get(row.tokenId)
+      ends.delete(row.tokenId)
+      return { row, end }
+    })
+    const inserted: Array<NodeStateStart & Partial<Omit<NodeStateEnd, "stateId">>> = [...batch.nodeStates, ...batch.runningStates]
+    return op(
+      "recordBatch",
+      sql.withTransaction(Effect.all([
+        write.rows(batch.rows),
+        write.tokens(newTokens),
+        write.states(inserted),
+        Effect.forEach(batch.stateUpdates, (s) =>
+          sql`UPDATE node_states SET ${
+            sql.update({
+              status: s.status,
+              output_hash: s.outputHash ?? null,
+              error_json: s.error === undefined ? null : json(s.error),
+              completed_at: s.completedAt,
+              duration_ms: s.durationMs
+            })
+          } WHERE state_id = ${s.stateId}`, { discard: true }),
+        write.routing(batch.routing),
+        write.calls(batch.calls),
+        // Outcomes of tokens recorded by an earlier batch (a row flushed early by an external call).
+        Effect.forEach(ends.values(), (t) =>
+          sql`UPDATE tokens SET ${
+            sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt })
+          } WHERE token_id = ${t.tokenId}`, { discard: true })
+      ], { discard: true }))
+    )
+  }
+
+  const service: LandscapeService = {
     beginRun: (run) =>
       op(
         "beginRun",
@@ -121,23 +230,39 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
             config_json: json(run.config),
             config_hash: hashCanonical(run.config),
             telemetry_enabled: run.telemetryEnabled ? 1 : 0,
-            telemetry_granularity: run.telemetryEnabled ? run.telemetryGranularity : null
+            telemetry_granularity: run.telemetryEnabled ? run.telemetryGranularity : null,
+            owner_host: owner.host,
+            owner_pid: owner.pid,
+            heartbeat_at: run.startedAt
           })
         }`
       ),
+    heartbeat: (runId) =>
+      op("heartbeat", Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        sql`UPDATE runs SET heartbeat_at = ${now} WHERE run_id = ${runId} AND status = 'running'`)),
     finishRun: (run) =>
       op(
         "finishRun",
-        sql`UPDATE runs SET ${
-          sql.update({
-            status: run.status,
-            finished_at: run.finishedAt,
-            duration_ms: run.durationMs,
-            rows_read: run.rowsRead,
-            rows_quarantined: run.rowsQuarantined,
-            error: run.error ?? null
-          })
-        } WHERE run_id = ${run.runId}`
+        sql.withTransaction(Effect.gen(function* () {
+          const [before] = yield* sql<{ readonly status: string; readonly error: string | null }>`SELECT status, error FROM runs WHERE run_id = ${run.runId}`
+          if (before === undefined) return yield* new LandscapeError({ operation: "finishRun", message: `Landscape finishRun failed: run ${run.runId} is not recorded` })
+          if (before.status !== "running") {
+            return yield* new LandscapeError({
+              operation: "finishRun",
+              message: `Landscape finishRun failed: run ${run.runId} is already ${before.status}${before.error ? ` (${before.error})` : ""}`
+            })
+          }
+          yield* sql`UPDATE runs SET ${
+            sql.update({
+              status: run.status,
+              finished_at: run.finishedAt,
+              duration_ms: run.durationMs,
+              rows_read: run.rowsRead,
+              rows_quarantined: run.rowsQuarantined,
+              error: run.error ?? null
+            })
+          } WHERE run_id = ${run.runId}`
+        }))
       ),
     registerNodes: (nodes) =>
       nodes.length === 0 ? Effect.void : op(
@@ -153,84 +278,7 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
           })))
         }`
       ),
-    recordBatch: (batch) => {
-      const chunks = <A>(items: ReadonlyArray<A>, f: (chunk: ReadonlyArray<A>) => Effect.Effect<unknown, SqlError.SqlError>) =>
-        Effect.forEach(chunkArray(items, 500), f, { discard: true })
-      const stateRow = (s: NodeStateStart & Partial<Omit<NodeStateEnd, "stateId">>) => ({
-        state_id: s.stateId,
-        run_id: s.runId,
-        token_id: s.tokenId,
-        node_id: s.nodeId,
-        step_index: s.stepIndex,
-        status: s.status ?? "running",
-        input_hash: s.inputHash,
-        output_hash: s.outputHash ?? null,
-        error_json: s.error === undefined ? null : json(s.error),
-        started_at: s.startedAt,
-        completed_at: s.completedAt ?? null,
-        duration_ms: s.durationMs ?? null
-      })
-      return op(
-        "recordBatch",
-        sql.withTransaction(Effect.all([
-          chunks(batch.rows, (rows) =>
-            sql`INSERT INTO rows ${
-              sql.insert(rows.map((row) => ({
-                row_id: row.rowId,
-                run_id: row.runId,
-                source_node_id: row.sourceNodeId,
-                row_index: row.rowIndex,
-                source_data_json: json(row.data),
-                source_data_hash: row.dataHash,
-                created_at: row.createdAt
-              })))
-            }`),
-          chunks(batch.rows, (rows) =>
-            sql`INSERT INTO tokens ${
-              sql.insert(rows.map((row) => ({ token_id: row.tokenId, row_id: row.rowId, run_id: row.runId, created_at: row.createdAt })))
-            }`),
-          chunks([...batch.nodeStates, ...batch.runningStates], (states) =>
-            sql`INSERT INTO node_states ${sql.insert(states.map(stateRow))}`),
-          Effect.forEach(batch.stateUpdates, (s) =>
-            sql`UPDATE node_states SET ${
-              sql.update({
-                status: s.status,
-                output_hash: s.outputHash ?? null,
-                error_json: s.error === undefined ? null : json(s.error),
-                completed_at: s.completedAt,
-                duration_ms: s.durationMs
-              })
-            } WHERE state_id = ${s.stateId}`, { discard: true }),
-          chunks(batch.routing, (routing) =>
-            sql`INSERT INTO routing_events ${
-              sql.insert(routing.map((r) => ({
-                routing_id: r.routingId,
-                run_id: r.runId,
-                state_id: r.stateId,
-                token_id: r.tokenId,
-                destination: r.destination,
-                destination_node_id: r.destinationNodeId ?? null,
-                created_at: r.createdAt
-              })))
-            }`),
-          chunks(batch.calls, (calls) => sql`INSERT INTO calls ${sql.insert(calls.map(callRow))}`)
-        ], { discard: true }))
-      )
-    },
-    completeTokens: (tokens) =>
-      tokens.length === 0 ? Effect.void : op(
-        "completeTokens",
-        sql.withTransaction(
-          Effect.forEach(
-            tokens,
-            (t) =>
-              sql`UPDATE tokens SET ${
-                sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt })
-              } WHERE token_id = ${t.tokenId}`,
-            { discard: true }
-          )
-        )
-      ),
+    recordBatch,
     beginOperation: (o) =>
       op(
         "beginOperation",
@@ -259,7 +307,7 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
           })
         } WHERE operation_id = ${o.operationId}`
       ),
-    recordCall: (c) => op("recordCall", sql`INSERT INTO calls ${sql.insert(callRow(c))}`),
+    recordCall: (c) => op("recordCall", write.calls([c])),
     getRun: (runId) =>
       op("getRun", sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`).pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRunRow))
@@ -279,35 +327,55 @@ export const make: Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =
         sql<RunDbRow>`SELECT * FROM runs ORDER BY started_at DESC, run_id LIMIT ${options?.limit ?? 100}`
       ).pipe(Effect.map((rows) => rows.map(toRunRow)))
   }
+  return service
 })
 
-/** Applies pending migrations on the `SqlClient` in context. Needs no platform services. */
-export const migrate = Effect.mapError(Migrator.make({})({ loader: migrations }), toLandscapeError("migrate"))
+/**
+ * Applies pending migrations on the `SqlClient` in context. Needs no platform services. Foreign
+ * keys are off while they run (0002 rebuilds referenced tables, see `migrations.ts`) and checked
+ * after: a violation fails the open.
+ */
+export const migrate = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`PRAGMA foreign_keys = OFF`
+  yield* Migrator.make({})({ loader: migrations }).pipe(Effect.ensuring(Effect.ignore(sql`PRAGMA foreign_keys = ON`)))
+  const violations = yield* sql<{ readonly table: string }>`PRAGMA foreign_key_check`
+  if (violations.length > 0) {
+    return yield* new LandscapeError({
+      operation: "migrate",
+      message: `Landscape migrate failed: ${violations.length} foreign key violations after migrating (first in table ${violations[0]!.table})`
+    })
+  }
+}).pipe(Effect.mapError(toLandscapeError("migrate")))
 
 export const layer = (options: SqliteOptions): Layer.Layer<Landscape, LandscapeError> => {
+  const where = `file "${options.filename}"`
   const client = Layer.unwrapEffect(
     Effect.try({
       try: () => {
         if (options.filename !== ":memory:" && !options.readonly) mkdirSync(dirname(options.filename), { recursive: true })
         return SqliteClient.layer({ filename: options.filename, readonly: options.readonly ?? false })
       },
-      catch: toLandscapeError("open")
+      catch: toLandscapeError("open", where)
     })
   ).pipe(
     // better-sqlite3 throws while the client layer is built (a directory, a missing file under
     // `readonly`): that arrives as a defect, and is still a Landscape that cannot be opened.
-    Layer.catchAllCause((cause) => Layer.fail(toLandscapeError("open")(Cause.squash(cause))))
+    Layer.catchAllCause((cause) => Layer.fail(toLandscapeError("open", where)(Cause.squash(cause))))
   )
+  const staleAfterMs = Duration.toMillis(Duration.decode(options.staleRunAfter ?? "60 seconds"))
   const service = Layer.effect(
     Landscape,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       if (!options.readonly) {
-        yield* Effect.mapError(sql`PRAGMA synchronous = NORMAL`, toLandscapeError("open"))
+        yield* Effect.mapError(sql`PRAGMA synchronous = NORMAL`, toLandscapeError("open", where))
         yield* migrate
+        const recovered = yield* Effect.mapError(recoverStaleRuns(sql, staleAfterMs), toLandscapeError("recoverStaleRuns", where))
+        if (recovered.length > 0) yield* Effect.logWarning(`Landscape: marked ${recovered.length} run(s) left running by a dead process interrupted`, recovered)
       }
       return yield* make
-    })
+    }).pipe(Effect.withTracerEnabled(false))
   )
   return service.pipe(Layer.provide(client))
 }

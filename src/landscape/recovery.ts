@@ -1,0 +1,75 @@
+/**
+ * Finding runs whose process died (`kill -9`, power loss, a crash): DESIGN.md invariant 9 says a run
+ * never stays `running` once its process is gone. When a Landscape is opened, every `running` run
+ * is checked against its owner and heartbeat:
+ *
+ * - owned by a process of this host that no longer exists (`kill(pid, 0)` answers `ESRCH`): gone;
+ * - heartbeat older than `staleAfterMs` (another host, or a pid reused by another program): gone;
+ * - otherwise alive (another process of this host, or this very process): left alone.
+ *
+ * A gone run is marked `interrupted` with the reason, and its open operations and node states are
+ * closed as `failed` with the same reason, in one transaction.
+ *
+ * @internal
+ */
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Clock, Effect } from "effect"
+import { hostname } from "node:os"
+
+interface RunningRow {
+  readonly run_id: string
+  readonly owner_host: string | null
+  readonly owner_pid: number | null
+  readonly heartbeat_at: number | null
+  readonly started_at: number
+}
+
+/** `true` when a process with this pid exists on this host (EPERM: it exists but is not ours). */
+const processExists = (pid: number): boolean => {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Why the run is taken for dead, or `undefined` when it may still be alive. */
+const deathOf = (run: RunningRow, now: number, staleAfterMs: number, host: string): string | undefined => {
+  if (run.owner_host === host && run.owner_pid !== null && !processExists(Number(run.owner_pid))) {
+    return `process ${run.owner_pid} on ${host} that ran it is gone`
+  }
+  const lastSign = Number(run.heartbeat_at ?? run.started_at)
+  if (now - lastSign > staleAfterMs) {
+    const owner = run.owner_host === null ? "its process" : `process ${run.owner_pid} on ${run.owner_host}`
+    return `no heartbeat from ${owner} since ${new Date(lastSign).toISOString()} (stale after ${staleAfterMs} ms)`
+  }
+  return undefined
+}
+
+/** Marks every dead `running` run `interrupted`; returns the ids it marked. */
+export const recoverStaleRuns = (
+  sql: SqlClient.SqlClient,
+  staleAfterMs: number
+): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError> =>
+  Effect.gen(function* () {
+    const running = yield* sql<RunningRow>`SELECT run_id, owner_host, owner_pid, heartbeat_at, started_at FROM runs WHERE status = 'running'`
+    if (running.length === 0) return []
+    const now = yield* Clock.currentTimeMillis
+    const host = hostname()
+    const dead = running.flatMap((run) => {
+      const reason = deathOf(run, now, staleAfterMs, host)
+      return reason === undefined ? [] : [{ runId: run.run_id, reason: `interrupted: ${reason}` }]
+    })
+    yield* Effect.forEach(dead, ({ reason, runId }) =>
+      sql.withTransaction(Effect.all([
+        sql`UPDATE node_states SET status = 'failed', error_json = ${JSON.stringify({ kind: "interrupted", message: reason })},
+            completed_at = ${now} WHERE run_id = ${runId} AND status = 'running'`,
+        sql`UPDATE operations SET status = 'failed', error = ${reason}, completed_at = ${now}
+            WHERE run_id = ${runId} AND status = 'running'`,
+        sql`UPDATE runs SET status = 'interrupted', error = ${reason}, finished_at = ${now}
+            WHERE run_id = ${runId} AND status = 'running'`
+      ], { discard: true })), { discard: true })
+    return dead.map((d) => d.runId)
+  })
