@@ -6,28 +6,21 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect } from "effect"
+import { Clock, Context, Effect, Option } from "effect"
 import { hashCanonical } from "./internal/hashing.js"
 import { newId } from "./internal/ids.js"
-import { type CallRecord, Landscape, type LandscapeError } from "./Landscape.js"
+import { CallRecorder } from "./internal/run/recorder.js"
+import { type CallRecord, Landscape } from "./Landscape.js"
 import { Telemetry } from "./Telemetry.js"
 import {
   type AttributeValue,
   type CallStatus,
   type CallType,
   currentTrace,
-  type ExternalCallCompleted,
-  type TelemetryEvent
+  type ExternalCallCompleted
 } from "./TelemetryEvent.js"
 
-/** @internal Lets a plugin-path Landscape failure reach the engine even if the plugin swallows the defect. */
-export const FatalSink: unique symbol = Symbol.for("sightline/CallScope/FatalSink")
-/** @internal Writes a call together with its row's journaled records (the call refers to its node state). */
-export const RecordWithJournal: unique symbol = Symbol.for("sightline/CallScope/RecordWithJournal")
-/** @internal Where a call's event waits until the row's earlier events have been emitted. */
-export const EventJournal: unique symbol = Symbol.for("sightline/CallScope/EventJournal")
-
-/** @since 0.1.0 */
+/** A transform or gate working on one token. @since 0.1.0 */
 export interface StateScope {
   readonly _tag: "StateScope"
   readonly runId: string
@@ -35,22 +28,14 @@ export interface StateScope {
   readonly rowId: string
   readonly tokenId: string
   readonly stateId: string
-  /** @internal */
-  readonly [FatalSink]: (error: LandscapeError) => void
-  /** @internal */
-  readonly [RecordWithJournal]: (call: CallRecord) => Effect.Effect<void, LandscapeError>
-  /** @internal */
-  readonly [EventJournal]: { readonly emit: (event: TelemetryEvent) => void }
 }
 
-/** @since 0.1.0 */
+/** A source being read or a sink being written. @since 0.1.0 */
 export interface OperationScope {
   readonly _tag: "OperationScope"
   readonly runId: string
   readonly nodeId: string
   readonly operationId: string
-  /** @internal */
-  readonly [FatalSink]: (error: LandscapeError) => void
 }
 
 /**
@@ -79,25 +64,24 @@ export interface CallReport {
 
 /**
  * Records a call in the Landscape, then emits `ExternalCallCompleted` (DESIGN.md invariant 4:
- * Landscape first). In a transform, the row's records journaled so far are written first (the
+ * Landscape first). In a transform, the row's records journaled so far are written with it (the
  * call refers to its node state), and the event is emitted with the row's other events once the
- * row is committed. A Landscape failure is a defect here, so a `catchAll` in plugin code cannot
- * hide it, and it is also reported to the engine, which fails the run with the `LandscapeError`
- * even if the plugin swallows the defect. Returns the call id.
+ * row is committed. Returns the call id.
+ *
+ * A Landscape failure is reported to the run first and then dies here with the `LandscapeError`:
+ * the run fails with it even if the caller swallows the defect (`catchAllCause`, `ignore`, a daemon
+ * fiber) — DESIGN.md invariant 3. Outside a run (a `CallScope` provided by hand) the call is
+ * written directly and a failure is only the defect.
  *
  * @since 0.1.0
  */
 export const recordCall = (report: CallReport): Effect.Effect<string, never, CallScope | Landscape | Telemetry> =>
   Effect.gen(function* () {
     const scope = yield* CallScope
-    const landscape = yield* Landscape
-    const telemetry = yield* Telemetry
+    const now = yield* Clock.currentTimeMillis
     const callId = newId()
-    const ids = scope._tag === "StateScope"
-      ? { stateId: scope.stateId } as const
-      : { operationId: scope.operationId } as const
-    const fatal = (error: LandscapeError) => Effect.zipRight(Effect.sync(() => scope[FatalSink](error)), Effect.die(error))
-    const record = {
+    const ids = scope._tag === "StateScope" ? { stateId: scope.stateId } as const : { operationId: scope.operationId } as const
+    const record: CallRecord = {
       callId,
       runId: scope.runId,
       nodeId: scope.nodeId,
@@ -109,18 +93,13 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       attributes: report.attributes,
       ...(report.error === undefined ? {} : { error: report.error }),
       latencyMs: report.latencyMs,
-      createdAt: Date.now()
+      createdAt: now
     }
-    yield* Effect.catchAll(
-      scope._tag === "StateScope" ? scope[RecordWithJournal](record) : landscape.recordCall(record),
-      fatal
-    )
-    const trace = yield* currentTrace
     const event: ExternalCallCompleted = {
       _tag: "ExternalCallCompleted",
-      timestamp: Date.now(),
+      timestamp: now,
       runId: scope.runId,
-      ...trace,
+      ...(yield* currentTrace),
       callId,
       nodeId: scope.nodeId,
       ...(scope._tag === "StateScope" ? { rowId: scope.rowId, tokenId: scope.tokenId } : {}),
@@ -130,7 +109,12 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       latencyMs: report.latencyMs,
       attributes: { ...report.attributes }
     }
-    if (scope._tag === "StateScope") scope[EventJournal].emit(event)
-    else yield* telemetry.emit(event)
+    const recorder = yield* Effect.serviceOption(CallRecorder)
+    if (Option.isSome(recorder)) {
+      yield* Effect.orDie(recorder.value.record(record, event))
+    } else {
+      yield* Effect.orDie(Effect.flatMap(Landscape, (l) => l.recordCall(record)))
+      yield* Effect.flatMap(Telemetry, (t) => t.emit(event))
+    }
     return callId
   })

@@ -11,12 +11,13 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import { Chunk, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
+import { Chunk, Effect, Option, type Schema, Stream } from "effect"
 import * as AuditedHttpClient from "./AuditedHttpClient.js"
 import type { CallScope } from "./CallScope.js"
 import * as Redaction from "./internal/redaction.js"
 import type { Landscape } from "./Landscape.js"
-import { type Source, SourceError, type SourceRecord } from "./Pipeline.js"
+import * as Source from "./Source.js"
+import { SourceError, type SourceRecord } from "./Source.js"
 import type { Telemetry } from "./Telemetry.js"
 
 /**
@@ -92,13 +93,12 @@ const defaultRecords = (page: unknown): ReadonlyArray<unknown> => {
  */
 export const make = <A, I>(
   options: Options<A, I>
-): Source<A, HttpClient.HttpClient | CallScope | Landscape | Telemetry> => {
+): Source.Source<A, HttpClient.HttpClient | CallScope | Landscape | Telemetry> => {
   const name = options.name ?? "source"
   const paging = options.paging ?? nextLink()
   const recordsOf = options.records ?? defaultRecords
   const maxPages = options.maxPages ?? 10_000
   const fail = (message: string, cause?: unknown) => new SourceError({ source: name, message, ...(cause === undefined ? {} : { cause }) })
-  const decode = Schema.decodeUnknownEither(options.schema, { errors: "all", onExcessProperty: "ignore" })
 
   const records = Stream.unwrap(
     Effect.map(AuditedHttpClient.make(options.client), (client) =>
@@ -115,12 +115,11 @@ export const make = <A, I>(
       )
     )
   )
-  return {
-    _tag: "Source",
+  return Source.make({
     name,
     config: { format: "http-json", url: Redaction.make(options.client?.redaction).url(options.url, new Set()), paging: options.paging === undefined ? "next" : "custom" },
     operation: "http.read",
     records,
-    decode: (raw) => Either.mapLeft(decode(raw), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
-  }
+    schema: options.schema
+  })
 }

@@ -1,24 +1,34 @@
 /**
- * Runs a pipeline: records the run, its nodes, rows, tokens, node states, routing decisions and
+ * Runs pipelines: records the run, its nodes, rows, tokens, node states, routing decisions and
  * operations in the Landscape, and emits the engine's telemetry after each record.
  *
  * `run` requires `Landscape` and `Telemetry` in its type, so a run without both does not compile
- * (DESIGN.md invariant 1). A `LandscapeError` is never recovered: the run's `Exit` fails with it
- * (invariant 3). Rows are processed with bounded concurrency and still reach their sinks in source
- * order.
+ * (DESIGN.md invariant 1). A `LandscapeError` is never recovered: the run's `Exit` names it
+ * (invariant 3). Every run ends recorded `completed`, `failed` or `interrupted`, with its
+ * operations closed and `RunFinished` emitted (invariant 9). Rows are processed with bounded
+ * concurrency and reach their sinks in source order.
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, type Duration, Effect, Stream } from "effect"
-import { CallScope, FatalSink, type OperationScope } from "./CallScope.js"
-import { emptyBatch } from "./internal/journal.js"
-import { type Processed, processRow, type RunContext } from "./internal/processor.js"
-import { Landscape, type LandscapeError, type NodeRecord, type RunTotals } from "./Landscape.js"
-import type { Pipeline, SinkError, SinkWriter, SourceError } from "./Pipeline.js"
-import { Telemetry } from "./Telemetry.js"
-import { currentTrace, type Phase } from "./TelemetryEvent.js"
-import { hashCanonical } from "./internal/hashing.js"
+import { NodeRuntime } from "@effect/platform-node"
+import { defaultTeardown } from "@effect/platform/Runtime"
+import { Cause, type Context, Duration, Effect, Exit, Option, Schedule } from "effect"
+import type { CallScope } from "./CallScope.js"
 import { newId } from "./internal/ids.js"
+import * as Commit from "./internal/run/commit.js"
+import { makeContextFor, type RunContext } from "./internal/run/context.js"
+import * as Fatal from "./internal/run/fatal.js"
+import * as Flow from "./internal/run/flow.js"
+import { emptyBatch } from "./internal/run/journal.js"
+import * as Operations from "./internal/run/operations.js"
+import * as Plan from "./internal/run/plan.js"
+import { describe } from "./landscape/sqlite.js"
+import { Landscape, type LandscapeError, type RunTotals } from "./Landscape.js"
+import type { Pipeline, PipelineDefinitionError } from "./Pipeline.js"
+import type { SinkError } from "./Sink.js"
+import type { SourceError } from "./Source.js"
+import { Telemetry } from "./Telemetry.js"
+import { currentTrace, passesGranularity, type Phase, type RunStatus } from "./TelemetryEvent.js"
 
 /**
  * What a completed run reports.
@@ -29,13 +39,13 @@ export interface RunSummary {
   readonly runId: string
   readonly pipeline: string
   readonly status: "completed"
-  /** Records the source produced (valid or not). */
+  /** Source records recorded in the Landscape (valid or not). */
   readonly rowsRead: number
   /** Rows written to each named sink. */
   readonly rowsPerSink: Readonly<Record<string, number>>
   /** Rows written to the quarantine sink. */
   readonly quarantined: number
-  /** Wall time of the run, milliseconds. */
+  /** Wall time of the run (engine `Clock`), milliseconds. */
   readonly durationMs: number
   readonly telemetryEnabled: boolean
   /** Tokens and cost (USD) of the run's LLM calls, for the run and per node (zero when there were none). */
@@ -43,14 +53,16 @@ export interface RunSummary {
 }
 
 /**
- * Progress, reported after each batch of rows reaches its sinks.
+ * Progress, reported after each batch of rows is committed.
  *
  * @since 0.1.0
  */
 export interface Progress {
   readonly runId: string
+  /** Rows committed so far. */
   readonly rowsDone: number
   readonly quarantined: number
+  /** Milliseconds since the run began (engine `Clock`). */
   readonly elapsedMs: number
 }
 
@@ -58,247 +70,151 @@ export interface Progress {
  * @since 0.1.0
  */
 export interface RunOptions {
-  /** Rows processed at once. Default 4. Sink output stays in source order whatever the value. */
+  /** Rows whose steps wait (on I/O, a timer…) running at once. Default 4. Sink output stays in source order whatever the value. */
   readonly concurrency?: number
-  /**
-   * Rows per Landscape transaction and sink write. Default 256. Their records and events wait
-   * until the batch is full or `batchWindow` has passed.
-   */
+  /** Rows per Landscape transaction and sink write. Default 256. */
   readonly batchSize?: number
-  /** Longest time a processed row waits for its batch. Default 1 second. */
+  /** Longest time a processed row waits for its batch to be committed. Default 1 second. */
   readonly batchWindow?: Duration.DurationInput
-  /** Called after every batch. */
+  /**
+   * Share of rows that get a span of their own (`sightline.row`, with one span per step), chosen
+   * by row index: 0.001 (the default) traces rows 0, 1000, 2000, …; 1 traces every row; 0 none.
+   * Other rows' events carry the run span's ids. A span per row would make a million-span trace
+   * of a million-row run, and cost more than the row's own work.
+   */
+  readonly traceRows?: number
+  /** Called after every committed batch. */
   readonly onProgress?: (progress: Progress) => Effect.Effect<void>
 }
 
-/** @since 0.1.0 */
-export type RunError = LandscapeError | SourceError | SinkError
-
 /**
- * Runs `pipeline` to completion and returns its summary. Fails with `LandscapeError` when the
- * Landscape cannot be written (fatal, never recovered), `SourceError` when the source cannot be
- * read, `SinkError` when a sink cannot be written; in each case the run is recorded `failed` (as
- * far as the Landscape still works) and `RunFinished` is emitted with the reason.
+ * Why a run did not complete: the Landscape could not be written (fatal, never recovered), the
+ * source could not be read, a sink could not be written, or the pipeline's definition is
+ * inconsistent (raised before anything is recorded).
  *
  * @since 0.1.0
  */
-export const run = <R>(
-  pipeline: Pipeline<R>,
-  options: RunOptions = {}
-): Effect.Effect<RunSummary, RunError, Landscape | Telemetry | Exclude<R, CallScope>> =>
-  Effect.gen(function* () {
-    const landscape = yield* Landscape
-    const telemetry = yield* Telemetry
-    const runId = newId()
-    const startedAt = Date.now()
-    const t0 = performance.now()
-    const stamp = Effect.map(currentTrace, (trace) => ({ timestamp: Date.now(), runId, ...trace }))
-    const phase = (p: Phase) => Effect.flatMap(stamp, (base) => telemetry.emit({ _tag: "PhaseChanged", ...base, phase: p }))
+export type RunError = LandscapeError | SourceError | SinkError | PipelineDefinitionError
 
-    const sinkNames = Object.keys(pipeline.sinks)
-    const names = [pipeline.source.name, ...pipeline.steps.map((s) => s.name), ...sinkNames, "quarantine"]
-    const duplicate = names.find((n, i) => names.indexOf(n) !== i)
-    if (duplicate !== undefined) {
-      return yield* Effect.dieMessage(`Pipeline "${pipeline.name}": two nodes are named "${duplicate}"; node names must be unique`)
-    }
-    const config = {
-      pipeline: pipeline.name,
-      source: { name: pipeline.source.name, config: pipeline.source.config },
-      steps: pipeline.steps.map((s) => ({ kind: s._tag, name: s.name, config: s.config })),
-      sinks: Object.fromEntries(sinkNames.map((n) => [n, pipeline.sinks[n]!.config])),
-      defaultSink: pipeline.defaultSink ?? null,
-      quarantine: pipeline.quarantine.config
-    }
+/** How often a running run refreshes its heartbeat (see `Landscape.SqliteOptions.staleRunAfter`). */
+const heartbeatEvery = Duration.seconds(5)
 
-    yield* Effect.annotateCurrentSpan({ "sightline.run.id": runId, "sightline.pipeline": pipeline.name })
-    yield* landscape.beginRun({
-      runId,
-      pipeline: pipeline.name,
-      config,
-      telemetryEnabled: telemetry.enabled,
-      telemetryGranularity: telemetry.granularity,
-      startedAt
-    })
-    yield* telemetry.emit({ _tag: "RunStarted", ...(yield* stamp), pipeline: pipeline.name, configHash: hashCanonical(config) })
+/** Longest stretch the engine works before it lets the event loop run, milliseconds (`bench/engine.ts` measures the loop's delay). */
+const yieldAfterMs = 8
 
-    const counts = { read: 0, quarantined: 0, perSink: Object.fromEntries(sinkNames.map((n) => [n, 0])) }
-    const fatal: RunContext["fatal"] = { error: undefined }
-    const body = Effect.gen(function* () {
-      yield* phase("registering")
-      const nodeId = () => newId()
-      const sourceNodeId = nodeId()
-      const steps = pipeline.steps.map((step) => ({ step, nodeId: nodeId() }))
-      const sinkNodeIds = new Map(sinkNames.map((n) => [n, nodeId()] as const))
-      const quarantineNodeId = nodeId()
-      const nodes: Array<NodeRecord> = [
-        { nodeId: sourceNodeId, runId, name: pipeline.source.name, kind: "source", position: 0, config: pipeline.source.config },
-        ...steps.map(({ nodeId, step }, i): NodeRecord => ({
-          nodeId,
-          runId,
-          name: step.name,
-          kind: step._tag === "Transform" ? "transform" : "gate",
-          position: i + 1,
-          config: step.config
-        })),
-        ...sinkNames.map((name, i): NodeRecord => ({
-          nodeId: sinkNodeIds.get(name)!,
-          runId,
-          name,
-          kind: "sink",
-          position: steps.length + 1 + i,
-          config: pipeline.sinks[name]!.config
-        })),
-        { nodeId: quarantineNodeId, runId, name: "quarantine", kind: "sink", position: steps.length + 1 + sinkNames.length, config: pipeline.quarantine.config }
-      ]
-      yield* landscape.registerNodes(nodes)
+const messageOf = (cause: Cause.Cause<unknown>): string =>
+  Cause.isInterruptedOnly(cause) ? "interrupted" : describe(Cause.squash(cause))
 
-      // One operation per source and sink; calls they make are recorded under it.
-      const operations = new Map<string, OperationScope & { readonly kind: string; readonly startedAt: number }>()
-      const beginOperation = (name: string, nodeId: string, kind: string, details: unknown) =>
-        Effect.gen(function* () {
-          const operation = {
-            _tag: "OperationScope" as const,
-            runId,
-            nodeId,
-            operationId: newId(),
-            kind,
-            startedAt: Date.now(),
-            [FatalSink]: (error: LandscapeError) => void (fatal.error ??= error)
-          }
-          yield* landscape.beginOperation({ operationId: operation.operationId, runId, nodeId, kind, details, startedAt: operation.startedAt })
-          operations.set(name, operation)
-          return operation
-        })
-      const sourceOp = yield* beginOperation(pipeline.source.name, sourceNodeId, pipeline.source.operation, pipeline.source.config)
-      const writers = new Map<string, SinkWriter<unknown>>()
-      const sinkTargets = [...sinkNames.map((n) => [n, sinkNodeIds.get(n)!, pipeline.sinks[n]!] as const), ["quarantine", quarantineNodeId, pipeline.quarantine] as const]
-      for (const [name, nodeId, sink] of sinkTargets) {
-        const op = yield* beginOperation(name, nodeId, sink.operation, sink.config)
-        writers.set(name, (yield* Effect.provideService(sink.open, CallScope, op)) as SinkWriter<unknown>)
-      }
-      const finishOperations = (status: "completed" | "failed", error?: string) =>
-        Effect.forEach(operations, ([name, op]) =>
-          landscape.completeOperation({
-            operationId: op.operationId,
-            status,
-            details: name === pipeline.source.name
-              ? { records: counts.read }
-              : { rows: name === "quarantine" ? counts.quarantined : counts.perSink[name], bytes: writers.get(name)?.bytesWritten() ?? 0 },
-            ...(error === undefined ? {} : { error }),
-            completedAt: Date.now(),
-            durationMs: Date.now() - op.startedAt
-          }), { discard: true })
+const statusOf = (exit: Exit.Exit<unknown, unknown>): Exclude<RunStatus, "running"> =>
+  Exit.isSuccess(exit) ? "completed" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"
 
-      const ctx: RunContext = {
-        runId,
-        landscape,
-        source: pipeline.source,
-        sourceNodeId,
-        steps,
-        sinkNodeIds,
-        defaultSink: pipeline.defaultSink,
-        fatal
-      }
+const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unknown>, options: RunOptions, captured: Context.Context<never>) {
+  const plan = yield* Plan.make(pipeline)
+  const landscape = yield* Landscape
+  const telemetry = yield* Telemetry
+  const clock = yield* Effect.clock
+  const runId = newId()
+  yield* Effect.annotateCurrentSpan({ "sightline.run.id": runId, "sightline.pipeline": plan.pipeline })
+  const startedAt = clock.unsafeCurrentTimeMillis()
+  const startNanos = clock.unsafeCurrentTimeNanos()
+  const elapsed = () => Number(clock.unsafeCurrentTimeNanos() - startNanos) / 1e6
+  const wantsRowEvents = () => telemetry.enabled && passesGranularity("rows", telemetry.granularity)
+  const traceRows = options.traceRows ?? 0.001
+  const ctx: RunContext = {
+    runId,
+    plan,
+    landscape,
+    telemetry,
+    clock,
+    fatal: yield* Fatal.make,
+    flushed: new Set(),
+    trace: yield* currentTrace,
+    traceEvery: traceRows > 0 ? Math.max(1, Math.round(1 / Math.min(1, traceRows))) : 0,
+    wantsRowEvents: wantsRowEvents(),
+    contextFor: makeContextFor(captured)
+  }
+  const base = () => ({ timestamp: clock.unsafeCurrentTimeMillis(), runId, ...ctx.trace })
+  const phase = (p: Phase) => telemetry.emit({ _tag: "PhaseChanged", ...base(), phase: p })
+  const counts: Commit.Counts = { read: 0, quarantined: 0, failed: 0, perSink: Object.fromEntries(plan.sinks.slice(0, -1).map((s) => [s.name, 0])) }
 
-      /**
-       * One batch of processed rows, in source order: their journaled records in one Landscape
-       * transaction, then the sink writes, then the token outcomes, then the events (Landscape first).
-       */
-      const writeBatch = (processed: ReadonlyArray<Processed>) =>
-        Effect.gen(function* () {
-          const records = emptyBatch()
-          const bySink = new Map<string, Array<unknown>>()
-          for (const { journal, outcome } of processed) {
-            journal.drainInto(records)
-            const sink = outcome._tag === "Routed" ? outcome.sink : "quarantine"
-            const rows = bySink.get(sink) ?? []
-            rows.push(outcome._tag === "Routed" ? outcome.value : outcome.row)
-            bySink.set(sink, rows)
-          }
-          yield* landscape.recordBatch(records)
-          for (const [sink, rows] of bySink) {
-            yield* Effect.provideService(writers.get(sink)!.write(rows), CallScope, operations.get(sink)!)
-          }
-          const completedAt = Date.now()
-          const ends = processed.map(({ outcome }) => {
-            const routed = outcome._tag === "Routed"
-            const sink = routed ? outcome.sink : "quarantine"
-            return {
-              rowId: routed ? outcome.rowId : outcome.row.rowId,
-              tokenId: routed ? outcome.tokenId : outcome.row.tokenId,
-              outcome: routed ? "routed" as const : "quarantined" as const,
-              sink,
-              sinkNodeId: routed ? sinkNodeIds.get(sink)! : quarantineNodeId,
-              completedAt
-            }
-          })
-          yield* landscape.completeTokens(ends)
-          const base = yield* stamp
-          for (let i = 0; i < processed.length; i++) {
-            const end = ends[i]!
-            if (end.outcome === "routed") counts.perSink[end.sink] = (counts.perSink[end.sink] ?? 0) + 1
-            else counts.quarantined += 1
-            for (const event of processed[i]!.journal.events) yield* telemetry.emit(event)
-            yield* telemetry.emit({
-              _tag: "TokenCompleted",
-              ...base,
-              rowId: end.rowId,
-              tokenId: end.tokenId,
-              nodeId: end.sinkNodeId,
-              sink: end.sink,
-              outcome: end.outcome
-            })
-          }
-          if (options.onProgress) {
-            yield* options.onProgress({ runId, rowsDone: counts.read, quarantined: counts.quarantined, elapsedMs: performance.now() - t0 })
-          }
-        })
+  yield* landscape.beginRun({
+    runId,
+    pipeline: plan.pipeline,
+    config: plan.config,
+    telemetryEnabled: telemetry.enabled,
+    telemetryGranularity: telemetry.granularity,
+    startedAt
+  })
+  yield* telemetry.emit({ _tag: "RunStarted", ...base(), pipeline: plan.pipeline, configHash: plan.configHash })
 
-      yield* phase("processing")
-      yield* pipeline.source.records.pipe(
-        Stream.provideService(CallScope, sourceOp),
-        Stream.zipWithIndex,
-        Stream.mapEffect(([record, index]) => {
-          counts.read += 1
-          return processRow(ctx, record, index)
-        }, { concurrency: Math.max(1, options.concurrency ?? 4) }),
-        Stream.groupedWithin(Math.max(1, options.batchSize ?? 256), options.batchWindow ?? "1 second"),
-        Stream.runForEach((chunk) => writeBatch(Chunk.toReadonlyArray(chunk))),
-        Effect.onError((cause) =>
-          finishOperations("failed", Cause.isInterruptedOnly(cause) ? "interrupted" : String(Cause.squash(cause))).pipe(Effect.ignore)
-        )
+  const body = Effect.scoped(Effect.gen(function* () {
+    yield* phase("registering")
+    yield* landscape.registerNodes(plan.nodes(runId))
+    const ops = yield* Operations.open(ctx, () => counts.read)
+    yield* Effect.forkScoped(landscape.heartbeat(runId).pipe(
+      Effect.catchAll(ctx.fatal.report),
+      Effect.repeat(Schedule.spaced(heartbeatEvery))
+    ))
+    yield* phase("processing")
+    const commit = (batch: ReadonlyArray<Commit.Processed>) =>
+      Effect.zipRight(
+        Commit.commit(ctx, ops, counts, batch),
+        options.onProgress?.({ runId, rowsDone: counts.read, quarantined: counts.quarantined, elapsedMs: elapsed() }) ?? Effect.void
       )
-      yield* phase("finalizing")
-      yield* finishOperations("completed")
-    }).pipe(Effect.scoped)
+    yield* Flow.run(ctx, ops.records, {
+      concurrency: Math.max(1, options.concurrency ?? 4),
+      batchSize: Math.max(1, options.batchSize ?? 256),
+      batchWindow: Duration.decode(options.batchWindow ?? "1 second"),
+      yieldAfterMs,
+      onBatch: () => void (ctx.wantsRowEvents = wantsRowEvents())
+    }, commit)
+    yield* ctx.fatal.settle
+    yield* phase("finalizing")
+    yield* ops.complete
+  }))
 
-    const recordFailure = (cause: Cause.Cause<unknown>) =>
-      Effect.gen(function* () {
-        const durationMs = performance.now() - t0
-        const error = Cause.isInterruptedOnly(cause) ? undefined : Cause.squash(cause)
-        const message = error === undefined ? "interrupted" : error instanceof Error ? error.message : String(error)
-        yield* landscape.finishRun({
-          runId, status: "failed", finishedAt: Date.now(), durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined, error: message
-        }).pipe(Effect.catchAll((e) => Effect.logError("Landscape: could not record the run's failure", e)))
-        yield* telemetry.emit({
-          _tag: "RunFinished",
-          ...(yield* stamp), status: "failed", durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined, error: message
-        })
+  /** Records how the run ended (closing the node states of rows flushed but not committed) and emits `RunFinished`. */
+  const finish = (exit: Exit.Exit<unknown, unknown>) =>
+    Effect.gen(function* () {
+      const status = statusOf(exit)
+      const error = Exit.isFailure(exit) ? messageOf(exit.cause) : undefined
+      if (ctx.flushed.size > 0) {
+        const records = emptyBatch()
+        const completedAt = clock.unsafeCurrentTimeMillis()
+        for (const journal of ctx.flushed) {
+          journal.abandon(records, (stateId) => ({ stateId, status: "failed", error: { kind: "run", message: `the run ${status}: ${error}` }, completedAt, durationMs: 0 }))
+        }
+        yield* landscape.recordBatch(records)
+      }
+      const durationMs = elapsed()
+      yield* landscape.finishRun({
+        runId,
+        status,
+        finishedAt: clock.unsafeCurrentTimeMillis(),
+        durationMs,
+        rowsRead: counts.read,
+        rowsQuarantined: counts.quarantined,
+        ...(error === undefined ? {} : { error })
       })
-    yield* Effect.onError(body, recordFailure)
-    const durationMs = performance.now() - t0
-    const finishedAt = Date.now()
+      yield* telemetry.emit({
+        _tag: "RunFinished",
+        ...base(),
+        status,
+        durationMs,
+        rowsRead: counts.read,
+        rowsQuarantined: counts.quarantined,
+        ...(error === undefined ? {} : { error })
+      })
+      return durationMs
+    })
+
+  const completed = Effect.gen(function* () {
+    yield* Effect.raceFirst(body, ctx.fatal.await)
     const llm = yield* landscape.llmUsage(runId)
-    yield* landscape.finishRun({
-      runId, status: "completed", finishedAt, durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined
-    })
-    yield* telemetry.emit({
-      _tag: "RunFinished",
-      ...(yield* stamp), status: "completed", durationMs, rowsRead: counts.read, rowsQuarantined: counts.quarantined
-    })
+    const durationMs = yield* finish(Exit.void)
     return {
       runId,
-      pipeline: pipeline.name,
+      pipeline: plan.pipeline,
       status: "completed",
       rowsRead: counts.read,
       rowsPerSink: counts.perSink,
@@ -307,8 +223,53 @@ export const run = <R>(
       telemetryEnabled: telemetry.enabled,
       llm
     } satisfies RunSummary
-  }).pipe(Effect.withSpan("sightline.run", { attributes: { "sightline.pipeline": pipeline.name } })) as Effect.Effect<
-    RunSummary,
-    RunError,
-    Landscape | Telemetry | Exclude<R, CallScope>
-  >
+  })
+  return yield* completed.pipe(
+    Effect.onExit((exit) =>
+      Exit.isSuccess(exit) ? Effect.void : finish(exit).pipe(
+        Effect.catchAll((e) => Effect.logError(`Landscape: could not record how run ${runId} ended`, e))
+      )
+    )
+  )
+})
+
+/**
+ * Runs `pipeline` to completion and returns its summary. Fails with {@link RunError}; in every case
+ * the run is recorded `failed` (as far as the Landscape still works) and `RunFinished` is emitted
+ * with the reason. Interrupted (a signal through {@link runMain}, or the caller), the run stops
+ * reading, lets the batch being committed finish, drops the rest as a unit, closes every operation
+ * and is recorded `interrupted`.
+ *
+ * @since 0.1.0
+ */
+export const run = <R>(
+  pipeline: Pipeline<R>,
+  options: RunOptions = {}
+): Effect.Effect<RunSummary, RunError, Landscape | Telemetry | Exclude<R, CallScope>> =>
+  Effect.flatMap(Effect.context<Exclude<R, CallScope>>(), (captured) => runPlanned(pipeline, options, captured))
+
+/**
+ * Runs a program as the process's main fiber (`@effect/platform-node`'s `NodeRuntime.runMain`): on
+ * SIGINT or SIGTERM the program is interrupted, so a run in it is recorded `interrupted` and the
+ * layers' scopes close (telemetry drains); the process then exits 130 or 143 (128 + the signal's
+ * number, the shell's convention), 1 on a failure, 0 on success. A second signal ends the process
+ * at once.
+ *
+ * @since 0.1.0
+ */
+export const runMain = <A, E>(program: Effect.Effect<A, E>, options: { readonly disableErrorReporting?: boolean } = {}): void => {
+  let signal: Option.Option<NodeJS.Signals> = Option.none()
+  const onSignal = (s: NodeJS.Signals) => void (signal = Option.some(s))
+  process.once("SIGINT", onSignal)
+  process.once("SIGTERM", onSignal)
+  NodeRuntime.runMain(program, {
+    ...options,
+    teardown: (exit, onExit) => {
+      if (Option.isSome(signal) && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+        onExit(signal.value === "SIGINT" ? 130 : 143)
+      } else {
+        defaultTeardown(exit, onExit)
+      }
+    }
+  })
+}

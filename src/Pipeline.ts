@@ -2,6 +2,12 @@
  * A pipeline: one source, an ordered list of steps (transforms and gates), named sinks, and a
  * quarantine sink. Data flows one way: source → rows → tokens → steps → sinks (DESIGN.md, Shape).
  *
+ * The compiler checks what it can: each step accepts the rows before it, every gate route names a
+ * sink, every sink accepts the rows that reach it, and node names given as literals are unique and
+ * not reserved (`quarantine` is the quarantine sink, `source` the default source name). The rest
+ * (names computed at run time, a custom source's name) is checked by `Orchestrator.run` before
+ * anything is recorded, failing with {@link PipelineDefinitionError}.
+ *
  * @example
  * const pipeline = Pipeline.make({ name: "flights", source }).pipe(
  *   Pipeline.transform(validate),
@@ -15,69 +21,43 @@
  *
  * @since 0.1.0
  */
-import { type Effect, type Either, Pipeable, type Scope, Schema, type Stream } from "effect"
+import { type Effect, Pipeable, Schema } from "effect"
+import { isSink, type Sink } from "./Sink.js"
+import type { Source } from "./Source.js"
 
 /**
- * The source could not be read (missing file, I/O error, a file that is not JSON at all). Single
- * malformed rows are not a `SourceError`: they are quarantined and the run goes on.
+ * The pipeline's definition is inconsistent: two nodes share a name, a name is reserved, a gate
+ * routes to a sink that does not exist, the default sink is not a sink, or a configuration has no
+ * JSON form. Raised by `Orchestrator.run` before anything is written to the Landscape or a sink.
  *
  * @since 0.1.0
  * @category errors
  */
-export class SourceError extends Schema.TaggedError<SourceError>()("SourceError", {
-  source: Schema.String,
-  message: Schema.String,
-  cause: Schema.optional(Schema.Defect)
+export class PipelineDefinitionError extends Schema.TaggedError<PipelineDefinitionError>()("PipelineDefinitionError", {
+  pipeline: Schema.String,
+  message: Schema.String
 }) {}
 
 /**
- * A sink could not be opened or written. Fatal for the run: rows would be lost otherwise.
- *
- * @since 0.1.0
- * @category errors
- */
-export class SinkError extends Schema.TaggedError<SinkError>()("SinkError", {
-  sink: Schema.String,
-  message: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {}
-
-/**
- * One record as a source read it: `raw` is JSON-compatible (it is stored in the Landscape and
- * hashed); `error` is set when the record could not even be parsed (a malformed CSV line, a
- * line of JSON Lines that is not JSON), and the row then goes to quarantine.
+ * Node names the engine gives meaning to: `quarantine` is the quarantine sink's node, `source` the
+ * default name of the source.
  *
  * @since 0.1.0
  */
-export interface SourceRecord {
-  readonly raw: unknown
-  readonly error?: string
-}
-
-/**
- * @since 0.1.0
- */
-export interface Source<A, R = never> {
-  readonly _tag: "Source"
-  readonly name: string
-  /** Describes the source in the Landscape (`nodes.config_json`), e.g. `{ format, path }`. */
-  readonly config: unknown
-  /** Operation kind recorded for reading it, e.g. `file.read`. */
-  readonly operation: string
-  readonly records: Stream.Stream<SourceRecord, SourceError, R>
-  /** Decodes one raw record; `Left` holds a readable reason. */
-  readonly decode: (raw: unknown) => Either.Either<A, string>
-}
+export const reservedNames: ReadonlyArray<string> = ["quarantine", "source"]
 
 /**
  * A step that turns one row into another. A failure (typed error or defect) sends the row to
  * quarantine with its reason; a `LandscapeError` is never treated as a row failure.
  *
+ * A step that returns `Effect.succeed` / `Effect.fail` (an `Exit`) is resolved at once, without a
+ * fiber; any other Effect runs in a fiber of its own, up to `concurrency` at a time.
+ *
  * @since 0.1.0
  */
-export interface Transform<In, Out, E = never, R = never> {
+export interface Transform<in In, out Out, out E = never, out R = never, out Name extends string = string> {
   readonly _tag: "Transform"
-  readonly name: string
+  readonly name: Name
   readonly config: unknown
   readonly apply: (input: In) => Effect.Effect<Out, E, R>
 }
@@ -90,36 +70,12 @@ export const Continue = "continue" as const
  *
  * @since 0.1.0
  */
-export interface Gate<A, Route extends string, E = never, R = never> {
+export interface Gate<in A, out Route extends string, out E = never, out R = never, out Name extends string = string> {
   readonly _tag: "Gate"
-  readonly name: string
+  readonly name: Name
   readonly config: unknown
   readonly routes: ReadonlyArray<Route>
   readonly evaluate: (row: A) => Effect.Effect<Route | typeof Continue, E, R>
-}
-
-/**
- * An open sink: `write` receives rows in source order, in batches.
- *
- * @since 0.1.0
- */
-export interface SinkWriter<A> {
-  readonly write: (rows: ReadonlyArray<A>) => Effect.Effect<void, SinkError>
-  /** Bytes written so far (for the Landscape operation record). */
-  readonly bytesWritten: () => number
-}
-
-/**
- * @since 0.1.0
- */
-export interface Sink<A, R = never> {
-  readonly _tag: "Sink"
-  /** Describes the sink in the Landscape, e.g. `{ format, path }`. */
-  readonly config: unknown
-  /** Operation kind recorded for writing it, e.g. `file.write`. */
-  readonly operation: string
-  /** Opens the sink in the run's scope; closing the scope closes it. */
-  readonly open: Effect.Effect<SinkWriter<A>, SinkError, R | Scope.Scope>
 }
 
 /**
@@ -132,28 +88,47 @@ export interface QuarantinedRow {
   readonly rowId: string
   readonly tokenId: string
   readonly rowIndex: number
-  /** The node where it failed: the source (parse or decode) or a step. */
+  /** The node where it failed: the source (parse or decode), a step, or the sink that rejected it. */
   readonly node: string
+  /** One line: what was wrong (the full detail is in the Landscape, `node_states.error_json`). */
   readonly reason: string
-  /** The row as the source read it. */
+  /** The row as the source read it (a value with no JSON form is replaced by `{ $nonCanonical, json }`). */
   readonly data: unknown
 }
 
-/** @internal */
-export type Step =
-  | Transform<unknown, unknown, unknown, unknown>
-  | Gate<unknown, string, unknown, unknown>
+/** Any step, as the engine holds it. @internal */
+export type Step = Transform<never, unknown, unknown, unknown> | Gate<never, string, unknown, unknown>
 
 /**
- * A pipeline under construction: rows of type `A` so far, gate routes `Routes`, requirements `R`.
+ * What a combinator asks of the builder when the node it adds has a name that is already taken (or
+ * reserved): no builder has this property, so the compiler refuses the combinator and names the node.
  *
  * @since 0.1.0
  */
-export class Builder<A, Routes extends string, R> implements Pipeable.Pipeable {
+export interface DuplicateNodeName<Name extends string> {
+  readonly "node names must be unique and not reserved (quarantine, source)": Name
+}
+
+/** `unknown` (no constraint), or `DuplicateNodeName` when the literal `Name` is among `Names` or reserved. */
+type NewName<Name extends string, Names extends string> = string extends Name ? unknown
+  : string extends Names ? unknown
+  : [Name] extends [Names | "quarantine" | "source"] ? DuplicateNodeName<Name>
+  : unknown
+
+/**
+ * A pipeline under construction: rows of type `A` so far, gate routes `Routes`, requirements `R`,
+ * node names `Names` (literal names; used to reject duplicates at compile time).
+ *
+ * @since 0.1.0
+ */
+export class Builder<in out A, out Routes extends string, out R, out Names extends string> implements Pipeable.Pipeable {
   declare readonly pipe: Pipeable.Pipeable["pipe"]
-  declare readonly _A: (_: never) => A
-  declare readonly _Routes: (_: never) => Routes
-  declare readonly _R: (_: never) => R
+  declare readonly variance: {
+    readonly _A: (_: A) => A
+    readonly _Routes: (_: never) => Routes
+    readonly _R: (_: never) => R
+    readonly _Names: (_: never) => Names
+  }
   constructor(
     readonly name: string,
     readonly source: Source<unknown, unknown>,
@@ -161,10 +136,12 @@ export class Builder<A, Routes extends string, R> implements Pipeable.Pipeable {
   ) {}
 }
 // `pipe` is typed by the `declare` above and implemented once, on the prototype.
-;(Builder.prototype as { pipe: unknown }).pipe = function(this: unknown) {
-  // eslint-disable-next-line prefer-rest-params
-  return Pipeable.pipeArguments(this, arguments)
-}
+Object.defineProperty(Builder.prototype, "pipe", {
+  value(this: unknown) {
+    // eslint-disable-next-line prefer-rest-params
+    return Pipeable.pipeArguments(this, arguments)
+  }
+})
 
 /**
  * A complete pipeline, ready for `Orchestrator.run`. `R` is everything its source, steps and
@@ -172,13 +149,13 @@ export class Builder<A, Routes extends string, R> implements Pipeable.Pipeable {
  *
  * @since 0.1.0
  */
-export class Pipeline<R> {
-  declare readonly _R: (_: never) => R
+export class Pipeline<out R> {
+  declare readonly variance: { readonly _R: (_: never) => R }
   constructor(
     readonly name: string,
     readonly source: Source<unknown, unknown>,
     readonly steps: ReadonlyArray<Step>,
-    readonly sinks: Readonly<Record<string, Sink<unknown, unknown>>>,
+    readonly sinks: Readonly<Record<string, Sink<never, unknown>>>,
     readonly defaultSink: string | undefined,
     readonly quarantine: Sink<QuarantinedRow, unknown>
   ) {}
@@ -190,30 +167,33 @@ export class Pipeline<R> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A, R>(options: { readonly name: string; readonly source: Source<A, R> }): Builder<A, never, R> =>
-  new Builder(options.name, options.source as Source<unknown, unknown>, [])
+export const make = <A, R>(options: { readonly name: string; readonly source: Source<A, R> }): Builder<A, never, R, never> =>
+  new Builder(options.name, options.source, [])
 
 /**
- * Appends a transform.
+ * Appends a transform. Its name must be new in the pipeline.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const transform = <A, B, E, R2>(step: Transform<A, B, E, R2>) =>
-<Routes extends string, R>(self: Builder<A, Routes, R>): Builder<B, Routes, R | R2> =>
-  new Builder(self.name, self.source, [...self.steps, step as Step])
+export const transform = <A, B, E, R2, N extends string>(step: Transform<A, B, E, R2, N>) =>
+<Routes extends string, R, Names extends string>(
+  self: Builder<A, Routes, R, Names> & NewName<N, Names>
+): Builder<B, Routes, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
 
 /**
- * Appends a gate; its routes become sink names the pipeline must provide.
+ * Appends a gate; its routes become sink names the pipeline must provide. Its name must be new in
+ * the pipeline.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const gate = <A, Route extends string, E, R2>(step: Gate<A, Route, E, R2>) =>
-<Routes extends string, R>(self: Builder<A, Routes, R>): Builder<A, Routes | Route, R | R2> =>
-  new Builder(self.name, self.source, [...self.steps, step as unknown as Step])
+export const gate = <A, Route extends string, E, R2, N extends string>(step: Gate<A, Route, E, R2, N>) =>
+<Routes extends string, R, Names extends string>(
+  self: Builder<A, Routes, R, Names> & NewName<N, Names>
+): Builder<A, Routes | Route, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
 
-/** Any sink, whatever its row type (a constraint that does not steer the inference of `A`). */
+/** Any sink, whatever its row type: a constraint that does not steer the inference of `A` (`Sink.jsonLines()` stays `Sink<unknown>`). */
 interface AnySink {
   readonly _tag: "Sink"
 }
@@ -222,10 +202,16 @@ type SinkInput<S> = S extends Sink<infer A, unknown> ? (input: A) => void : neve
 /** The row type every sink of `S` accepts (the intersection of their inputs). */
 type SinksInput<S> = [SinkInput<S>] extends [(input: infer A) => void] ? A : never
 
+/** `unknown`, or `DuplicateNodeName` for the sink names already taken by a step or reserved. */
+type NewSinkNames<SinkNames extends string, Names extends string> = string extends Names ? unknown
+  : [SinkNames & (Names | "quarantine" | "source")] extends [never] ? unknown
+  : DuplicateNodeName<SinkNames & (Names | "quarantine" | "source")>
+
 /**
  * Finishes the pipeline. `sinks` must name a sink for every gate route, and each sink must accept
  * the pipeline's rows; rows that pass every gate go to `default` (required when the steps can let
- * a row through). Rows that cannot be processed go to `quarantine`.
+ * a row through). Rows that cannot be processed go to `quarantine`. Sink names are node names:
+ * unique, and neither `quarantine` nor `source`.
  *
  * @since 0.1.0
  * @category combinators
@@ -238,17 +224,13 @@ export const toSinks = <
   readonly default?: keyof S & string
   readonly quarantine: Q
 }) =>
-<A extends SinksInput<S[keyof S]>, Routes extends keyof S & string, R>(
-  self: Builder<A, Routes, R>
-): Pipeline<R | SinkRequirements<S[keyof S]> | SinkRequirements<Q>> =>
-  new Pipeline(
-    self.name,
-    self.source,
-    self.steps,
-    options.sinks as unknown as Record<string, Sink<unknown, unknown>>,
-    options.default,
-    options.quarantine as Sink<QuarantinedRow, unknown>
-  )
+<A extends SinksInput<S[keyof S]>, Routes extends keyof S & string, R, Names extends string>(
+  self: Builder<A, Routes, R, Names> & NewSinkNames<keyof S & string, Names>
+): Pipeline<R | SinkRequirements<S[keyof S]> | SinkRequirements<Q>> => {
+  const sinks: Record<string, Sink<never, unknown>> = {}
+  for (const [name, sink] of Object.entries(options.sinks)) if (isSink(sink)) sinks[name] = sink
+  return new Pipeline(self.name, self.source, self.steps, sinks, options.default, options.quarantine)
+}
 
 /**
  * Builds a transform from a function returning an `Effect`.
@@ -256,11 +238,11 @@ export const toSinks = <
  * @since 0.1.0
  * @category constructors
  */
-export const makeTransform = <In, Out, E = never, R = never>(
-  name: string,
+export const makeTransform = <In, Out, E = never, R = never, const N extends string = string>(
+  name: N,
   apply: (input: In) => Effect.Effect<Out, E, R>,
   options: { readonly config?: unknown } = {}
-): Transform<In, Out, E, R> => ({ _tag: "Transform", name, config: options.config ?? {}, apply })
+): Transform<In, Out, E, R, N> => ({ _tag: "Transform", name, config: options.config ?? {}, apply })
 
 /**
  * Builds a gate. `routes` lists every sink name `evaluate` may return besides `Continue`.
@@ -268,9 +250,9 @@ export const makeTransform = <In, Out, E = never, R = never>(
  * @since 0.1.0
  * @category constructors
  */
-export const makeGate = <A, const Route extends string, E = never, R = never>(
-  name: string,
+export const makeGate = <A, const Route extends string, E = never, R = never, const N extends string = string>(
+  name: N,
   routes: ReadonlyArray<Route>,
   evaluate: (row: A) => Effect.Effect<Route | typeof Continue, E, R>,
   options: { readonly config?: unknown } = {}
-): Gate<A, Route, E, R> => ({ _tag: "Gate", name, config: options.config ?? { routes }, routes, evaluate })
+): Gate<A, Route, E, R, N> => ({ _tag: "Gate", name, config: options.config ?? { routes }, routes, evaluate })

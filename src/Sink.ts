@@ -1,49 +1,152 @@
 /**
- * File sinks. Each truncates its file when the run opens it (unless `append`), receives rows in
- * source order, writes each batch with one append, and closes with the run's scope. A write
- * failure is a `SinkError`, fatal for the run: a row never silently misses its sink.
+ * Sinks: where a pipeline's rows go. The engine opens each sink once per run, inside its Landscape
+ * operation, writes batches of rows in source order, and at the end either commits it (the run
+ * completed) or aborts it (the run failed or was interrupted).
+ *
+ * File sinks never destroy the previous output before a run has completed: a run writes
+ * `<name>.partial-<runId><ext>` beside the target and renames it into place when the run completes
+ * (see `commit`); a failed or interrupted run leaves the previous file untouched and its own partial
+ * output beside it, recorded in the sink's operation (`details.partialPath`).
  *
  * @since 0.1.0
  */
 import { stringify } from "csv-stringify/sync"
-import { Effect } from "effect"
-import { mkdir, open } from "node:fs/promises"
-import { dirname } from "node:path"
-import { type Sink, SinkError, type SinkWriter } from "./Pipeline.js"
+import { Effect, Predicate, Schema, SchemaAST, type Scope } from "effect"
+import { openOutput, type OutputFileError } from "./internal/outputFile.js"
+
+/**
+ * A sink could not be opened, written or committed. Fatal for the run: rows would be lost otherwise.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SinkError extends Schema.TaggedError<SinkError>()("SinkError", {
+  sink: Schema.String,
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/**
+ * What the engine tells a sink when it opens it: the run and the sink's node name.
+ *
+ * @since 0.1.0
+ */
+export interface SinkContext {
+  readonly runId: string
+  /** The sink's name in the pipeline (its node name). */
+  readonly name: string
+}
+
+/** Details recorded in the sink's Landscape operation (`operations.details_json`): paths, bytes, … @since 0.1.0 */
+export type SinkDetails = Readonly<Record<string, unknown>>
+
+/**
+ * An open sink.
+ *
+ * @since 0.1.0
+ */
+export interface SinkWriter<in A> {
+  /** Writes one batch of rows, in source order. */
+  readonly write: (rows: ReadonlyArray<A>) => Effect.Effect<void, SinkError>
+  /**
+   * Why this sink cannot take `row` (one line), or `undefined`. Checked for every row routed here,
+   * in source order, before its batch is written: a rejected row is quarantined with the reason
+   * instead of being lost or failing the run (e.g. a CSV row with a field that is not a column).
+   */
+  readonly reject?: (row: A) => string | undefined
+  /** The run completed: make the output final. Called once, after the last `write`. Default: nothing to do. */
+  readonly commit?: Effect.Effect<SinkDetails, SinkError>
+  /** The run failed or was interrupted: set the partial output aside. Never fails. Default: nothing to do. */
+  readonly abort?: (reason: string) => Effect.Effect<SinkDetails>
+}
+
+/**
+ * A sink of rows of type `A` that needs `R` to open.
+ *
+ * @since 0.1.0
+ */
+export interface Sink<in A, out R = never> {
+  readonly _tag: "Sink"
+  /** Describes the sink in the Landscape, e.g. `{ format, path }`. */
+  readonly config: unknown
+  /** Operation kind recorded for writing it, e.g. `file.write`. */
+  readonly operation: string
+  /** Opens the sink in the run's scope; closing the scope closes it. */
+  readonly open: (context: SinkContext) => Effect.Effect<SinkWriter<A>, SinkError, R | Scope.Scope>
+}
+
+/**
+ * `true` for a sink (any row type, any requirements).
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isSink = (u: unknown): u is Sink<never, unknown> => Predicate.hasProperty(u, "_tag") && u._tag === "Sink"
+
+/**
+ * A sink from its parts: how it is described and how it opens.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, R>(options: {
+  readonly open: (context: SinkContext) => Effect.Effect<SinkWriter<A>, SinkError, R | Scope.Scope>
+  /** Default `{}`. */
+  readonly config?: unknown
+  /** Default `"sink.write"`. */
+  readonly operation?: string
+}): Sink<A, R> => ({
+  _tag: "Sink",
+  config: options.config ?? {},
+  operation: options.operation ?? "sink.write",
+  open: options.open
+})
 
 /** @since 0.1.0 */
 export interface FileOptions {
   readonly path: string
-  /** Append to an existing file instead of replacing it. Default `false`. */
+  /**
+   * Add this run's rows to the end of the existing file instead of replacing it. Default `false`.
+   * Either way the file changes only when the run completes.
+   */
   readonly append?: boolean
 }
 
-const openFile = (path: string, append: boolean, onFirstWrite: (rows: ReadonlyArray<unknown>) => string, encode: (rows: ReadonlyArray<unknown>) => string) =>
-  Effect.gen(function* () {
-    const fail = (message: string) => (cause: unknown) => new SinkError({ sink: path, message, cause })
-    const handle = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
-          await mkdir(dirname(path), { recursive: true })
-          return open(path, append ? "a" : "w")
-        },
-        catch: fail(`cannot open ${path}`)
-      }),
-      (h) => Effect.promise(() => h.close())
-    )
-    let bytes = 0
-    let first = true
-    const writer: SinkWriter<unknown> = {
-      write: (rows) => {
-        if (rows.length === 0) return Effect.void
-        const text = (first ? onFirstWrite(rows) : "") + encode(rows)
-        first = false
-        bytes += Buffer.byteLength(text)
-        return Effect.tryPromise({ try: () => handle.appendFile(text), catch: fail(`cannot write ${path}`) })
-      },
-      bytesWritten: () => bytes
-    }
-    return writer
+const fromFileError = (path: string) => (e: OutputFileError) => new SinkError({ sink: path, message: e.message, cause: e.cause })
+
+/** A file sink: rows encoded to text, written to the run's partial file, committed or set aside at the end. */
+const fileSink = <A>(
+  options: FileOptions,
+  config: unknown,
+  writerOf: (context: { readonly appendingToExisting: boolean }) => {
+    readonly header?: string
+    readonly encode: (rows: ReadonlyArray<A>) => string
+    readonly reject?: (row: A) => string | undefined
+  }
+): Sink<A> =>
+  make<A, never>({
+    config,
+    operation: "file.write",
+    open: (context) =>
+      Effect.gen(function* () {
+        let format: ReturnType<typeof writerOf> | undefined
+        const file = yield* openOutput(options.path, {
+          runId: context.runId,
+          append: options.append ?? false,
+          header: (appendingToExisting) => {
+            format = writerOf({ appendingToExisting })
+            return format.header ?? ""
+          }
+        }).pipe(Effect.mapError(fromFileError(options.path)))
+        const { encode, reject } = format!
+        const writer: SinkWriter<A> = {
+          write: (rows) => (rows.length === 0 ? Effect.void : Effect.mapError(file.append(encode(rows)), fromFileError(options.path))),
+          commit: Effect.map(Effect.mapError(file.commit, fromFileError(options.path)), (details) => ({ ...details, bytes: file.bytes() })),
+          abort: () => file.abort,
+          ...(reject === undefined ? {} : { reject })
+        }
+        return writer
+      })
   })
 
 /**
@@ -52,37 +155,69 @@ const openFile = (path: string, append: boolean, onFirstWrite: (rows: ReadonlyAr
  * @since 0.1.0
  * @category constructors
  */
-export const jsonLines = <A = unknown>(options: FileOptions): Sink<A> => ({
-  _tag: "Sink",
-  config: { format: "jsonl", path: options.path },
-  operation: "file.write",
-  open: openFile(options.path, options.append ?? false, () => "", (rows) => rows.map((r) => JSON.stringify(r) + "\n").join(""))
-})
+export const jsonLines = <A = unknown>(options: FileOptions): Sink<A> =>
+  fileSink<A>(options, { format: "jsonl", path: options.path, append: options.append ?? false }, () => ({
+    encode: (rows) => {
+      let text = ""
+      for (const row of rows) text += JSON.stringify(row) + "\n"
+      return text
+    }
+  }))
+
+/** The property names of a struct-like schema (its type side), in declaration order. */
+const columnsOfSchema = (schema: Schema.Schema.Any): ReadonlyArray<string> =>
+  SchemaAST.getPropertySignatures(SchemaAST.typeAST(schema.ast)).map((p) => String(p.name))
 
 /**
- * A CSV file (RFC 4180, written by `csv-stringify`) with a header line. `columns` fixes the columns
- * and their order; by default they are the keys of the first row. Dates are written as ISO 8601.
+ * A CSV file (RFC 4180, written by `csv-stringify`) with a header line.
+ *
+ * Columns, in order: `columns` if given, else the fields of `schema` (a struct schema of the rows),
+ * else the fields of the first row written. A row with a field outside the columns is rejected and
+ * quarantined with the reason (rather than written without it); a missing field is an empty cell.
+ * With `columns` or `schema`, a run that writes no rows still writes the header. Dates are written
+ * as ISO 8601, booleans as `true`/`false`, objects as JSON.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const csv = <A extends object = Record<string, unknown>>(
-  options: FileOptions & { readonly columns?: ReadonlyArray<keyof A & string> }
-): Sink<A> => {
-  let columns: Array<string> | undefined = options.columns?.slice()
-  const cast = { date: (d: Date) => d.toISOString(), boolean: (b: boolean) => String(b) }
-  return {
-    _tag: "Sink",
-    config: { format: "csv", path: options.path, columns: options.columns ?? "first row" },
-    operation: "file.write",
-    open: Effect.suspend(() => {
-      columns = options.columns?.slice()
-      const header = (rows: ReadonlyArray<unknown>) => {
-        columns ??= Object.keys(rows[0] as object)
-        return options.append ? "" : stringify([columns])
-      }
-      return openFile(options.path, options.append ?? false, header, (rows) =>
-        stringify(rows as Array<Record<string, unknown>>, { columns: columns!, cast }))
-    })
+export const csv = <A extends object = Record<string, unknown>, I = A>(
+  options: FileOptions & {
+    readonly columns?: ReadonlyArray<keyof A & string>
+    readonly schema?: Schema.Schema<A, I, never>
   }
+): Sink<A> => {
+  const declared = options.columns?.slice() ?? (options.schema === undefined ? undefined : columnsOfSchema(options.schema))
+  const cast = { date: (d: Date) => d.toISOString(), boolean: (b: boolean) => String(b) }
+  return fileSink<A>(
+    options,
+    { format: "csv", path: options.path, columns: declared ?? "first row", append: options.append ?? false },
+    ({ appendingToExisting }) => {
+      let columns: ReadonlyArray<string> | undefined = declared
+      let known = new Set(columns)
+      let headerDue = !appendingToExisting
+      const header = columns !== undefined && headerDue ? stringify([columns]) : ""
+      if (header !== "") headerDue = false
+      return {
+        header,
+        reject: (row) => {
+          if (columns === undefined) {
+            columns = Object.keys(row)
+            known = new Set(columns)
+          }
+          for (const key in row) {
+            if (!known.has(key) && (row as Record<string, unknown>)[key] !== undefined) {
+              return `field "${key}" is not a column of ${options.path} (columns: ${columns.join(", ")})`
+            }
+          }
+          return undefined
+        },
+        encode: (rows) => {
+          columns ??= Object.keys(rows[0]!)
+          const head = headerDue ? stringify([columns]) : ""
+          headerDue = false
+          return head + stringify(rows as Array<Record<string, unknown>>, { columns: columns.slice(), cast })
+        }
+      }
+    }
+  )
 }

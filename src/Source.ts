@@ -1,22 +1,111 @@
 /**
- * File and in-memory sources. Each decodes rows with a user `Schema`; a record that cannot be
- * parsed or decoded is not an error of the run: it reaches the engine with its reason and goes to
- * quarantine (recorded in the Landscape), never dropped.
+ * Sources: where a pipeline's rows come from. A source is a stream of raw records and a decoder;
+ * a record that cannot be parsed or decoded is not an error of the run: it reaches the engine with
+ * its reason and goes to quarantine (recorded in the Landscape), never dropped. A `SourceError` is
+ * for the source as a whole (a missing file, a file that is not JSON at all, a CSV header that
+ * names a column twice) and fails the run.
  *
  * @since 0.1.0
  */
-import { parse as parseCsv } from "csv-parse"
-import { Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
-import { createReadStream } from "node:fs"
+import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import { readFile } from "node:fs/promises"
+import { createReadStream } from "node:fs"
 import { createInterface } from "node:readline"
-import { type Source, SourceError, type SourceRecord } from "./Pipeline.js"
+import { type CsvItem, csvRecords } from "./internal/csvRecords.js"
+import * as RowFailure from "./internal/rowFailure.js"
 
-const decoderFor = <A, I>(schema: Schema.Schema<A, I, never>) => {
-  const decode = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
-  return (raw: unknown): Either.Either<A, string> =>
-    Either.mapLeft(decode(raw), (error) => ParseResult.TreeFormatter.formatErrorSync(error))
+/**
+ * The source could not be read. Fatal for the run (the rows read before it are recorded).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SourceError extends Schema.TaggedError<SourceError>()("SourceError", {
+  source: Schema.String,
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/**
+ * One record as a source read it: `raw` is JSON-compatible (it is stored in the Landscape and
+ * hashed); `error` is set when the record could not even be parsed (a malformed CSV line, a line
+ * of JSON Lines that is not JSON), and the row then goes to quarantine with that reason.
+ *
+ * @since 0.1.0
+ */
+export interface SourceRecord {
+  readonly raw: unknown
+  readonly error?: string
 }
+
+/**
+ * Why a record could not be decoded: `reason` is one short line (field path and message, e.g.
+ * `amount: Unable to decode "abc" into a number`), `detail` the full JSON-compatible detail
+ * (every schema issue), stored in `node_states.error_json`.
+ *
+ * @since 0.1.0
+ */
+export interface DecodeFailure {
+  readonly reason: string
+  readonly detail: unknown
+}
+
+/**
+ * A source of rows of type `A` that needs `R` to read.
+ *
+ * @since 0.1.0
+ */
+export interface Source<out A, out R = never> {
+  readonly _tag: "Source"
+  /** Node name in the Landscape. */
+  readonly name: string
+  /** Describes the source in the Landscape (`nodes.config_json`), e.g. `{ format, path }`. */
+  readonly config: unknown
+  /** Operation kind recorded for reading it, e.g. `file.read`. */
+  readonly operation: string
+  readonly records: Stream.Stream<SourceRecord, SourceError, R>
+  /** Decodes one raw record. */
+  readonly decode: (raw: unknown) => Either.Either<A, DecodeFailure>
+}
+
+/** Decodes with `schema`; a failure is one short line plus every issue (`ParseResult.ArrayFormatter`). */
+export const decoder = <A, I>(schema: Schema.Schema<A, I, never>): (raw: unknown) => Either.Either<A, DecodeFailure> => {
+  const decode = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
+  return (raw) => Either.mapLeft(decode(raw), RowFailure.fromParseError)
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ */
+export interface MakeOptions<A, I, R> {
+  readonly records: Stream.Stream<SourceRecord, SourceError, R>
+  /** Decodes each raw record. */
+  readonly schema: Schema.Schema<A, I, never>
+  /** Node name in the Landscape. Default `"source"`. */
+  readonly name?: string
+  /** Describes the source in the Landscape. Default `{}`. */
+  readonly config?: unknown
+  /** Operation kind recorded for reading it. Default `"source.read"`. */
+  readonly operation?: string
+}
+
+/**
+ * A source from any stream of raw records, decoded with `schema`. `HttpSource` and the file
+ * sources below are built with it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <A, I, R>(options: MakeOptions<A, I, R>): Source<A, R> => ({
+  _tag: "Source",
+  name: options.name ?? "source",
+  config: options.config ?? {},
+  operation: options.operation ?? "source.read",
+  records: options.records,
+  decode: decoder(options.schema)
+})
 
 /** @since 0.1.0 */
 export interface FileOptions<A, I> {
@@ -28,65 +117,50 @@ export interface FileOptions<A, I> {
 }
 
 /**
- * A CSV file (RFC 4180, parsed by `csv-parse`); the first line is the header. A line with the
- * wrong number of fields, or one `csv-parse` rejects (e.g. an unclosed quote), is quarantined with
- * the reason and its raw text.
+ * A CSV file (RFC 4180, parsed by `csv-parse`); the first line is the header. A header that names
+ * a column twice fails the run with `SourceError` naming it (one of the two columns would be lost).
+ * A line with the wrong number of fields, or one `csv-parse` rejects (e.g. an unclosed quote), is
+ * quarantined with the reason, its line number and its whole raw text (`{ line }`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const csv = <A, I>(options: FileOptions<A, I> & { readonly delimiter?: string }): Source<A> => {
   const name = options.name ?? "source"
-  const fail = (message: string) => (cause: unknown) => new SourceError({ source: name, message, cause })
+  const delimiter = options.delimiter ?? ","
   const records = Stream.suspend(() => {
     let header: ReadonlyArray<string> | undefined
-    const parser = parseCsv({
-      delimiter: options.delimiter ?? ",",
-      bom: true,
-      info: true,
-      raw: true,
-      relax_column_count: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      // Pushed into the parser's own output so a rejected line keeps its place among the rows.
-      on_skip: (error, raw) => {
-        parser.push({ skipped: { reason: error?.message ?? "unparseable CSV record", raw: raw ?? "" } })
-        return undefined
-      }
-    })
-    const input = createReadStream(options.path)
-    input.on("error", (e) => parser.destroy(e))
-    input.pipe(parser)
-    type Parsed =
-      | { readonly record: ReadonlyArray<string>; readonly raw: string; readonly info: { readonly lines: number } }
-      | { readonly skipped: { readonly reason: string; readonly raw: string } }
-    return Stream.fromAsyncIterable(parser as AsyncIterable<Parsed>, fail(`cannot read CSV ${options.path}`)).pipe(
-      Stream.filterMap((item): Option.Option<SourceRecord> => {
-        if ("skipped" in item) return Option.some({ raw: { line: item.skipped.raw }, error: item.skipped.reason })
-        if (header === undefined) {
-          header = item.record
-          return Option.none()
+    const toRecords = (items: Chunk.Chunk<CsvItem>) =>
+      Effect.suspend(() => {
+        const out: Array<SourceRecord> = []
+        for (const item of items) {
+          if (item._tag === "Record" && header === undefined) {
+            const duplicate = item.fields.find((column, i) => item.fields.indexOf(column) !== i)
+            if (duplicate !== undefined) {
+              return Effect.fail(new SourceError({ source: name, message: `${options.path}: the header names the column "${duplicate}" twice` }))
+            }
+            header = item.fields
+            continue
+          }
+          out.push(toRecord(item))
         }
-        if (item.record.length !== header.length) {
-          return Option.some({
-            raw: { line: item.raw.replace(/\r?\n$/, "") },
-            error: `line ${item.info.lines}: ${item.record.length} fields, the header has ${header.length}`
-          })
-        }
-        const row: Record<string, string> = {}
-        header.forEach((column, i) => (row[column] = item.record[i] ?? ""))
-        return Option.some({ raw: row })
+        return Effect.succeed(Chunk.unsafeFromArray(out))
       })
+    const toRecord = (item: CsvItem): SourceRecord => {
+      if (item._tag === "Rejected") return { raw: { line: item.raw }, error: `line ${item.line}: ${item.reason}` }
+      const columns = header!
+      if (item.fields.length !== columns.length) {
+        return { raw: { line: item.raw }, error: `line ${item.line}: ${item.fields.length} fields, the header has ${columns.length}` }
+      }
+      const row: Record<string, string> = {}
+      for (let i = 0; i < columns.length; i++) row[columns[i]!] = item.fields[i]!
+      return { raw: row }
+    }
+    return csvRecords(options.path, delimiter, (cause) => new SourceError({ source: name, message: `cannot read CSV ${options.path}`, cause })).pipe(
+      Stream.mapChunksEffect(toRecords)
     )
   })
-  return {
-    _tag: "Source",
-    name,
-    config: { format: "csv", path: options.path, delimiter: options.delimiter ?? "," },
-    operation: "file.read",
-    records,
-    decode: decoderFor(options.schema)
-  }
+  return make({ name, config: { format: "csv", path: options.path, delimiter }, operation: "file.read", records, schema: options.schema })
 }
 
 /**
@@ -116,19 +190,12 @@ export const json = <A, I>(options: FileOptions<A, I>): Source<A> => {
       Effect.map((data) => Stream.fromIterable(data).pipe(Stream.map((raw): SourceRecord => ({ raw }))))
     )
   )
-  return {
-    _tag: "Source",
-    name,
-    config: { format: "json", path: options.path },
-    operation: "file.read",
-    records,
-    decode: decoderFor(options.schema)
-  }
+  return make({ name, config: { format: "json", path: options.path }, operation: "file.read", records, schema: options.schema })
 }
 
 /**
  * A JSON Lines file (https://jsonlines.org): one JSON value per line, read as a stream. Blank
- * lines are skipped; a line that is not JSON is quarantined with the parse error.
+ * lines are skipped; a line that is not JSON is quarantined with the parse error and the line.
  *
  * @since 0.1.0
  * @category constructors
@@ -139,33 +206,32 @@ export const jsonLines = <A, I>(options: FileOptions<A, I>): Source<A> => {
     const input = createReadStream(options.path, { encoding: "utf8" })
     const lines = createInterface({ input, crlfDelay: Infinity })
     input.on("error", (e) => lines.emit("error", e))
+    let number = 0
     return Stream.fromAsyncIterable(
       lines,
       (cause) => new SourceError({ source: name, message: `cannot read ${options.path}`, cause })
     ).pipe(
-      Stream.filter((line) => line.trim().length > 0),
-      Stream.map((line): SourceRecord => {
+      Stream.filterMap((line): Option.Option<SourceRecord> => {
+        number += 1
+        if (line.trim().length === 0) return Option.none()
         try {
-          return { raw: JSON.parse(line) as unknown }
+          return Option.some({ raw: JSON.parse(line) as unknown })
         } catch (e) {
-          return { raw: { line }, error: `not JSON: ${(e as Error).message}` }
+          return Option.some({ raw: { line }, error: `line ${number}: not JSON: ${(e as Error).message}` })
         }
-      })
+      }),
+      Stream.ensuring(Effect.sync(() => {
+        lines.close()
+        input.destroy()
+      }))
     )
   })
-  return {
-    _tag: "Source",
-    name,
-    config: { format: "jsonl", path: options.path },
-    operation: "file.read",
-    records,
-    decode: decoderFor(options.schema)
-  }
+  return make({ name, config: { format: "jsonl", path: options.path }, operation: "file.read", records, schema: options.schema })
 }
 
 /**
  * Records held in memory (JSON-compatible values), decoded with `schema`. Useful in tests and for
- * small reference data.
+ * small reference data. Any iterable works, including a generator (read lazily, once per run).
  *
  * @since 0.1.0
  * @category constructors
@@ -174,11 +240,11 @@ export const fromIterable = <A, I>(options: {
   readonly records: Iterable<unknown>
   readonly schema: Schema.Schema<A, I, never>
   readonly name?: string
-}): Source<A> => ({
-  _tag: "Source",
-  name: options.name ?? "source",
-  config: { format: "memory" },
-  operation: "memory.read",
-  records: Stream.fromIterable(options.records).pipe(Stream.map((raw): SourceRecord => ({ raw }))),
-  decode: decoderFor(options.schema)
-})
+}): Source<A> =>
+  make({
+    name: options.name ?? "source",
+    config: { format: "memory" },
+    operation: "memory.read",
+    records: Stream.fromIterable(options.records).pipe(Stream.map((raw): SourceRecord => ({ raw }))),
+    schema: options.schema
+  })

@@ -31,7 +31,8 @@ import { SqlClient } from "@effect/sql"
 import { Context, Effect } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
 import type { Landscape } from "./Landscape.js"
-import { type Sink, SinkError, type SinkWriter } from "./Pipeline.js"
+import * as Sink from "./Sink.js"
+import { SinkError, type SinkWriter } from "./Sink.js"
 import type { Telemetry } from "./Telemetry.js"
 import type { AttributeValue } from "./TelemetryEvent.js"
 
@@ -125,8 +126,10 @@ const errorMessage = (error: unknown): string => {
  * inserted as the driver reports them, else the rows sent; 0 on error — OpenTelemetry has no
  * attribute for rows affected, and `db.response.returned_rows` would be 0 for an `INSERT`).
  *
- * `bytesWritten()` is an estimate: the UTF-8 size of the inserted values as JSON, counted once
- * their transaction has committed (the database's own storage size is not known to the sink).
+ * The sink's operation records `{ table, bytes }` when the run completes; `bytes` is an estimate:
+ * the UTF-8 size of the inserted values as JSON, counted once their transaction has committed (the
+ * database's own storage size is not known to the sink). Each batch is its own transaction, so a
+ * run that fails leaves the batches committed before it in the table (their tokens are `routed`).
  *
  * The services the writer uses (`SqlClient`, `CallScope`, `Landscape`, `Telemetry`) are taken
  * when the engine opens the sink, inside the sink's operation, which is also the scope of its writes.
@@ -136,7 +139,7 @@ const errorMessage = (error: unknown): string => {
  */
 export const make = <A = Record<string, unknown>>(
   options: Options<A>
-): Sink<A, SqlClient.SqlClient | CallScope | Landscape | Telemetry> => {
+): Sink.Sink<A, SqlClient.SqlClient | CallScope | Landscape | Telemetry> => {
   const { table } = options
   const batchSize = Math.max(1, Math.floor(options.batchSize ?? 500))
   const fail = (message: string, cause?: unknown) =>
@@ -232,13 +235,12 @@ export const make = <A = Record<string, unknown>>(
           bytes += jsonSize(batch.map((r) => Object.values(r)))
         }).pipe(Effect.provide(context))
       },
-      bytesWritten: () => bytes
+      commit: Effect.sync(() => ({ table, bytes }))
     }
     return writer
   })
 
-  return {
-    _tag: "Sink",
+  return Sink.make({
     config: {
       format: "sql",
       system: options.system ?? "from the SqlClient's dialect",
@@ -247,6 +249,6 @@ export const make = <A = Record<string, unknown>>(
       batchSize
     },
     operation: "sql.write",
-    open
-  }
+    open: () => open
+  })
 }

@@ -6,7 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema } from "effect"
-import { readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Landscape, Orchestrator, Pipeline, Sink, Source, SqlSink, Telemetry, TestExporter } from "../src/index.js"
 import { querySqlite, tempDir } from "./helpers.js"
@@ -165,7 +165,11 @@ describe("SqlSink", () => {
       const calls = yield* querySqlite<CallRow>(join(dir, "landscape.db"), "SELECT * FROM calls")
       expect(calls.map((c) => [c.status, c.state_id === null, c.operation_id !== null])).toEqual([["error", true, true]])
       expect(calls[0]!.error).toContain("NOT NULL constraint failed")
-      expect(readFileSync(join(dir, "q.jsonl"), "utf8")).toBe("")
+      // The run failed: no quarantine file was committed, and its partial output (set aside) is empty.
+      expect(existsSync(join(dir, "q.jsonl"))).toBe(false)
+      const partial = readdirSync(dir).filter((f) => f.startsWith("q.partial-"))
+      expect(partial.length).toBe(1)
+      expect(readFileSync(join(dir, partial[0]!), "utf8")).toBe("")
     }))
 
   it.live("keeps each statement under SQLite's bound-parameter limit, whatever batchSize says; toRow shapes the record", () =>

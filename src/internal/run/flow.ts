@@ -1,0 +1,118 @@
+/**
+ * How rows move through a run: a producer fiber reads the source and processes each record, a
+ * committer fiber commits them a batch at a time, in source order.
+ *
+ * - **Producer.** A row that settles at once (every step an `Exit`, see `processor.ts`) goes into
+ *   the open batch as it is; a row that has to wait runs in a fiber of the run's `FiberSet`, at
+ *   most `concurrency` at a time, and goes into the batch as the `Deferred` of its result, in its
+ *   source position. A batch is sealed when it holds `batchSize` rows, when `batchWindow` has
+ *   passed since its first row (a timer fiber checks), or at the end of the source. Sealed batches
+ *   wait in a bounded queue (two batches): a slow committer slows the producer, memory stays bounded.
+ * - **Committer.** Takes the sealed batches in order, awaits each waiting row, commits the batch
+ *   (`commit.ts`). When the source ends or fails, the rows read before are still committed, then
+ *   the source's failure fails the run.
+ * - **The event loop is never held long.** The producer hands the event loop a turn (`setImmediate`)
+ *   after `yieldAfterMs` of work, so signals, I/O and timers are served while a long run goes on
+ *   (before this, the engine held it for 200–400 ms at a time and tsx killed a process whose SIGINT
+ *   handler could not run in time).
+ *
+ * Interruption stops the producer (no further row is read), interrupts the rows in flight, and
+ * lets the batch being committed finish as a unit; batches not committed are dropped whole.
+ *
+ * @internal
+ */
+import { Chunk, Deferred, Duration, Effect, type Exit, FiberSet, Queue, Schedule, type Scope, Stream } from "effect"
+import type { LandscapeError } from "../../Landscape.js"
+import type { SinkError } from "../../Sink.js"
+import type { SourceError, SourceRecord } from "../../Source.js"
+import type { RunContext } from "./context.js"
+import { isProcessed, type Processed, process } from "./processor.js"
+
+export interface FlowOptions {
+  readonly concurrency: number
+  readonly batchSize: number
+  readonly batchWindow: Duration.Duration
+  /** Longest stretch of work before the producer yields to the event loop, milliseconds. */
+  readonly yieldAfterMs: number
+  /** Called before each batch is sealed: refreshes what the run reads once per batch. */
+  readonly onBatch: () => void
+}
+
+/** A row in its batch: processed, or still running (its result will be in `deferred`). */
+type Slot = Processed | { readonly _tag: "Running"; readonly deferred: Deferred.Deferred<Processed, LandscapeError> }
+type Sealed = { readonly _tag: "Batch"; readonly slots: ReadonlyArray<Slot> } | { readonly _tag: "End"; readonly exit: Exit.Exit<void, SourceError> }
+
+/** One turn of the event loop. */
+const yieldToEventLoop = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * Runs `records` through the processor and `commit`, in the current scope. Fails with the source's
+ * `SourceError` (after committing the rows before it), a sink's `SinkError`, or a `LandscapeError`.
+ */
+export const run = (
+  ctx: RunContext,
+  records: Stream.Stream<SourceRecord, SourceError>,
+  options: FlowOptions,
+  commit: (batch: ReadonlyArray<Processed>) => Effect.Effect<void, SinkError | LandscapeError>
+): Effect.Effect<void, SourceError | SinkError | LandscapeError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const sealed = yield* Queue.bounded<Sealed>(2)
+    const rows = yield* FiberSet.make<void, never>()
+    const permits = yield* Effect.makeSemaphore(options.concurrency)
+    const sealing = yield* Effect.makeSemaphore(1)
+    let open: Array<Slot> = []
+    let openedAt = 0
+    const seal = sealing.withPermits(1)(Effect.suspend(() => {
+      if (open.length === 0) return Effect.void
+      options.onBatch()
+      const slots = open
+      open = []
+      return Queue.offer(sealed, { _tag: "Batch", slots })
+    }))
+
+    /** A row that has to wait: run it in its own fiber, holding a permit, into a `Deferred`. */
+    const admit = (work: Effect.Effect<Processed, LandscapeError>) =>
+      Effect.gen(function* () {
+        const deferred = yield* Deferred.make<Processed, LandscapeError>()
+        yield* permits.take(1)
+        yield* FiberSet.run(rows, Effect.ensuring(Deferred.complete(deferred, work), permits.release(1)))
+        return { _tag: "Running", deferred } as const
+      })
+
+    let index = 0
+    let lastYield = performance.now()
+    const produce = Stream.runForEachChunk(records, (chunk) =>
+      Effect.gen(function* () {
+        for (const record of Chunk.toReadonlyArray(chunk)) {
+          const result = process(ctx, record, index++)
+          if (open.length === 0) openedAt = ctx.clock.unsafeCurrentTimeMillis()
+          open.push(isProcessed(result) ? result : yield* admit(result))
+          if (open.length >= options.batchSize) yield* seal
+          if (performance.now() - lastYield >= options.yieldAfterMs) {
+            yield* yieldToEventLoop
+            lastYield = performance.now()
+          }
+        }
+      }))
+    const windowMs = Duration.toMillis(options.batchWindow)
+    const timer = Effect.suspend(() =>
+      open.length > 0 && ctx.clock.unsafeCurrentTimeMillis() - openedAt >= windowMs ? seal : Effect.void
+    ).pipe(Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1, windowMs / 2)))))
+
+    yield* Effect.forkScoped(timer)
+    yield* Effect.forkScoped(Effect.exit(produce).pipe(
+      Effect.tap(() => seal),
+      Effect.flatMap((exit) => Queue.offer(sealed, { _tag: "End", exit }))
+    ))
+
+    while (true) {
+      const next = yield* Queue.take(sealed)
+      if (next._tag === "End") return yield* next.exit
+      const batch: Array<Processed> = []
+      for (const slot of next.slots) batch.push(slot._tag === "Processed" ? slot : yield* Deferred.await(slot.deferred))
+      yield* commit(batch)
+    }
+  })

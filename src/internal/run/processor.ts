@@ -1,0 +1,298 @@
+/**
+ * The row processor: takes one source record through decoding and every step, journaling each
+ * record and event in the row's `RowJournal`; the commit writes them a batch at a time.
+ *
+ * It runs as a plain loop. A step whose Effect is already an `Exit` (`Effect.succeed`,
+ * `Effect.fail`, `Effect.die`) is settled on the spot; the row only becomes an Effect (run in a
+ * fiber by the flow, see `flow.ts`) from the first step that returns anything else. So a row of
+ * synchronous steps costs no fiber, no `Deferred` and no span: the engine's cost per row was mostly
+ * that (43 % of the main job's profile) before this design.
+ *
+ * Rows whose index is a multiple of `traceEvery` are traced: they run as an Effect inside a
+ * `sightline.row` span with a span per step, and their events carry those spans' ids.
+ *
+ * @internal
+ */
+import { Cause, Effect, Either, Exit, Option } from "effect"
+import type { StateScope } from "../../CallScope.js"
+import { LandscapeError, type NodeStateEnd } from "../../Landscape.js"
+import type { QuarantinedRow } from "../../Pipeline.js"
+import type { SourceRecord } from "../../Source.js"
+import { currentTrace } from "../../TelemetryEvent.js"
+import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sha256 } from "../hashing.js"
+import { newId } from "../ids.js"
+import * as RowFailure from "../rowFailure.js"
+import { elapsedMs, type RunContext, type Trace } from "./context.js"
+import { RowJournal } from "./journal.js"
+import type { PlannedSink, PlannedStep } from "./plan.js"
+import * as Recorder from "./recorder.js"
+
+/** Where a processed row goes. */
+export type Outcome =
+  | { readonly _tag: "Routed"; readonly sink: PlannedSink; readonly value: unknown; readonly hash: string }
+  | { readonly _tag: "Quarantined"; readonly row: QuarantinedRow }
+
+export interface Processed {
+  readonly _tag: "Processed"
+  readonly journal: RowJournal
+  /** The source record as stored (a stand-in when it has no canonical form). */
+  readonly data: unknown
+  outcome: Outcome
+}
+
+/** A row being processed. */
+interface Row {
+  readonly journal: RowJournal
+  /** The source record as stored (a stand-in when it has no canonical form). */
+  readonly data: unknown
+  readonly traced: boolean
+}
+
+type Step =
+  | { readonly _tag: "Next"; readonly value: unknown; readonly hash: string }
+  | { readonly _tag: "Done"; readonly processed: Processed }
+  | { readonly _tag: "Fatal"; readonly error: LandscapeError }
+
+const done = (row: Row, outcome: Outcome): Step => ({ _tag: "Done", processed: { _tag: "Processed", journal: row.journal, data: row.data, outcome } })
+
+/** A `LandscapeError` anywhere in the cause (failure or defect): never a row failure. */
+const landscapeErrorIn = (cause: Cause.Cause<unknown>): Option.Option<LandscapeError> =>
+  Cause.find(cause, (c) => {
+    const error = c._tag === "Fail" ? c.error : c._tag === "Die" ? c.defect : undefined
+    return error instanceof LandscapeError ? Option.some(error) : Option.none()
+  })
+
+export const quarantine = (ctx: RunContext, row: { readonly journal: RowJournal; readonly data: unknown }, node: string, reason: string): Outcome => ({
+  _tag: "Quarantined",
+  row: { runId: ctx.runId, rowId: row.journal.rowId, tokenId: row.journal.tokenId, rowIndex: row.journal.rowIndex, node, reason, data: row.data }
+})
+
+/** Hash of a gate's decision, `{ destination }`: the same few values for every row, computed once each. */
+const decisionHashes = new Map<string, string>()
+const decisionHash = (destination: string): string => {
+  let hash = decisionHashes.get(destination)
+  if (hash === undefined) {
+    hash = sha256(canonicalJson({ destination }))
+    if (decisionHashes.size < 1000) decisionHashes.set(destination, hash)
+  }
+  return hash
+}
+
+/** `true` for a row that settled without waiting (not an Effect still to run). */
+export const isProcessed = (result: Processed | Effect.Effect<Processed, LandscapeError>): result is Processed => !Effect.isEffect(result)
+
+/** The row failed at the source (it could not be parsed, decoded, or has no canonical form). */
+const sourceFailure = (ctx: RunContext, row: Row, failure: RowFailure.RowFailure): Processed => {
+  const { journal } = row
+  const now = ctx.clock.unsafeCurrentTimeMillis()
+  journal.state({
+    stateId: newId(),
+    runId: ctx.runId,
+    tokenId: journal.tokenId,
+    nodeId: ctx.plan.source.nodeId,
+    stepIndex: 0,
+    inputHash: journal.row!.dataHash,
+    startedAt: now,
+    status: "failed",
+    error: failure.detail,
+    completedAt: now,
+    durationMs: 0
+  })
+  return { _tag: "Processed", journal, data: row.data, outcome: quarantine(ctx, row, ctx.plan.source.name, failure.reason) }
+}
+
+/** How one step's node state is closed: in one record (sync) or as the end of a begun state (async). */
+interface StateClose {
+  readonly stateId: string
+  readonly startedAt: number
+  readonly startNanos: bigint
+  readonly open: boolean
+}
+
+/** Settles one step from its `Exit`: records its node state and event, and says where the row goes. */
+const settle = (
+  ctx: RunContext,
+  row: Row,
+  planned: PlannedStep,
+  state: StateClose,
+  input: unknown,
+  inputHash: string,
+  exit: Exit.Exit<unknown, unknown>,
+  trace: Trace
+): Step => {
+  const { journal } = row
+  const step = planned.step
+  const completedAt = ctx.clock.unsafeCurrentTimeMillis()
+  const durationMs = elapsedMs(state.startNanos, ctx.clock.unsafeCurrentTimeNanos())
+  const close = (end: Omit<NodeStateEnd, "stateId" | "completedAt" | "durationMs">) => {
+    const full: NodeStateEnd = { stateId: state.stateId, ...end, completedAt, durationMs }
+    if (state.open) journal.endState(full)
+    else {
+      journal.state({
+        stateId: state.stateId,
+        runId: ctx.runId,
+        tokenId: journal.tokenId,
+        nodeId: planned.nodeId,
+        stepIndex: planned.stepIndex,
+        inputHash,
+        startedAt: state.startedAt,
+        ...end,
+        completedAt,
+        durationMs
+      })
+    }
+  }
+  const ids = { runId: ctx.runId, ...trace, rowId: journal.rowId, tokenId: journal.tokenId, nodeId: planned.nodeId, stateId: state.stateId }
+  const fail = (failure: RowFailure.RowFailure): Step => {
+    close({ status: "failed", error: failure.detail })
+    if (step._tag === "Transform") {
+      journal.events?.push({ _tag: "TransformCompleted", timestamp: completedAt, ...ids, status: "failed", durationMs, inputHash, error: failure.reason })
+    }
+    return done(row, quarantine(ctx, row, step.name, failure.reason))
+  }
+
+  if (Exit.isFailure(exit)) {
+    const fatal = landscapeErrorIn(exit.cause)
+    if (Option.isSome(fatal)) return { _tag: "Fatal", error: fatal.value }
+    return fail(RowFailure.fromCause(exit.cause))
+  }
+  if (step._tag === "Transform") {
+    let outputHash = inputHash
+    if (exit.value !== input) {
+      const text = canonical(exit.value)
+      if (isNonCanonical(text)) return fail(RowFailure.make("output", `output ${text.path}: ${text.reason}`))
+      outputHash = sha256(text)
+    }
+    close({ status: "completed", outputHash })
+    journal.events?.push({ _tag: "TransformCompleted", timestamp: completedAt, ...ids, status: "completed", durationMs, inputHash, outputHash })
+    return { _tag: "Next", value: exit.value, hash: outputHash }
+  }
+  const destination = String(exit.value)
+  const target = destination === "continue" ? undefined : ctx.plan.sinkByName.get(destination)
+  if (destination !== "continue" && target === undefined) {
+    return fail(RowFailure.make("route", `gate returned "${destination}", which is not a sink of this pipeline`))
+  }
+  close({ status: "completed", outputHash: decisionHash(destination) })
+  journal.routing.push({
+    routingId: newId(),
+    runId: ctx.runId,
+    stateId: state.stateId,
+    tokenId: journal.tokenId,
+    destination,
+    ...(target === undefined ? {} : { destinationNodeId: target.nodeId }),
+    createdAt: completedAt
+  })
+  journal.events?.push({ _tag: "GateEvaluated", timestamp: completedAt, ...ids, destination })
+  return target === undefined ? { _tag: "Next", value: input, hash: inputHash } : done(row, { _tag: "Routed", sink: target, value: input, hash: inputHash })
+}
+
+/** Runs one step's non-`Exit` Effect with its `CallScope`, then settles it and carries on. */
+const runAsync = (
+  ctx: RunContext,
+  row: Row,
+  index: number,
+  work: Effect.Effect<unknown, unknown, unknown>,
+  value: unknown,
+  hash: string
+): Effect.Effect<Processed, LandscapeError> =>
+  Effect.suspend(() => {
+    const planned = ctx.plan.steps[index]!
+    const { journal } = row
+    const stateId = newId()
+    const startedAt = ctx.clock.unsafeCurrentTimeMillis()
+    const startNanos = ctx.clock.unsafeCurrentTimeNanos()
+    journal.beginState({ stateId, runId: ctx.runId, tokenId: journal.tokenId, nodeId: planned.nodeId, stepIndex: planned.stepIndex, inputHash: hash, startedAt })
+    const scope: StateScope = { _tag: "StateScope", runId: ctx.runId, nodeId: planned.nodeId, rowId: journal.rowId, tokenId: journal.tokenId, stateId }
+    const settled = Effect.exit(Effect.provide(work, ctx.contextFor(scope, Recorder.forState(ctx, journal)))).pipe(
+      Effect.flatMap((exit) => {
+        if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
+        return Effect.map(row.traced ? currentTrace : Effect.succeed(ctx.trace), (trace) =>
+          settle(ctx, row, planned, { stateId, startedAt, startNanos, open: true }, value, hash, exit, trace))
+      })
+    )
+    const traced = row.traced
+      ? Effect.withSpan(settled, `sightline.${planned.kind} ${planned.step.name}`, {
+        attributes: { "sightline.node.id": planned.nodeId, "sightline.state.id": stateId },
+        captureStackTrace: false
+      })
+      : settled
+    return Effect.flatMap(traced, (next): Effect.Effect<Processed, LandscapeError> => {
+      if (next._tag === "Fatal") return Effect.fail(next.error)
+      if (next._tag === "Done") return Effect.succeed(next.processed)
+      const rest = drive(ctx, row, index + 1, next.value, next.hash)
+      return isProcessed(rest) ? Effect.succeed(rest) : rest
+    })
+  })
+
+/** Takes the row through the steps from `from`; an Effect from the first step that is not an `Exit` (or every step of a traced row). */
+const drive = (
+  ctx: RunContext,
+  row: Row,
+  from: number,
+  value: unknown,
+  hash: string
+): Processed | Effect.Effect<Processed, LandscapeError> => {
+  const steps = ctx.plan.steps
+  for (let i = from; i < steps.length; i++) {
+    const planned = steps[i]!
+    let work: Effect.Effect<unknown, unknown, unknown>
+    const startedAt = ctx.clock.unsafeCurrentTimeMillis()
+    const startNanos = ctx.clock.unsafeCurrentTimeNanos()
+    try {
+      work = planned.step._tag === "Transform" ? planned.step.apply(value as never) : planned.step.evaluate(value as never)
+    } catch (e) {
+      // A step that throws instead of returning an Effect: a defect of the step, the row is quarantined.
+      work = Exit.die(e)
+    }
+    if (row.traced || !Exit.isExit(work)) return runAsync(ctx, row, i, work, value, hash)
+    const next = settle(ctx, row, planned, { stateId: newId(), startedAt, startNanos, open: false }, value, hash, work, ctx.trace)
+    if (next._tag === "Done") return next.processed
+    if (next._tag === "Fatal") return Effect.fail(next.error)
+    value = next.value
+    hash = next.hash
+  }
+  const { journal } = row
+  if (ctx.plan.defaultSink !== undefined) return { _tag: "Processed", journal, data: row.data, outcome: { _tag: "Routed", sink: ctx.plan.defaultSink, value, hash } }
+  const last = steps.at(-1)?.step.name ?? ctx.plan.source.name
+  return { _tag: "Processed", journal, data: row.data, outcome: quarantine(ctx, row, last, "no gate routed the row and the pipeline has no default sink") }
+}
+
+/** Records the source row, decodes it, and takes it as far as it goes without waiting. */
+const start = (ctx: RunContext, record: SourceRecord, rowIndex: number, traced: boolean, trace: Trace) => {
+  const now = ctx.clock.unsafeCurrentTimeMillis()
+  const journal = new RowJournal(newId(), newId(), rowIndex, ctx.wantsRowEvents)
+  const text = canonical(record.raw)
+  const data = isNonCanonical(text) ? nonCanonicalStandIn(record.raw, text) : record.raw
+  const dataJson = isNonCanonical(text) ? canonicalJson(data) : text
+  const dataHash = sha256(dataJson)
+  const { rowId, tokenId } = journal
+  journal.row = { rowId, tokenId, runId: ctx.runId, sourceNodeId: ctx.plan.source.nodeId, rowIndex, dataJson, dataHash, createdAt: now }
+  journal.events?.push({ _tag: "RowCreated", timestamp: now, runId: ctx.runId, ...trace, rowId, tokenId, nodeId: ctx.plan.source.nodeId, rowIndex, contentHash: dataHash })
+  const row: Row = { journal, data, traced }
+  if (record.error !== undefined) return sourceFailure(ctx, row, RowFailure.make("parse", record.error))
+  if (isNonCanonical(text)) return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `${text.path}: ${text.reason}`))
+  const decoded = ctx.plan.source.source.decode(record.raw)
+  if (Either.isLeft(decoded)) return sourceFailure(ctx, row, decoded.left)
+  const decodedText = canonical(decoded.right)
+  if (isNonCanonical(decodedText)) {
+    return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `decoded ${decodedText.path}: ${decodedText.reason}`))
+  }
+  return drive(ctx, row, 0, decoded.right, decodedText === dataJson ? dataHash : sha256(decodedText))
+}
+
+/**
+ * Processes one source record: the `Processed` row when every step settled at once, else the
+ * Effect that finishes it (fails only with a fatal `LandscapeError`).
+ */
+export const process = (ctx: RunContext, record: SourceRecord, rowIndex: number): Processed | Effect.Effect<Processed, LandscapeError> => {
+  const traced = ctx.traceEvery > 0 && rowIndex % ctx.traceEvery === 0
+  if (!traced) return start(ctx, record, rowIndex, false, ctx.trace)
+  return Effect.withSpan(
+    Effect.flatMap(currentTrace, (trace) => {
+      const result = start(ctx, record, rowIndex, true, trace)
+      return isProcessed(result) ? Effect.succeed(result) : result
+    }),
+    "sightline.row",
+    { attributes: { "sightline.row.index": rowIndex }, captureStackTrace: false }
+  )
+}
