@@ -16,7 +16,7 @@ import { mkdtempSync } from "node:fs"
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { AuditedHttpClient, JsonLinesExporter, Landscape, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { AuditedHttpClient, JsonLinesExporter, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
 
 const ROWS = Number(process.env["BENCH_ROWS"] ?? 3000)
 const WARMUP = 300
@@ -65,7 +65,7 @@ const program = Effect.gen(function* () {
   const summary = yield* Orchestrator.run(pipeline, { concurrency: 1 }).pipe(
     Effect.provide(Layer.merge(
       Telemetry.layer({ granularity: "full", exporters: [JsonLinesExporter.make({ path: join(dir, "telemetry.jsonl") })] }),
-      Landscape.layerSqlite({ filename: join(dir, "landscape.db") })
+      LandscapeSqlite.layer({ filename: join(dir, "landscape.db") })
     ))
   )
   const p = stats(plainUs)

@@ -14,7 +14,7 @@ import { Effect, Layer } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { JsonLinesExporter, Landscape, Orchestrator, Telemetry } from "../src/index.js"
+import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
 import { identityPipeline } from "./_identity.js"
 import { rawSqlite } from "./_raw-sqlite.js"
 
@@ -32,7 +32,7 @@ const freshLandscape = () =>
   Effect.gen(function* () {
     const dir = mkdtempSync(join(tmpdir(), "sightline-bench-engine-"))
     const db = join(dir, "landscape.db")
-    yield* Effect.provide(Landscape.listRuns(), Landscape.layerSqlite({ filename: db }))
+    yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
     return { dir, db }
   })
 
@@ -55,7 +55,7 @@ const engine = (telemetry: "rows" | "disabled") =>
       })
     const t0 = performance.now()
     const summary = yield* Orchestrator.run(identityPipeline(dir, n)).pipe(
-      Effect.provide(Layer.merge(TelemetryLive, Landscape.layerSqlite({ filename: db })))
+      Effect.provide(Layer.merge(TelemetryLive, LandscapeSqlite.layer({ filename: db })))
     )
     // Includes closing the layers: draining telemetry is part of the cost.
     const seconds = (performance.now() - t0) / 1000

@@ -9,7 +9,7 @@ import { Effect, Layer } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { JsonLinesExporter, Landscape, Orchestrator, Telemetry } from "../src/index.js"
+import { JsonLinesExporter, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
 import { makePipeline } from "../examples/flights/pipeline.js"
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -26,7 +26,7 @@ const once = (telemetry: "full" | "disabled") =>
       })
     const t0 = performance.now()
     const summary = yield* Orchestrator.run(makePipeline({ outDir: dir })).pipe(
-      Effect.provide(Layer.merge(TelemetryLive, Landscape.layerSqlite({ filename: join(dir, "landscape.db") })))
+      Effect.provide(Layer.merge(TelemetryLive, LandscapeSqlite.layer({ filename: join(dir, "landscape.db") })))
     )
     // Includes closing the layers: the telemetry drain and flush are part of the cost.
     const seconds = (performance.now() - t0) / 1000

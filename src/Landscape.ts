@@ -8,10 +8,9 @@
  *
  * @since 0.1.0
  */
-import { Context, type Duration, Effect, type Layer, type Option, Schema } from "effect"
+import { Context, Effect, type Option, Schema } from "effect"
 import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus } from "./TelemetryEvent.js"
 import type { RunTotals } from "./internal/usage.js"
-import * as sqlite from "./landscape/sqlite.js"
 
 export type { RunTotals, Totals } from "./internal/usage.js"
 
@@ -259,38 +258,6 @@ export interface LandscapeService {
  * @category tags
  */
 export class Landscape extends Context.Tag("sightline/Landscape")<Landscape, LandscapeService>() {}
-
-/**
- * Options of {@link layerSqlite}.
- *
- * @since 0.1.0
- */
-export interface SqliteOptions {
-  /** Database file; created (with its directory) when missing. `":memory:"` for a private in-memory database. */
-  readonly filename: string
-  /** Open read-only: reads work, every write fails with `LandscapeError`. Default `false`. */
-  readonly readonly?: boolean
-  /**
-   * A `running` run whose heartbeat is older than this is taken for dead when the Landscape is
-   * opened, and marked `interrupted` (with its open operations and node states closed). A run owned
-   * by a process of this host that no longer exists is marked at once. Default 60 seconds (the
-   * engine beats every 5 seconds, so a live run is never this late unless its process is frozen).
-   */
-  readonly staleRunAfter?: Duration.DurationInput
-}
-
-/**
- * The Landscape on embedded SQLite (`@effect/sql-sqlite-node`, better-sqlite3), in WAL mode with
- * `synchronous = NORMAL` (durable across process crashes; the last commits may be lost on power
- * loss, see https://www.sqlite.org/wal.html). Applies pending migrations when built, then marks
- * `interrupted` every run left `running` by a process that is gone (see `staleRunAfter`); fails
- * with `LandscapeError` when the file cannot be opened or migrated.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerSqlite = (options: SqliteOptions): Layer.Layer<Landscape, LandscapeError> =>
-  sqlite.layer(options)
 
 /** @since 0.1.0 */
 export const getRun = (runId: string): Effect.Effect<Option.Option<RunRow>, LandscapeError, Landscape> =>

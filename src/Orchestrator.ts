@@ -22,7 +22,7 @@ import * as Flow from "./internal/run/flow.js"
 import { emptyBatch } from "./internal/run/journal.js"
 import * as Operations from "./internal/run/operations.js"
 import * as Plan from "./internal/run/plan.js"
-import { describe } from "./landscape/sqlite.js"
+import { describeError } from "./internal/describe.js"
 import { Landscape, type LandscapeError, type RunTotals } from "./Landscape.js"
 import type { Pipeline, PipelineDefinitionError } from "./Pipeline.js"
 import type { SinkError } from "./Sink.js"
@@ -103,7 +103,7 @@ const heartbeatEvery = Duration.seconds(5)
 const yieldAfterMs = 8
 
 const messageOf = (cause: Cause.Cause<unknown>): string =>
-  Cause.isInterruptedOnly(cause) ? "interrupted" : describe(Cause.squash(cause))
+  Cause.isInterruptedOnly(cause) ? "interrupted" : describeError(Cause.squash(cause))
 
 const statusOf = (exit: Exit.Exit<unknown, unknown>): Exclude<RunStatus, "running"> =>
   Exit.isSuccess(exit) ? "completed" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"

@@ -17,6 +17,8 @@ export * as JsonLinesExporter from "./exporters/JsonLines.js"
 export * as TestExporter from "./exporters/TestExporter.js"
 /** The audit trail service. @since 0.1.0 */
 export * as Landscape from "./Landscape.js"
+/** The Landscape on embedded SQLite (the default store). @since 0.1.0 */
+export * as LandscapeSqlite from "./LandscapeSqlite.js"
 /** Runs pipelines. @since 0.1.0 */
 export * as Orchestrator from "./Orchestrator.js"
 /** Pipeline definition: source, transforms, gates, sinks. @since 0.1.0 */

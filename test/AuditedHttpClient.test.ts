@@ -3,17 +3,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit, Layer, Logger, LogLevel, pipe, Stream } from "effect"
 import { join } from "node:path"
-import {
-  AuditedHttpClient,
-  Exporter,
-  Landscape,
-  Orchestrator,
-  Pipeline,
-  Sink,
-  Telemetry,
-  TelemetryEvent,
-  TestExporter
-} from "../src/index.js"
+import { AuditedHttpClient, Exporter, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Telemetry, TelemetryEvent, TestExporter } from "../src/index.js"
 import { auditLayers, databaseBytes, readCalls, refusedUrl, runPipeline, testServer, tmpDir } from "./support/server-helpers.js"
 
 /** The audited client over undici, whose dispatcher lives as long as the test's scope. */
@@ -251,7 +241,7 @@ describe("AuditedHttpClient", () => {
               : real.recordBatch(batch),
           recordCall: () => Effect.fail(new Landscape.LandscapeError({ operation: "recordCall", message: "disk full" }))
         }))
-      ).pipe(Layer.provide(Landscape.layerSqlite({ filename: join(dir, "landscape.db") })))
+      ).pipe(Layer.provide(LandscapeSqlite.layer({ filename: join(dir, "landscape.db") })))
       const exit = yield* runPipeline([{ id: 1, path: "/ok" }], () =>
         http.get(`${baseUrl}/ok`).pipe(Effect.as({ ok: true }), Effect.catchAll(() => Effect.succeed({ ok: false }))), dir).pipe(
         Effect.provide(Layer.merge(Telemetry.layerTest(), broken)),
@@ -276,7 +266,7 @@ describe("AuditedHttpClient", () => {
       )
       const summary = yield* runPipeline([{ id: 1, path: "/ok" }], () =>
         http.get(`${baseUrl}/ok`).pipe(Effect.flatMap((r) => r.json), Effect.map((body) => ({ body }))), dir).pipe(
-        Effect.provide(Layer.merge(telemetry, Landscape.layerSqlite({ filename: join(dir, "landscape.db") }))),
+        Effect.provide(Layer.merge(telemetry, LandscapeSqlite.layer({ filename: join(dir, "landscape.db") }))),
         Logger.withMinimumLogLevel(LogLevel.None)
       )
       expect(summary.rowsPerSink).toEqual({ out: 1 })

@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, Option, pipe, Redacted, Schema } from "effect"
 import { join } from "node:path"
 import * as LlmServer from "../examples/llm-triage/server.js"
-import { AuditedLlmClient, Landscape, Orchestrator, Pipeline, Pricing, Sink, Source, TelemetryEvent, TestExporter } from "../src/index.js"
+import { AuditedLlmClient, LandscapeSqlite, Orchestrator, Pipeline, Pricing, Sink, Source, TelemetryEvent, TestExporter } from "../src/index.js"
 import { auditLayers, databaseBytes, readCalls, tmpDir } from "./support/server-helpers.js"
 
 const json = (text: string | null): Record<string, unknown> => JSON.parse(text ?? "null") as Record<string, unknown>
@@ -59,7 +59,7 @@ const twoStepPipeline = (llm: AuditedLlmClient.Client, dir: string) =>
   )
 
 const totals = (dir: string, runId: string) =>
-  AuditedLlmClient.usageTotals(runId).pipe(Effect.provide(Landscape.layerSqlite({ filename: join(dir, "landscape.db") })), Effect.orDie)
+  AuditedLlmClient.usageTotals(runId).pipe(Effect.provide(LandscapeSqlite.layer({ filename: join(dir, "landscape.db") })), Effect.orDie)
 
 describe("Pricing", () => {
   it("prices cached and reasoning tokens at their own rates; unknown model has no cost", () => {

@@ -6,14 +6,14 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { join } from "node:path"
-import { CallScope, Landscape, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
 import { Order, querySqlite, tempDir, threeOrders } from "./helpers.js"
 
 describe("Landscape", () => {
   it.live("applies its migrations once and records them", () =>
     Effect.gen(function* () {
       const db = join(tempDir(), "nested", "landscape.db")
-      for (let i = 0; i < 2; i++) yield* Effect.provide(Landscape.listRuns(), Landscape.layerSqlite({ filename: db }))
+      for (let i = 0; i < 2; i++) yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
       const applied = yield* querySqlite<{ migration_id: number; name: string }>(db, "SELECT migration_id, name FROM effect_sql_migrations")
       expect(applied).toEqual([{ migration_id: 1, name: "create_landscape" }, { migration_id: 2, name: "run_owner_and_interrupted" }])
       const tables = yield* querySqlite<{ name: string }>(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -25,7 +25,7 @@ describe("Landscape", () => {
   it.live("a file that cannot be opened fails the layer with LandscapeError, not a defect", () =>
     Effect.gen(function* () {
       const directory = tempDir() // a directory is not a database file
-      const error = yield* Effect.flip(Effect.provide(Landscape.listRuns(), Landscape.layerSqlite({ filename: directory })))
+      const error = yield* Effect.flip(Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: directory })))
       expect(error).toBeInstanceOf(Landscape.LandscapeError)
       expect(error).toMatchObject({ operation: "open" })
     }))
@@ -50,7 +50,7 @@ describe("Landscape", () => {
         Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
       )
       yield* Orchestrator.run(pipeline).pipe(
-        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db }), TargetSql))
+        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }), TargetSql))
       )
       const calls = yield* querySqlite<{ n: number }>(db, "SELECT count(*) AS n FROM calls")
       expect(calls).toEqual([{ n: 3 }])

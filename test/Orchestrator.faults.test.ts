@@ -6,17 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Logger, Option, Schedule } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import {
-  CallScope,
-  Exporter,
-  JsonLinesExporter,
-  Landscape,
-  Orchestrator,
-  Pipeline,
-  Sink,
-  Source,
-  Telemetry
-} from "../src/index.js"
+import { CallScope, Exporter, JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
 import { Order, ordersPipeline, querySqlite, tempDir, threeOrders } from "./helpers.js"
 
 const landscapeErrorOf = <A, E>(exit: Exit.Exit<A, E>) =>
@@ -26,7 +16,7 @@ const landscapeErrorOf = <A, E>(exit: Exit.Exit<A, E>) =>
 const migratedDb = () =>
   Effect.gen(function* () {
     const db = join(tempDir(), "landscape.db")
-    yield* Effect.provide(Landscape.listRuns(), Landscape.layerSqlite({ filename: db }))
+    yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
     return db
   })
 
@@ -35,7 +25,7 @@ describe("telemetry failures never fail the pipeline", () => {
     Effect.gen(function* () {
       const plainDir = tempDir()
       yield* Orchestrator.run(ordersPipeline(plainDir)).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: join(plainDir, "l.db") })))
+        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: join(plainDir, "l.db") })))
       )
 
       const dir = tempDir()
@@ -60,7 +50,7 @@ describe("telemetry failures never fail the pipeline", () => {
         retry: Schedule.recurs(1)
       })
       const summary = yield* Orchestrator.run(ordersPipeline(dir)).pipe(
-        Effect.provide(Layer.merge(TelemetryLive, Landscape.layerSqlite({ filename: join(dir, "l.db") }))),
+        Effect.provide(Layer.merge(TelemetryLive, LandscapeSqlite.layer({ filename: join(dir, "l.db") }))),
         Effect.provide(capture)
       )
       expect(summary.status).toBe("completed")
@@ -81,7 +71,7 @@ describe("Landscape failures are fatal", () => {
     Effect.gen(function* () {
       const db = yield* migratedDb()
       const exit = yield* Orchestrator.run(ordersPipeline(tempDir())).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db, readonly: true }))),
+        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db, readonly: true }))),
         Effect.exit
       )
       const error = landscapeErrorOf(exit)
@@ -97,7 +87,7 @@ describe("Landscape failures are fatal", () => {
         WHEN (SELECT count(*) FROM node_states) >= 4 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
       const records = Array.from({ length: 10 }, (_, i) => ({ id: String(i), customer: "c", amount: "1" }))
       const exit = yield* Orchestrator.run(ordersPipeline(tempDir(), records), { batchSize: 2 }).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db }))),
+        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }))),
         Effect.exit
       )
       expect(landscapeErrorOf(exit)).toMatchObject({ _tag: "LandscapeError", operation: "recordBatch" })
@@ -125,7 +115,7 @@ describe("Landscape failures are fatal", () => {
         yield* querySqlite(db, `CREATE TRIGGER readonly_calls BEFORE INSERT ON calls BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`)
         const dir = tempDir()
         const exit = yield* Orchestrator.run(auditedPipeline(dir, swallow)).pipe(
-          Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db }))),
+          Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }))),
           Effect.exit
         )
         expect(landscapeErrorOf(exit)).toMatchObject({ _tag: "LandscapeError", operation: "recordCall" })
@@ -139,7 +129,7 @@ describe("Landscape failures are fatal", () => {
       const db = yield* migratedDb()
       const dir = tempDir()
       yield* Orchestrator.run(auditedPipeline(dir, "catchAll")).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: db })))
+        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db })))
       )
       const calls = yield* querySqlite<{ state_id: string | null; operation_id: string | null; status: string }>(db,
         "SELECT calls.state_id, calls.operation_id, node_states.status FROM calls JOIN node_states USING (state_id)")

@@ -8,11 +8,11 @@ import { Effect, Layer, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Landscape, Orchestrator, Pipeline, Sink, Source, Telemetry, TestExporter } from "../src/index.js"
+import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry, TestExporter } from "../src/index.js"
 import { ordersPipeline, querySqlite, tempDir } from "./helpers.js"
 
 const layers = (db: string, options: Parameters<typeof Telemetry.layerTest>[0] = {}) =>
-  Layer.merge(Telemetry.layerTest(options), Landscape.layerSqlite({ filename: db }))
+  Layer.merge(Telemetry.layerTest(options), LandscapeSqlite.layer({ filename: db }))
 
 describe("Orchestrator.run", () => {
   it.live("emits the complete, ordered event sequence of a 3-row pipeline, each event correlated", () =>
@@ -97,7 +97,7 @@ describe("Orchestrator.run", () => {
       const db = join(dir, "landscape.db")
       const a = yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layers(db)))
       const b = yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layers(db)))
-      const runs = yield* Landscape.listRuns().pipe(Effect.provide(Landscape.layerSqlite({ filename: db })))
+      const runs = yield* Landscape.listRuns().pipe(Effect.provide(LandscapeSqlite.layer({ filename: db })))
       expect(new Set(runs.map((r) => r.runId))).toEqual(new Set([a.runId, b.runId]))
       expect(runs.every((r) => r.status === "completed")).toBe(true)
     }))
@@ -135,7 +135,7 @@ describe("Orchestrator.run", () => {
     Effect.gen(function* () {
       const dir = tempDir()
       const db = join(dir, "l.db")
-      const summary = yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(Layer.merge(Telemetry.layerDisabled, Landscape.layerSqlite({ filename: db }))))
+      const summary = yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(Layer.merge(Telemetry.layerDisabled, LandscapeSqlite.layer({ filename: db }))))
       expect(summary.telemetryEnabled).toBe(false)
       const [run] = yield* querySqlite<{ telemetry_enabled: number; telemetry_granularity: string | null }>(db, "SELECT * FROM runs")
       expect(run).toMatchObject({ telemetry_enabled: 0, telemetry_granularity: null })

@@ -14,7 +14,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Config, Effect, Layer } from "effect"
 import { join } from "node:path"
-import { JsonLinesExporter, Landscape, Orchestrator, Telemetry, type TelemetryEvent } from "../../src/index.js"
+import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry, type TelemetryEvent } from "../../src/index.js"
 import { makePipeline } from "./pipeline.js"
 
 const settings = Config.all({
@@ -77,7 +77,7 @@ const TelemetryLive = Layer.unwrapEffect(
 )
 
 const LandscapeLive = Layer.unwrapEffect(
-  Effect.map(settings, (s) => Landscape.layerSqlite({ filename: join(s.outDir, "landscape.db") }))
+  Effect.map(settings, (s) => LandscapeSqlite.layer({ filename: join(s.outDir, "landscape.db") }))
 )
 
 main.pipe(Effect.provide(Layer.mergeAll(TelemetryLive, LandscapeLive)), NodeRuntime.runMain)

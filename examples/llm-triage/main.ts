@@ -16,7 +16,7 @@ import { Config, Effect, Layer, Option, pipe, Redacted, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { AuditedLlmClient, JsonLinesExporter, Landscape, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../../src/index.js"
+import { AuditedLlmClient, JsonLinesExporter, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../../src/index.js"
 import * as LocalServer from "./server.js"
 
 const moviesPath = join(dirname(fileURLToPath(import.meta.url)), "../../node_modules/vega-datasets/data/movies.json")
@@ -78,7 +78,7 @@ const program = Effect.gen(function* () {
   const summary = yield* Orchestrator.run(pipeline, { concurrency: 4 }).pipe(
     Effect.provide(Layer.merge(
       Telemetry.layer({ granularity: "full", exporters: [JsonLinesExporter.make({ path: `${outDir}/telemetry.jsonl` })] }),
-      Landscape.layerSqlite({ filename: `${outDir}/landscape.db` })
+      LandscapeSqlite.layer({ filename: `${outDir}/landscape.db` })
     ))
   )
   console.log(`run ${summary.runId}: ${summary.rowsRead} titles, ${summary.rowsPerSink["triaged"]} triaged, ${summary.quarantined} quarantined, ${summary.durationMs.toFixed(0)} ms`)

@@ -5,10 +5,10 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { AuditedHttpClient, type CallScope, Landscape, Telemetry } from "../../src/index.js"
+import { AuditedHttpClient, type CallScope, LandscapeSqlite, Telemetry } from "../../src/index.js"
 
 declare const client: AuditedHttpClient.Client
-const services = Layer.merge(Telemetry.layerTest(), Landscape.layerSqlite({ filename: ":memory:" }))
+const services = Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: ":memory:" }))
 
 // Missing CallScope: a type error.
 // @ts-expect-error CallScope is not provided outside a pipeline node
@@ -25,6 +25,6 @@ Effect.runPromise(viaLayer)
 
 // Missing Telemetry is a type error as well (no default no-op telemetry).
 const withScopeOnly = (scope: Layer.Layer<CallScope.CallScope>) =>
-  client.get("http://127.0.0.1:1/").pipe(Effect.provide(scope), Effect.provide(Landscape.layerSqlite({ filename: ":memory:" })))
+  client.get("http://127.0.0.1:1/").pipe(Effect.provide(scope), Effect.provide(LandscapeSqlite.layer({ filename: ":memory:" })))
 // @ts-expect-error Telemetry is not provided
 export const noTelemetry = (scope: Layer.Layer<CallScope.CallScope>) => Effect.runPromise(withScopeOnly(scope))

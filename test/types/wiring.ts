@@ -3,12 +3,12 @@
  * Each `@ts-expect-error` fails the type check if the line below it ever compiles.
  */
 import { Effect, Layer } from "effect"
-import { CallScope, Landscape, Orchestrator, Telemetry } from "../../src/index.js"
+import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Telemetry } from "../../src/index.js"
 import { ordersPipeline } from "../helpers.js"
 
 const pipeline = ordersPipeline("out/types")
 const TelemetryLive = Telemetry.layerTest()
-const LandscapeLive = Landscape.layerSqlite({ filename: "out/types/landscape.db" })
+const LandscapeLive = LandscapeSqlite.layer({ filename: "out/types/landscape.db" })
 
 export const runs = () => {
   // Neither service provided: does not compile.

@@ -1,20 +1,17 @@
 /**
- * The Landscape over any `@effect/sql` `SqlClient` (`make`), and its SQLite layer.
+ * The Landscape service over any `@effect/sql` `SqlClient` (`make`), and its migrations (`migrate`).
  *
  * @internal
  */
 import { SqlClient, type SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
-import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Cause, Clock, Context, Duration, Effect, Layer, Option } from "effect"
-import { mkdirSync } from "node:fs"
+import { Clock, Context, Effect, Option } from "effect"
 import { hostname } from "node:os"
-import { dirname } from "node:path"
+import { describeError } from "../internal/describe.js"
 import { canonicalJson, hashCanonical } from "../internal/hashing.js"
 import { runTotals } from "../internal/usage.js"
 import {
   type CallRecord,
-  Landscape,
   LandscapeError,
   type LandscapeService,
   type NodeStateEnd,
@@ -22,33 +19,15 @@ import {
   type RoutingRecord,
   type RowRecord,
   type RunRow,
-  type SqliteOptions,
   type TokenEnd
 } from "../Landscape.js"
 import { makeInserter } from "./insert.js"
 import { migrations } from "./migrations.js"
-import { recoverStaleRuns } from "./recovery.js"
 
-/**
- * The message of an error and of each cause under it, joined with ": " and without repeats
- * (`@effect/sql` says "Failed to execute statement" and keeps the driver's message in `cause`;
- * a `LandscapeError` already carries its own context).
- */
-export const describe = (error: unknown): string => {
-  const parts: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
-    const message = typeof current === "object" && "message" in current ? String((current as { message: unknown }).message) : String(current)
-    if (message !== "" && !parts.some((p) => p.includes(message))) parts.push(message)
-    current = typeof current === "object" && "cause" in current ? (current as { cause: unknown }).cause : undefined
-  }
-  return parts.join(": ")
-}
-
-const toLandscapeError = (operation: string, context?: string) => (error: unknown) =>
+export const toLandscapeError = (operation: string, context?: string) => (error: unknown) =>
   error instanceof LandscapeError
     ? error
-    : new LandscapeError({ operation, message: `Landscape ${operation}${context ? ` (${context})` : ""} failed: ${describe(error)}`, cause: error })
+    : new LandscapeError({ operation, message: `Landscape ${operation}${context ? ` (${context})` : ""} failed: ${describeError(error)}`, cause: error })
 
 const json = (value: unknown): string => canonicalJson(value)
 
@@ -347,35 +326,3 @@ export const migrate = Effect.gen(function* () {
     })
   }
 }).pipe(Effect.mapError(toLandscapeError("migrate")))
-
-export const layer = (options: SqliteOptions): Layer.Layer<Landscape, LandscapeError> => {
-  const where = `file "${options.filename}"`
-  const client = Layer.unwrapEffect(
-    Effect.try({
-      try: () => {
-        if (options.filename !== ":memory:" && !options.readonly) mkdirSync(dirname(options.filename), { recursive: true })
-        return SqliteClient.layer({ filename: options.filename, readonly: options.readonly ?? false })
-      },
-      catch: toLandscapeError("open", where)
-    })
-  ).pipe(
-    // better-sqlite3 throws while the client layer is built (a directory, a missing file under
-    // `readonly`): that arrives as a defect, and is still a Landscape that cannot be opened.
-    Layer.catchAllCause((cause) => Layer.fail(toLandscapeError("open", where)(Cause.squash(cause))))
-  )
-  const staleAfterMs = Duration.toMillis(Duration.decode(options.staleRunAfter ?? "60 seconds"))
-  const service = Layer.effect(
-    Landscape,
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      if (!options.readonly) {
-        yield* Effect.mapError(sql`PRAGMA synchronous = NORMAL`, toLandscapeError("open", where))
-        yield* migrate
-        const recovered = yield* Effect.mapError(recoverStaleRuns(sql, staleAfterMs), toLandscapeError("recoverStaleRuns", where))
-        if (recovered.length > 0) yield* Effect.logWarning(`Landscape: marked ${recovered.length} run(s) left running by a dead process interrupted`, recovered)
-      }
-      return yield* make
-    }).pipe(Effect.withTracerEnabled(false))
-  )
-  return service.pipe(Layer.provide(client))
-}
