@@ -95,45 +95,4 @@ describe("Landscape failures are fatal", () => {
       expect(run?.status).toBe("failed")
       expect(run?.error).toMatch(/disk is full/)
     }))
-
-  const auditedPipeline = (dir: string, swallow: "catchAll" | "catchAllCause") =>
-    Pipeline.make({ name: "audited", source: Source.fromIterable({ records: threeOrders, schema: Order }) }).pipe(
-      Pipeline.transform(Pipeline.makeTransform("lookup", (o: Order) => {
-        const call = CallScope.recordCall({ callType: "http", status: "success", attributes: { "http.request.method": "GET" }, latencyMs: 1 })
-        // Plugin code that tries to carry on whatever happens.
-        return swallow === "catchAll"
-          ? call.pipe(Effect.as(o), Effect.catchAll(() => Effect.succeed(o)))
-          : call.pipe(Effect.as(o), Effect.catchAllCause(() => Effect.succeed(o)))
-      })),
-      Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
-    )
-
-  for (const swallow of ["catchAll", "catchAllCause"] as const) {
-    it.live(`a Landscape failure inside a transform that wraps its work in Effect.${swallow} still fails the run with LandscapeError`, () =>
-      Effect.gen(function* () {
-        const db = yield* migratedDb()
-        yield* querySqlite(db, `CREATE TRIGGER readonly_calls BEFORE INSERT ON calls BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`)
-        const dir = tempDir()
-        const exit = yield* Orchestrator.run(auditedPipeline(dir, swallow)).pipe(
-          Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }))),
-          Effect.exit
-        )
-        expect(landscapeErrorOf(exit)).toMatchObject({ _tag: "LandscapeError", operation: "recordCall" })
-        const [run] = yield* querySqlite<{ status: string }>(db, "SELECT status FROM runs")
-        expect(run?.status).toBe("failed")
-      }))
-  }
-
-  it.live("with a working Landscape the same audited transform records its call under the node state", () =>
-    Effect.gen(function* () {
-      const db = yield* migratedDb()
-      const dir = tempDir()
-      yield* Orchestrator.run(auditedPipeline(dir, "catchAll")).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db })))
-      )
-      const calls = yield* querySqlite<{ state_id: string | null; operation_id: string | null; status: string }>(db,
-        "SELECT calls.state_id, calls.operation_id, node_states.status FROM calls JOIN node_states USING (state_id)")
-      expect(calls.length).toBe(3)
-      expect(calls.every((c) => c.state_id !== null && c.operation_id === null && c.status === "completed")).toBe(true)
-    }))
 })

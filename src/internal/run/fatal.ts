@@ -42,8 +42,10 @@ export const make: Effect.Effect<Fatal> = Effect.gen(function* () {
         )
       })
     )
+  // One scheduler turn first: a daemon fiber forked just before (a call a plugin never joins)
+  // starts, and so registers its write, before the run looks.
   const settle = Effect.zipRight(
-    idle.await,
+    Effect.zipRight(Effect.yieldNow(), idle.await),
     Effect.flatMap(Deferred.poll(deferred), (done) => (done._tag === "Some" ? done.value : Effect.void))
   )
   return { report, await: Deferred.await(deferred), track, settle }

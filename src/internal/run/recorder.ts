@@ -46,7 +46,7 @@ export const forOperation = (ctx: RecorderContext): CallRecorderService => ({
 export const forState = (ctx: RecorderContext, journal: RowJournal): CallRecorderService => ({
   record: (call, event) =>
     Effect.suspend(() => {
-      ctx.flushed.add(journal)
+      if (!journal.committed) ctx.flushed.add(journal)
       return ctx.fatal.track(Effect.mapError(ctx.landscape.recordBatch(journal.flushWith(call)), asRecordCall))
     }).pipe(
       Effect.zipRight(Effect.suspend(() => {
