@@ -3,9 +3,9 @@
  * stored as 64 lowercase hex characters (DESIGN.md, Conventions). The scheme's name is
  * {@link canonicalVersion}.
  *
- * Some values have no canonical form: RFC 8785 serializes numbers as ECMAScript does and JSON has
- * no NaN or ±Infinity (§3.2.2.3), it requires well-formed Unicode so a lone surrogate is an error
- * (§3.2.2.2), and JSON has no bigint. `canonicalize` throws on each; {@link canonical} turns that
+ * Some values have no canonical form: RFC 8785 says NaN and ±Infinity must cause an error
+ * (§3.2.2.3), its input is I-JSON whose strings may not hold a lone surrogate (RFC 7493 §2.1), and
+ * JSON has no bigint. `canonicalize` throws on each; {@link canonical} turns that
  * into a value that names the field, so the engine can quarantine the row with a clear reason
  * instead of crashing the run (DESIGN.md invariant 11).
  *
@@ -36,7 +36,7 @@ const describeValue = (value: unknown): string | undefined => {
   }
   if (typeof value === "bigint") return `the bigint ${value}n has no JSON form`
   if (typeof value === "string" && loneSurrogate.test(value)) {
-    return "a string with a lone surrogate is not well-formed Unicode (RFC 8785 §3.2.2.2)"
+    return "a string with a lone surrogate is not well-formed Unicode (I-JSON, RFC 7493 §2.1, which RFC 8785 requires)"
   }
   if (typeof value === "function") return "a function has no JSON form"
   return undefined
