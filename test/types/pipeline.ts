@@ -29,3 +29,41 @@ export const wrongStep = Pipeline.make({ name: "wrong-step", source }).pipe(
   // @ts-expect-error the transform expects strings, the source produces { n: number }
   Pipeline.transform(Pipeline.makeTransform("upper", (s: string) => Effect.succeed(s.toUpperCase())))
 )
+
+// Node names given as literals are checked at compile time (a name computed at run time is checked
+// by Orchestrator.run: test/Pipeline.test.ts).
+const clean = Pipeline.makeTransform("clean", (r: { n: number }) => Effect.succeed(r))
+
+export const duplicateStep = Pipeline.make({ name: "dup", source }).pipe(
+  Pipeline.transform(clean),
+  // @ts-expect-error a second node named "clean"
+  Pipeline.transform(clean)
+)
+
+export const reservedStep = Pipeline.make({ name: "reserved", source }).pipe(
+  // @ts-expect-error "quarantine" is the quarantine sink's node
+  Pipeline.transform(Pipeline.makeTransform("quarantine", (r: { n: number }) => Effect.succeed(r)))
+)
+
+export const sourceNamedStep = Pipeline.make({ name: "reserved-source", source }).pipe(
+  // @ts-expect-error "source" is reserved for the source
+  Pipeline.gate(Pipeline.makeGate("source", ["odd"], (r: { n: number }) => Effect.succeed(r.n % 2 ? "odd" as const : Pipeline.Continue)))
+)
+
+export const sinkNamedLikeStep = Pipeline.make({ name: "clash", source }).pipe(
+  Pipeline.transform(clean),
+  // @ts-expect-error a sink named "clean" like the transform
+  Pipeline.toSinks({ sinks: { clean: Sink.jsonLines({ path: "c.jsonl" }) }, default: "clean", quarantine })
+)
+
+export const sinkNamedQuarantine = Pipeline.make({ name: "q", source }).pipe(
+  // @ts-expect-error a sink may not be named "quarantine"
+  Pipeline.toSinks({ sinks: { quarantine: Sink.jsonLines({ path: "x.jsonl" }) }, default: "quarantine", quarantine })
+)
+
+// Distinct names compile.
+export const distinct = Pipeline.make({ name: "ok", source }).pipe(
+  Pipeline.transform(clean),
+  Pipeline.transform(Pipeline.makeTransform("enrich", (r: { n: number }) => Effect.succeed(r))),
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: "o.jsonl" }) }, default: "out", quarantine })
+)
