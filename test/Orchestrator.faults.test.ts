@@ -1,13 +1,13 @@
 /**
  * Faults through the production path: telemetry failures degrade (invariant 2), Landscape
- * failures are fatal and cannot be swallowed by plugin code (invariant 3).
+ * failures are fatal (invariant 3; plugin code that swallows them: `Orchestrator.fatal.test.ts`).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Logger, Option, Schedule } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { CallScope, Exporter, JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
-import { Order, ordersPipeline, querySqlite, tempDir, threeOrders } from "./helpers.js"
+import { Exporter, JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
+import { ordersPipeline, querySqlite, tempDir } from "./helpers.js"
 
 const landscapeErrorOf = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) ? Cause.failureOption(exit.cause).pipe(Option.getOrUndefined) : undefined
