@@ -209,7 +209,7 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
     })
 
   const completed = Effect.gen(function* () {
-    yield* Effect.raceFirst(body, ctx.fatal.await)
+    yield* ctx.fatal.supervise(body)
     const llm = yield* landscape.llmUsage(runId)
     const durationMs = yield* finish(Exit.void)
     return {

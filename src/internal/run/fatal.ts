@@ -10,7 +10,7 @@
  *
  * @internal
  */
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, Exit, Fiber } from "effect"
 import type { LandscapeError } from "../../Landscape.js"
 
 export interface Fatal {
@@ -22,6 +22,13 @@ export interface Fatal {
   readonly track: <A>(write: Effect.Effect<A, LandscapeError>) => Effect.Effect<A, LandscapeError>
   /** Waits until no tracked write is in flight, then fails if any was reported. */
   readonly settle: Effect.Effect<void, LandscapeError>
+  /**
+   * Runs `body` in a child fiber and fails with the first report as soon as there is one. Either way
+   * (a report, or this fiber interrupted) the body is interrupted and its cleanup (its scope's
+   * finalizers: operations closed, sinks set aside) has finished before this returns, so the run
+   * is recorded after its operations, never before.
+   */
+  readonly supervise: <A, E>(body: Effect.Effect<A, E>) => Effect.Effect<A, E | LandscapeError>
 }
 
 export const make: Effect.Effect<Fatal> = Effect.gen(function* () {
@@ -48,5 +55,16 @@ export const make: Effect.Effect<Fatal> = Effect.gen(function* () {
     Effect.zipRight(Effect.yieldNow(), idle.await),
     Effect.flatMap(Deferred.poll(deferred), (done) => (done._tag === "Some" ? done.value : Effect.void))
   )
-  return { report, await: Deferred.await(deferred), track, settle }
+  const supervise = <A, E>(body: Effect.Effect<A, E>): Effect.Effect<A, E | LandscapeError> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(restore(body))
+        const done: Effect.Effect<Exit.Exit<A, E | LandscapeError>> = Fiber.await(fiber)
+        const reported: Effect.Effect<Exit.Exit<A, E | LandscapeError>> = Effect.exit(Deferred.await(deferred))
+        const first = yield* restore(Effect.raceFirst(done, reported)).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
+        if (Exit.isFailure(first) && !fiber.unsafePoll()) yield* Fiber.interrupt(fiber)
+        return yield* first
+      })
+    )
+  return { report, await: Deferred.await(deferred), track, settle, supervise }
 })
