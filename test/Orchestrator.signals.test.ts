@@ -29,7 +29,10 @@ const track = (proc: ChildProcess): Running => {
     out += d.toString()
     const last = [...out.matchAll(/committed (\d+)/g)].at(-1)
     const done = last === undefined ? 0 : Number(last[1])
-    for (const w of waiting.splice(0)) (done >= w.rows ? w.resolve() : waiting.push(w))
+    for (const w of waiting.splice(0)) {
+      if (done >= w.rows) w.resolve()
+      else waiting.push(w)
+    }
   })
   proc.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
