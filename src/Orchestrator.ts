@@ -10,15 +10,15 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { defaultTeardown } from "@effect/platform/Runtime"
-import { Cause, type Context, Duration, Effect, Exit, Option, Schedule } from "effect"
+import type { RunMain } from "@effect/platform/Runtime"
+import { Cause, type Context, Duration, Effect, Exit, Schedule } from "effect"
 import type { CallScope } from "./CallScope.js"
 import { newId } from "./internal/ids.js"
 import * as Commit from "./internal/run/commit.js"
 import { makeContextFor, type RunContext } from "./internal/run/context.js"
 import * as Fatal from "./internal/run/fatal.js"
 import * as Flow from "./internal/run/flow.js"
+import * as Main from "./internal/run/main.js"
 import { emptyBatch } from "./internal/run/journal.js"
 import * as Operations from "./internal/run/operations.js"
 import * as Plan from "./internal/run/plan.js"
@@ -249,27 +249,15 @@ export const run = <R>(
   Effect.flatMap(Effect.context<Exclude<R, CallScope>>(), (captured) => runPlanned(pipeline, options, captured))
 
 /**
- * Runs a program as the process's main fiber (`@effect/platform-node`'s `NodeRuntime.runMain`): on
- * SIGINT or SIGTERM the program is interrupted, so a run in it is recorded `interrupted` and the
- * layers' scopes close (telemetry drains); the process then exits 130 or 143 (128 + the signal's
- * number, the shell's convention), 1 on a failure, 0 on success. A second signal ends the process
- * at once.
+ * Runs a program as the process's main fiber (`@effect/platform`'s `RunMain`): on SIGINT or SIGTERM
+ * the program is interrupted, so a run in it is recorded `interrupted` and the layers' scopes close
+ * (telemetry drains); the process then exits 130 or 143 (128 + the signal's number, the shell's
+ * convention), 1 on a failure (logged), 0 on success. The same signal repeated within 2 seconds
+ * (a wrapper such as tsx or npm relaying it) is ignored; one after that ends the process at once.
+ *
+ * @example
+ * Orchestrator.runMain(Orchestrator.run(pipeline).pipe(Effect.provide(layers)))
  *
  * @since 0.1.0
  */
-export const runMain = <A, E>(program: Effect.Effect<A, E>, options: { readonly disableErrorReporting?: boolean } = {}): void => {
-  let signal: Option.Option<NodeJS.Signals> = Option.none()
-  const onSignal = (s: NodeJS.Signals) => void (signal = Option.some(s))
-  process.once("SIGINT", onSignal)
-  process.once("SIGTERM", onSignal)
-  NodeRuntime.runMain(program, {
-    ...options,
-    teardown: (exit, onExit) => {
-      if (Option.isSome(signal) && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-        onExit(signal.value === "SIGINT" ? 130 : 143)
-      } else {
-        defaultTeardown(exit, onExit)
-      }
-    }
-  })
-}
+export const runMain: RunMain = Main.runMain

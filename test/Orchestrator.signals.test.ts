@@ -93,6 +93,50 @@ describe("a signal ends the run recorded interrupted", () => {
   }
 })
 
+/** Waits until the Landscape at `db` holds at least `rows` rows (the run is under way). */
+const rowsRecorded = async (db: string, rows: number) => {
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    if (!existsSync(db)) continue
+    // The file exists before its tables do: a failed query is "not yet".
+    const count = await Effect.runPromise(querySqlite<{ n: number }>(db, "SELECT count(*) AS n FROM rows").pipe(Effect.catchAllCause(() => Effect.succeed([{ n: 0 }]))))
+    if ((count[0]?.n ?? 0) >= rows) return
+  }
+  throw new Error(`fewer than ${rows} rows recorded in ${db}`)
+}
+
+describe("npm start, the main job, stopped the ways the issue lists", () => {
+  // Ctrl-C sends SIGINT to the whole process group (npm, sh, node); `timeout` sends SIGTERM to its
+  // command's process group; npm relays what it gets to its script as well, so the job sees the
+  // signal twice. (SIGTERM to the job's own pid: the fixture tests above.)
+  for (const [how, signal, code] of [["Ctrl-C (SIGINT to the process group)", "SIGINT", 130], ["timeout (SIGTERM to the process group)", "SIGTERM", 143]] as const) {
+    it(`${how}: the run is recorded interrupted and the events end with RunFinished`, async () => {
+      const dir = tempDir()
+      const db = join(dir, "landscape.db")
+      const npm = track(spawn("npm", ["start"], { cwd: root, detached: true, env: { ...process.env, SIGHTLINE_OUT: dir }, stdio: ["ignore", "pipe", "pipe"] }))
+      await rowsRecorded(db, 500)
+      process.kill(-npm.proc.pid!, signal)
+      const exit = await npm.exit
+      // npm itself either exits with its script's code or dies of the signal, depending on timing.
+      expect(exit.code === code || exit.signal === signal, exit.stderr).toBe(true)
+      // npm may exit before its child has finished: wait for the job to record the end.
+      for (let i = 0; i < 100; i++) {
+        const [run] = await q<{ status: string }>(db, "SELECT status FROM runs")
+        if (run!.status !== "running") break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const [run] = await q<{ run_id: string; status: string; rows_read: number }>(db, "SELECT run_id, status, rows_read FROM runs")
+      expect(run!.status).toBe("interrupted")
+      const ops = await q<{ status: string }>(db, "SELECT status FROM operations")
+      expect(ops.map((o) => o.status)).toEqual(["failed", "failed", "failed", "failed"])
+      const events = readFileSync(join(dir, "events.jsonl"), "utf8").trim().split("\n").map((l) => TelemetryEvent.decodeJson(l))
+      expect(events.at(-1)).toMatchObject({ _tag: "RunFinished", status: "interrupted", rowsRead: run!.rows_read })
+      expect(readFileSync(join(dir, `on_time.partial-${run!.run_id}.csv`), "utf8").trim().split("\n").length - 1
+        + readFileSync(join(dir, `delayed.partial-${run!.run_id}.jsonl`), "utf8").trim().split("\n").filter((l) => l !== "").length).toBe(run!.rows_read)
+    }, 90_000)
+  }
+})
+
 describe("a run whose process died", () => {
   it("is marked interrupted, with the reason, the next time a Landscape opens the file; a live run is left alone", async () => {
     const dir = tempDir()

@@ -11,7 +11,6 @@
  * SIGHTLINE_GRANULARITY (lifecycle | rows | full, default rows), SIGHTLINE_CONCURRENCY (default 4),
  * FLIGHTS_FILE (a file of vega-datasets' data folder, default flights-20k.json).
  */
-import { NodeRuntime } from "@effect/platform-node"
 import { Config, Effect, Layer } from "effect"
 import { join } from "node:path"
 import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry, type TelemetryEvent } from "../../src/index.js"
@@ -80,4 +79,17 @@ const LandscapeLive = Layer.unwrapEffect(
   Effect.map(settings, (s) => LandscapeSqlite.layer({ filename: join(s.outDir, "landscape.db") }))
 )
 
-main.pipe(Effect.provide(Layer.mergeAll(TelemetryLive, LandscapeLive)), NodeRuntime.runMain)
+/** On Ctrl-C (or SIGTERM): say where the interrupted run is recorded and where its partial output is. */
+const reportInterruption = Effect.gen(function* () {
+  if (process.stdout.isTTY) process.stdout.write("\r\x1b[2K")
+  const s = yield* settings
+  const [run] = yield* Landscape.listRuns({ limit: 1 })
+  if (run === undefined) return
+  console.error(
+    `Run ${run.runId} of pipeline "${run.pipeline}": ${run.status} after ${(run.rowsRead ?? 0).toLocaleString("en-US")} rows; ` +
+    `recorded in ${join(s.outDir, "landscape.db")}, partial sink output in ${s.outDir}/*.partial-${run.runId}.*`
+  )
+}).pipe(Effect.ignore)
+
+// SIGINT / SIGTERM interrupt the run, which is recorded `interrupted`; the process exits 130 / 143.
+Orchestrator.runMain(main.pipe(Effect.onInterrupt(() => reportInterruption), Effect.provide(Layer.mergeAll(TelemetryLive, LandscapeLive))))

@@ -13,6 +13,7 @@
  */
 import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
+import { yieldIfBusy } from "../internal/eventLoop.js"
 
 /** Bound parameters one statement may carry: SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` (32,766), PostgreSQL's protocol limit (65,535). */
 const maxParameters = { sqlite: 32_766, pg: 65_535 } as const
@@ -58,7 +59,8 @@ export const makeInserter = <A>(sql: SqlClient.SqlClient, table: Table<A>) => {
         while (rows > records.length - offset) rows >>= 1
         const params: Array<unknown> = []
         for (let i = offset; i < offset + rows; i++) table.values(records[i]!, params)
-        statements.push(sql.unsafe(text(rows), params))
+        // SQLite runs each statement synchronously: let the event loop in between (see eventLoop.ts).
+        statements.push(Effect.zipRight(sql.unsafe(text(rows), params), yieldIfBusy()))
         offset += rows
       }
       return statements.length === 1 ? Effect.asVoid(statements[0]!) : Effect.all(statements, { discard: true })

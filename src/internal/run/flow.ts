@@ -25,6 +25,7 @@ import { Chunk, Deferred, Duration, Effect, type Exit, FiberSet, Queue, Schedule
 import type { LandscapeError } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { SourceError, SourceRecord } from "../../Source.js"
+import { yieldIfBusy } from "../eventLoop.js"
 import type { RunContext } from "./context.js"
 import { isProcessed, type Processed, process } from "./processor.js"
 
@@ -41,12 +42,6 @@ export interface FlowOptions {
 /** A row in its batch: processed, or still running (its result will be in `deferred`). */
 type Slot = Processed | { readonly _tag: "Running"; readonly deferred: Deferred.Deferred<Processed, LandscapeError> }
 type Sealed = { readonly _tag: "Batch"; readonly slots: ReadonlyArray<Slot> } | { readonly _tag: "End"; readonly exit: Exit.Exit<void, SourceError> }
-
-/** One turn of the event loop. */
-const yieldToEventLoop = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 /**
  * Runs `records` through the processor and `commit`, in the current scope. Fails with the source's
@@ -83,7 +78,6 @@ export const run = (
       })
 
     let index = 0
-    let lastYield = performance.now()
     const produce = Stream.runForEachChunk(records, (chunk) =>
       Effect.gen(function* () {
         for (const record of Chunk.toReadonlyArray(chunk)) {
@@ -91,10 +85,7 @@ export const run = (
           if (open.length === 0) openedAt = ctx.clock.unsafeCurrentTimeMillis()
           open.push(isProcessed(result) ? result : yield* admit(result))
           if (open.length >= options.batchSize) yield* seal
-          if (performance.now() - lastYield >= options.yieldAfterMs) {
-            yield* yieldToEventLoop
-            lastYield = performance.now()
-          }
+          yield* yieldIfBusy(options.yieldAfterMs)
         }
       }))
     const windowMs = Duration.toMillis(options.batchWindow)
