@@ -3,7 +3,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/", "out/", "node_modules/", "coverage/", "scratch/"] },
+  { ignores: ["dist/", "out/", "node_modules/", "coverage/", "scratch/", "test/readme/blocks/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -18,7 +18,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ["examples/**", "bench/**"],
+    files: ["examples/**", "bench/**", "scripts/**"],
     rules: { "no-console": "off" }
   }
 )

@@ -1,6 +1,9 @@
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
+  // README blocks import "sightline": inside this repository it resolves to src/ through this export condition.
+  resolve: { conditions: ["sightline-source"] },
+  ssr: { resolve: { conditions: ["sightline-source"] } },
   test: {
     include: ["test/**/*.test.ts"],
     environment: "node",
