@@ -1,19 +1,30 @@
 /**
- * `npm run bench -- engine`: the engine's throughput against the storage it writes to.
+ * `npm run bench -- engine`: the engine's throughput against the storage it writes to, in one run.
  *
- * - `raw-sqlite`: the anchor, the identity pipeline's audit written by hand with better-sqlite3
- *   (`bench/_raw-sqlite.ts`).
- * - `engine`: the identity pipeline (3 pass-through transforms, 1 gate, 2 file sinks) through
- *   `Orchestrator.run` with the full audit on SQLite and telemetry at `rows` to a JSON Lines file.
- * - `engine-disabled`: the same with `Telemetry.layerDisabled`.
+ * - `raw-sqlite` (the anchor): the identity pipeline's audit written by hand with better-sqlite3,
+ *   prepared statements, 256 rows per transaction (`bench/_raw-sqlite.ts`).
+ * - `engine`: the identity pipeline (3 pass-through transforms, 1 gate, 2 file sinks) over
+ *   BENCH_ROWS in-memory rows (default 100,000) through `Orchestrator.run`, with the full audit on
+ *   SQLite and telemetry `rows` to a JSON Lines file. Target ≥ 0.5× raw.
+ * - `engine-disabled`: the same with `Telemetry.layerDisabled`. Target: telemetry ≤ 5 % slower.
+ * - `main-job`: the flights pipeline of `npm start` (20,000 rows, JSON source, 3 transforms, a gate,
+ *   CSV and JSON Lines sinks, telemetry `rows` to JSON Lines), with the event loop's delay measured
+ *   by `perf_hooks.monitorEventLoopDelay` while it runs. Targets ≥ 0.4× raw; delay p99 ≤ 20 ms,
+ *   max ≤ 100 ms.
+ * - memory: the identity pipeline over 20,000 and 200,000 rows, each in a fresh process
+ *   (`bench/_engine-rss.ts`), peak RSS compared. Target ≤ 1.2×.
  *
- * BENCH_ROWS rows (default 100,000), BENCH_ROUNDS rounds (default 3), configurations alternating
- * within each round; the median of the rounds counts.
+ * BENCH_ROUNDS rounds (default 3); within a round the configurations alternate; medians count.
+ * Each rate includes opening and closing the layers (the telemetry drain is part of the cost).
  */
 import { Effect, Layer } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { pathToFileURL } from "node:url"
+import { makePipeline } from "../examples/flights/pipeline.js"
 import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
 import { identityPipeline } from "./_identity.js"
 import { rawSqlite } from "./_raw-sqlite.js"
@@ -25,59 +36,102 @@ const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
-const fmt = (x: number) => Math.round(x).toLocaleString("en-US")
+const fmt = (x: number, digits = 0) => x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
 /** An empty, migrated Landscape file in a fresh folder. */
-const freshLandscape = () =>
-  Effect.gen(function* () {
-    const dir = mkdtempSync(join(tmpdir(), "sightline-bench-engine-"))
-    const db = join(dir, "landscape.db")
-    yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
-    return { dir, db }
-  })
+const freshLandscape = Effect.gen(function* () {
+  const dir = mkdtempSync(join(tmpdir(), "sightline-bench-engine-"))
+  const db = join(dir, "landscape.db")
+  yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
+  return { dir, db }
+})
 
 const raw = Effect.gen(function* () {
-  const { db, dir } = yield* freshLandscape()
+  const { db, dir } = yield* freshLandscape
   const rate = rawSqlite(db, n)
   rmSync(dir, { recursive: true, force: true })
   return rate
 })
 
+const telemetryLayer = (mode: "rows" | "disabled", dir: string) =>
+  mode === "disabled"
+    ? Telemetry.layerDisabled
+    : Telemetry.layer({
+      granularity: "rows",
+      exporters: [JsonLinesExporter.make({ path: join(dir, "events.jsonl"), append: false })],
+      exporterQueue: { strategy: "block" }
+    })
+
 const engine = (telemetry: "rows" | "disabled") =>
   Effect.gen(function* () {
-    const { db, dir } = yield* freshLandscape()
-    const TelemetryLive = telemetry === "disabled"
-      ? Telemetry.layerDisabled
-      : Telemetry.layer({
-        granularity: "rows",
-        exporters: [JsonLinesExporter.make({ path: join(dir, "events.jsonl"), append: false })],
-        exporterQueue: { strategy: "block" }
-      })
+    const { db, dir } = yield* freshLandscape
     const t0 = performance.now()
     const summary = yield* Orchestrator.run(identityPipeline(dir, n)).pipe(
-      Effect.provide(Layer.merge(TelemetryLive, LandscapeSqlite.layer({ filename: db })))
+      Effect.provide(Layer.merge(telemetryLayer(telemetry, dir), LandscapeSqlite.layer({ filename: db })))
     )
-    // Includes closing the layers: draining telemetry is part of the cost.
     const seconds = (performance.now() - t0) / 1000
     rmSync(dir, { recursive: true, force: true })
     if (summary.rowsRead !== n) throw new Error(`engine read ${summary.rowsRead} rows, expected ${n}`)
     return n / seconds
   })
 
+/** The main job in this process, with the event loop's delay sampled every 5 ms while it runs. */
+const mainJob = Effect.gen(function* () {
+  const { db, dir } = yield* freshLandscape
+  const delay = monitorEventLoopDelay({ resolution: 5 })
+  const t0 = performance.now()
+  delay.enable()
+  const summary = yield* Orchestrator.run(makePipeline({ outDir: dir })).pipe(
+    Effect.provide(Layer.merge(telemetryLayer("rows", dir), LandscapeSqlite.layer({ filename: db })))
+  )
+  delay.disable()
+  const seconds = (performance.now() - t0) / 1000
+  rmSync(dir, { recursive: true, force: true })
+  return { rate: summary.rowsRead / seconds, p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6 }
+})
+
+const child = join(import.meta.dirname, "_engine-rss.ts")
+const tsx = pathToFileURL(join(import.meta.dirname, "..", "node_modules", "tsx", "dist", "loader.mjs")).href
+const peakRss = (rows: number) =>
+  Effect.sync(() => {
+    const out = execFileSync(process.execPath, ["--import", tsx, child, String(rows)], { encoding: "utf8" })
+    return (JSON.parse(out.trim().split("\n").at(-1)!) as { peakRssMb: number }).peakRssMb
+  })
+
 const program = Effect.gen(function* () {
-  const results = { raw: [] as Array<number>, engine: [] as Array<number>, disabled: [] as Array<number> }
+  const r = { raw: [] as Array<number>, engine: [] as Array<number>, disabled: [] as Array<number>, main: [] as Array<number>, p99: [] as Array<number>, max: [] as Array<number> }
+  const rss = { small: [] as Array<number>, large: [] as Array<number> }
   for (let i = 0; i < rounds; i++) {
-    results.raw.push(yield* raw)
-    results.engine.push(yield* engine("rows"))
-    results.disabled.push(yield* engine("disabled"))
-    console.log(`round ${i + 1}: raw-sqlite ${fmt(results.raw[i]!)}  engine ${fmt(results.engine[i]!)}  engine-disabled ${fmt(results.disabled[i]!)} rows/s`)
+    r.raw.push(yield* raw)
+    r.engine.push(yield* engine("rows"))
+    r.disabled.push(yield* engine("disabled"))
+    const job = yield* mainJob
+    r.main.push(job.rate)
+    r.p99.push(job.p99Ms)
+    r.max.push(job.maxMs)
+    rss.small.push(yield* peakRss(20_000))
+    rss.large.push(yield* peakRss(200_000))
+    console.log(
+      `round ${i + 1}: raw-sqlite ${fmt(r.raw[i]!)}  engine ${fmt(r.engine[i]!)}  engine-disabled ${fmt(r.disabled[i]!)}  ` +
+      `main-job ${fmt(job.rate)} rows/s (loop delay p99 ${fmt(job.p99Ms, 1)} ms, max ${fmt(job.maxMs, 1)} ms)  ` +
+      `peak RSS ${fmt(rss.small[i]!, 1)} MB at 20k, ${fmt(rss.large[i]!, 1)} MB at 200k rows`
+    )
   }
-  const m = { raw: median(results.raw), engine: median(results.engine), disabled: median(results.disabled) }
+  const m = {
+    raw: median(r.raw), engine: median(r.engine), disabled: median(r.disabled), main: median(r.main),
+    p99: median(r.p99), max: median(r.max), small: median(rss.small), large: median(rss.large)
+  }
   console.log(`raw-sqlite       ${fmt(m.raw)} rows/s (median of ${rounds}, ${fmt(n)} rows)`)
   console.log(`engine           ${fmt(m.engine)} rows/s (telemetry rows -> JSON Lines)`)
   console.log(`engine-disabled  ${fmt(m.disabled)} rows/s (Telemetry.layerDisabled)`)
+  console.log(`main-job         ${fmt(m.main)} rows/s (flights, 20,000 rows); event loop delay p99 ${fmt(m.p99, 1)} ms, max ${fmt(m.max, 1)} ms`)
+  console.log(`memory           peak RSS ${fmt(m.small, 1)} MB at 20,000 rows, ${fmt(m.large, 1)} MB at 200,000 rows`)
   console.log(`ratio engine/raw-sqlite ${(m.engine / m.raw).toFixed(2)}`)
+  console.log(`ratio main-job/raw-sqlite ${(m.main / m.raw).toFixed(2)}`)
   console.log(`ratio engine-telemetry-rows/engine-telemetry-disabled ${(m.engine / m.disabled).toFixed(2)}`)
+  console.log(`ratio loop-delay-p99-ms/target-20ms ${(m.p99 / 20).toFixed(2)}`)
+  console.log(`ratio loop-delay-max-ms/target-100ms ${(m.max / 100).toFixed(2)}`)
+  console.log(`ratio rss-200k-rows/rss-20k-rows ${(m.large / m.small).toFixed(2)}`)
 })
 
 await Effect.runPromise(program)

@@ -15,7 +15,7 @@ import { Cause, type Context, Duration, Effect, Exit, Schedule } from "effect"
 import type { CallScope } from "./CallScope.js"
 import { newId } from "./internal/ids.js"
 import * as Commit from "./internal/run/commit.js"
-import { makeContextFor, type RunContext } from "./internal/run/context.js"
+import { eventBase, makeContextFor, type RunContext } from "./internal/run/context.js"
 import * as Fatal from "./internal/run/fatal.js"
 import * as Flow from "./internal/run/flow.js"
 import * as Main from "./internal/run/main.js"
@@ -133,7 +133,7 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
     wantsRowEvents: wantsRowEvents(),
     contextFor: makeContextFor(captured)
   }
-  const base = () => ({ timestamp: clock.unsafeCurrentTimeMillis(), runId, ...ctx.trace })
+  const base = () => eventBase(ctx, clock.unsafeCurrentTimeMillis())
   const phase = (p: Phase) => telemetry.emit({ _tag: "PhaseChanged", ...base(), phase: p })
   const counts: Commit.Counts = { read: 0, quarantined: 0, failed: 0, perSink: Object.fromEntries(plan.sinks.slice(0, -1).map((s) => [s.name, 0])) }
 

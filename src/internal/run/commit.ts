@@ -21,7 +21,7 @@ import type { LandscapeError, TokenEnd, TokenOutcome } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
 import { newId } from "../ids.js"
-import type { RunContext } from "./context.js"
+import { eventBase, type RunContext } from "./context.js"
 import { emptyBatch } from "./journal.js"
 import type { Operations, SinkHandle } from "./operations.js"
 import { type Processed, quarantine } from "./processor.js"
@@ -124,9 +124,7 @@ export const commit = (
       if (outcome === "failed") continue
       events.push({
         _tag: "TokenCompleted",
-        timestamp: completedAt,
-        runId: ctx.runId,
-        ...ctx.trace,
+        ...eventBase(ctx, completedAt),
         rowId: journal.rowId,
         tokenId: journal.tokenId,
         nodeId: sink.planned.nodeId,

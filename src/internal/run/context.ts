@@ -50,5 +50,13 @@ export const makeContextFor = (captured: Context.Context<never>) => {
     Context.add(Context.add(base, CallScope, scope), CallRecorder, recorder)
 }
 
+/**
+ * The fields every event of a run carries (DESIGN.md invariant 7): when it happened (engine
+ * `Clock`, epoch milliseconds), which run, and the W3C ids of the span it belongs to (the run's,
+ * or a traced row's own).
+ */
+export const eventBase = (ctx: Pick<RunContext, "runId" | "trace">, timestamp: number, trace: Trace = ctx.trace) =>
+  ({ timestamp, runId: ctx.runId, ...trace }) as const
+
 /** Milliseconds between two `Clock.unsafeCurrentTimeNanos` readings (engine time, so `TestClock` drives it). */
 export const elapsedMs = (from: bigint, to: bigint): number => Number(to - from) / 1e6

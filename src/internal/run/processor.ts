@@ -22,7 +22,7 @@ import { currentTrace } from "../../TelemetryEvent.js"
 import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sha256 } from "../hashing.js"
 import { newId } from "../ids.js"
 import * as RowFailure from "../rowFailure.js"
-import { elapsedMs, type RunContext, type Trace } from "./context.js"
+import { elapsedMs, eventBase, type RunContext, type Trace } from "./context.js"
 import { RowJournal } from "./journal.js"
 import type { PlannedSink, PlannedStep } from "./plan.js"
 import * as Recorder from "./recorder.js"
@@ -142,11 +142,11 @@ const settle = (
       })
     }
   }
-  const ids = { runId: ctx.runId, ...trace, rowId: journal.rowId, tokenId: journal.tokenId, nodeId: planned.nodeId, stateId: state.stateId }
+  const ids = { ...eventBase(ctx, completedAt, trace), rowId: journal.rowId, tokenId: journal.tokenId, nodeId: planned.nodeId, stateId: state.stateId }
   const fail = (failure: RowFailure.RowFailure): Step => {
     close({ status: "failed", error: failure.detail })
     if (step._tag === "Transform") {
-      journal.events?.push({ _tag: "TransformCompleted", timestamp: completedAt, ...ids, status: "failed", durationMs, inputHash, error: failure.reason })
+      journal.events?.push({ _tag: "TransformCompleted", ...ids, status: "failed", durationMs, inputHash, error: failure.reason })
     }
     return done(row, quarantine(ctx, row, step.name, failure.reason))
   }
@@ -164,7 +164,7 @@ const settle = (
       outputHash = sha256(text)
     }
     close({ status: "completed", outputHash })
-    journal.events?.push({ _tag: "TransformCompleted", timestamp: completedAt, ...ids, status: "completed", durationMs, inputHash, outputHash })
+    journal.events?.push({ _tag: "TransformCompleted", ...ids, status: "completed", durationMs, inputHash, outputHash })
     return { _tag: "Next", value: exit.value, hash: outputHash }
   }
   const destination = String(exit.value)
@@ -182,7 +182,7 @@ const settle = (
     ...(target === undefined ? {} : { destinationNodeId: target.nodeId }),
     createdAt: completedAt
   })
-  journal.events?.push({ _tag: "GateEvaluated", timestamp: completedAt, ...ids, destination })
+  journal.events?.push({ _tag: "GateEvaluated", ...ids, destination })
   return target === undefined ? { _tag: "Next", value: input, hash: inputHash } : done(row, { _tag: "Routed", sink: target, value: input, hash: inputHash })
 }
 
@@ -267,7 +267,7 @@ const start = (ctx: RunContext, record: SourceRecord, rowIndex: number, traced: 
   const dataHash = sha256(dataJson)
   const { rowId, tokenId } = journal
   journal.row = { rowId, tokenId, runId: ctx.runId, sourceNodeId: ctx.plan.source.nodeId, rowIndex, dataJson, dataHash, createdAt: now }
-  journal.events?.push({ _tag: "RowCreated", timestamp: now, runId: ctx.runId, ...trace, rowId, tokenId, nodeId: ctx.plan.source.nodeId, rowIndex, contentHash: dataHash })
+  journal.events?.push({ _tag: "RowCreated", ...eventBase(ctx, now, trace), rowId, tokenId, nodeId: ctx.plan.source.nodeId, rowIndex, contentHash: dataHash })
   const row: Row = { journal, data, traced }
   if (record.error !== undefined) return sourceFailure(ctx, row, RowFailure.make("parse", record.error))
   if (isNonCanonical(text)) return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `${text.path}: ${text.reason}`))
