@@ -10,11 +10,11 @@ export * as CallScope from "./CallScope.js"
 /** Exporter interface and constructor. @since 0.1.0 */
 export * as Exporter from "./Exporter.js"
 /** Console exporter: one readable line per event. @since 0.1.0 */
-export * as ConsoleExporter from "./exporters/Console.js"
+export * as ConsoleExporter from "./ConsoleExporter.js"
 /** JSON Lines file exporter. @since 0.1.0 */
-export * as JsonLinesExporter from "./exporters/JsonLines.js"
+export * as JsonLinesExporter from "./JsonLinesExporter.js"
 /** In-memory exporter with assertions, for tests. @since 0.1.0 */
-export * as TestExporter from "./exporters/TestExporter.js"
+export * as TestExporter from "./TestExporter.js"
 /** The audit trail service. @since 0.1.0 */
 export * as Landscape from "./Landscape.js"
 /** Runs pipelines. @since 0.1.0 */
@@ -27,6 +27,8 @@ export * as Sink from "./Sink.js"
 export * as Source from "./Source.js"
 /** The telemetry service and its layers. @since 0.1.0 */
 export * as Telemetry from "./Telemetry.js"
+/** The hub's accounting and health models. @since 0.2.0 */
+export * as TelemetryStats from "./TelemetryStats.js"
 /** The event catalogue. @since 0.1.0 */
 export * as TelemetryEvent from "./TelemetryEvent.js"
 /** HttpClient that records every request in the Landscape, then emits. @since 0.1.0 */

@@ -7,26 +7,23 @@
  * fixed number of turns is not enough either: Effect 3.22 schedules each fiber on a runner of its
  * own, and a runner that has gone 2048 microtask turns falls back to `setTimeout`, so a producer
  * can yield a thousand times before its consumer runs once. A producer that finds the queue full
- * therefore waits, without spinning, until its consumer frees space or `patience` passes; only
- * then does it drop, and it goes on dropping at once, without waiting, until the consumer moves.
+ * therefore waits, without spinning, until its consumer frees space or has stalled (no progress
+ * for `patience` of time in which it could run: see `awaitProgress`); only then does it drop, and
+ * it goes on dropping at once, without waiting, until the consumer moves.
  *
  * @internal
  */
-import { type Duration, Effect, Option, Queue } from "effect"
+import { Clock, Duration, Effect, Option, Queue } from "effect"
 
-/** What happens when a queue is full: `block` suspends the producer, `drop` refuses the newest, `slide` evicts the oldest. */
-export type OverflowStrategy = "block" | "drop" | "slide"
+import type { QueueOptions } from "../../Telemetry.js"
 
-export interface QueueOptions {
-  readonly capacity: number
-  readonly strategy: OverflowStrategy
-}
+export type { QueueOptions }
 
 export const makeQueue = <A>(options: QueueOptions): Effect.Effect<Queue.Queue<A>> =>
   options.strategy === "slide" ? Queue.sliding<A>(options.capacity) : Queue.bounded<A>(options.capacity)
 
 /** Items in `queue` now (0 once it is shut down). */
-export const sizeOf = <A>(queue: Queue.Queue<A>): number => {
+export const sizeOf = (queue: { readonly unsafeSize: () => Option.Option<number> }): number => {
   const size = queue.unsafeSize()
   return size._tag === "Some" ? Math.max(0, size.value) : 0
 }
@@ -53,8 +50,34 @@ export const advance = (consumer: Consumer): void => {
 }
 
 /**
- * `drop`, once `queue` refused `item`: waits up to `patience` for the consumer to take, retries,
- * and calls `onDrop` when the consumer did not move in time. While it stays where it was at that
+ * Waits until `consumer` moves past `seen`, or until it has made no progress for `patienceMs` of
+ * time *in which it could have run*; succeeds with `true` when it moved.
+ *
+ * On one thread, wall time is the wrong measure: while the consumer's own synchronous export work
+ * (encoding a batch) or the producer's runs, the consumer cannot take, and a timer that fires
+ * after such a stretch fires in the event loop's timers phase, before the I/O callback that would
+ * let the consumer take. So each wait of `r` ms that took `e` ms is charged only `2r − e` (the
+ * time the thread can have been free; nothing when it was busy at least `r` of it), and the next
+ * wait gives the consumer a full turn of the event loop first.
+ */
+const awaitProgress = (consumer: Consumer, seen: number, patienceMs: number): Effect.Effect<boolean> => {
+  const loop = (charged: number): Effect.Effect<boolean> =>
+    Effect.flatMap(Clock.currentTimeMillis, (start) => {
+      const requested = Math.max(1, patienceMs - charged)
+      return Effect.flatMap(Effect.timeoutOption(consumer.moved.await, Duration.millis(requested)), (moved) => {
+        if (Option.isSome(moved) || consumer.progress !== seen) return Effect.succeed(true)
+        return Effect.flatMap(Clock.currentTimeMillis, (end) => {
+          const total = charged + Math.max(0, 2 * requested - (end - start))
+          return total >= patienceMs ? Effect.succeed(false) : loop(total)
+        })
+      })
+    })
+  return loop(0)
+}
+
+/**
+ * `drop`, once `queue` refused `item`: waits for the consumer to take (see `awaitProgress`),
+ * retries, and calls `onDrop` when the consumer stalled. While it stays where it was at that
  * drop, further items are dropped at once (returns `undefined`: nothing to run), so overload costs
  * one wait per stall of the consumer rather than one per event.
  */
@@ -69,6 +92,7 @@ export const offerDropping = <A>(
     onDrop()
     return undefined
   }
+  const patienceMs = Duration.toMillis(patience)
   const attempt: Effect.Effect<void> = Effect.suspend(() => {
     if (queue.unsafeOffer(item)) return Effect.void
     const seen = consumer.progress
@@ -77,8 +101,8 @@ export const offerDropping = <A>(
       return Effect.void
     }
     consumer.moved.unsafeClose()
-    return Effect.flatMap(Effect.timeoutOption(consumer.moved.await, patience), (moved) => {
-      if (Option.isSome(moved) || consumer.progress !== seen) return attempt
+    return Effect.flatMap(awaitProgress(consumer, seen, patienceMs), (moved) => {
+      if (moved) return attempt
       if (queue.unsafeOffer(item)) return Effect.void
       consumer.stalledAt = seen
       onDrop()
