@@ -13,6 +13,8 @@ export * as Exporter from "./Exporter.js"
 export * as ConsoleExporter from "./ConsoleExporter.js"
 /** JSON Lines file exporter. @since 0.1.0 */
 export * as JsonLinesExporter from "./JsonLinesExporter.js"
+/** OTLP/HTTP export of logs, spans and metrics. @since 0.2.0 */
+export * as OtlpExporter from "./OtlpExporter.js"
 /** In-memory exporter with assertions, for tests. @since 0.1.0 */
 export * as TestExporter from "./TestExporter.js"
 /** The audit trail service. @since 0.1.0 */
@@ -31,6 +33,8 @@ export * as Telemetry from "./Telemetry.js"
 export * as TelemetryStats from "./TelemetryStats.js"
 /** The event catalogue. @since 0.1.0 */
 export * as TelemetryEvent from "./TelemetryEvent.js"
+/** Sightline metrics: the naming rule, units, labels, the catalogue. @since 0.2.0 */
+export * as PipelineMetric from "./PipelineMetric.js"
 /** HttpClient that records every request in the Landscape, then emits. @since 0.1.0 */
 export * as AuditedHttpClient from "./AuditedHttpClient.js"
 /** Versioned LLM price table and per-call cost. @since 0.1.0 */

@@ -1,68 +1,66 @@
 /**
- * The hub's self-observability: Effect `Metric`s named
- * `pipeline.telemetry.<component>.<metric_type>.<metric_name>` (DESIGN.md conventions), checked
- * when defined. Updated synchronously (`unsafeUpdate`) so the hot paths allocate no Effect.
+ * The hub's self-observability: Effect `Metric`s defined through `PipelineMetric` (so named
+ * `pipeline.telemetry.<component>.<metric_type>.<metric_name>` and carrying their unit). Updated
+ * synchronously (`unsafeUpdate`) so the hot paths allocate no Effect.
  *
- * | metric | labels |
- * |---|---|
- * | `pipeline.telemetry.ingress.gauge.queue_depth` | |
- * | `pipeline.telemetry.hub.counter.events_emitted` | |
- * | `pipeline.telemetry.hub.counter.events_dropped` | `reason`, `exporter` (absent at hub level) |
- * | `pipeline.telemetry.exporter.gauge.queue_depth` | `exporter` |
- * | `pipeline.telemetry.exporter.histogram.export_latency_ms` | `exporter` |
- * | `pipeline.telemetry.exporter.counter.export_failures` | `exporter` |
- * | `pipeline.telemetry.exporter.counter.events_exported` | `exporter` |
- * | `pipeline.telemetry.exporter.gauge.circuit_open` | `exporter` (1 open, 0.5 half-open, 0 closed) |
+ * | metric | unit | labels |
+ * |---|---|---|
+ * | `pipeline.telemetry.ingress.gauge.queue_depth` | `{event}` | |
+ * | `pipeline.telemetry.hub.counter.events_emitted` | `{event}` | |
+ * | `pipeline.telemetry.hub.counter.events_dropped` | `{event}` | `reason`, `exporter` (absent at hub level) |
+ * | `pipeline.telemetry.exporter.gauge.queue_depth` | `{event}` | `exporter` |
+ * | `pipeline.telemetry.exporter.histogram.export_duration` | `s` | `exporter` |
+ * | `pipeline.telemetry.exporter.counter.export_failures` | `{batch}` | `exporter` |
+ * | `pipeline.telemetry.exporter.counter.events_exported` | `{event}` | `exporter` |
+ * | `pipeline.telemetry.exporter.gauge.circuit_open` | `1` | `exporter` (1 open, 0.5 half-open, 0 closed) |
  *
  * @internal
  */
-import { Metric, MetricBoundaries, MetricLabel } from "effect"
+import type { MetricLabel } from "effect"
+import * as PipelineMetric from "../../PipelineMetric.js"
 
-const metricName = /^pipeline\.telemetry\.[a-z][a-z0-9_]*\.(counter|gauge|histogram|summary|frequency)\.[a-z][a-z0-9_]*$/
-
-/** `pipeline.telemetry.<component>.<type>.<name>`; throws when a part breaks the convention. */
-export const name = (component: string, type: "counter" | "gauge" | "histogram", metric: string): string => {
-  const full = `pipeline.telemetry.${component}.${type}.${metric}`
-  if (!metricName.test(full)) throw new TypeError(`metric name "${full}" breaks pipeline.telemetry.<component>.<metric_type>.<metric_name>`)
-  return full
-}
-
-export const ingressDepth = Metric.gauge(name("ingress", "gauge", "queue_depth"), {
+export const ingressDepth = PipelineMetric.gauge("pipeline.telemetry.ingress.gauge.queue_depth", {
+  unit: "{event}",
   description: "Events waiting in the telemetry ingress queue"
 })
-export const eventsEmitted = Metric.counter(name("hub", "counter", "events_emitted"), {
-  description: "Calls to Telemetry.emit, plus the hub's health events",
-  incremental: true
+export const eventsEmitted = PipelineMetric.counter("pipeline.telemetry.hub.counter.events_emitted", {
+  unit: "{event}",
+  description: "Events handed to Telemetry.emit, plus the hub's health events"
 })
-export const eventsDropped = Metric.counter(name("hub", "counter", "events_dropped"), {
-  description: "Events lost, by reason and (for exporter-level reasons) exporter",
-  incremental: true
+export const eventsDropped = PipelineMetric.counter("pipeline.telemetry.hub.counter.events_dropped", {
+  unit: "{event}",
+  description: "Events lost, by reason and (for exporter-level reasons) exporter"
 })
-export const exporterDepth = Metric.gauge(name("exporter", "gauge", "queue_depth"), {
-  description: "Events waiting in one exporter's queue"
+export const exporterDepth = PipelineMetric.gauge("pipeline.telemetry.exporter.gauge.queue_depth", {
+  unit: "{event}",
+  description: "Items waiting in one exporter's queue"
 })
-export const exportLatency = Metric.histogram(
-  name("exporter", "histogram", "export_latency_ms"),
-  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 18 }),
-  "Duration of one export call including retries, milliseconds"
-)
-export const exportFailures = Metric.counter(name("exporter", "counter", "export_failures"), {
-  description: "Batches that still failed after the time-out and retries",
-  incremental: true
+const exportDuration = PipelineMetric.histogram("pipeline.telemetry.exporter.histogram.export_duration", {
+  unit: "s",
+  description: "Duration of one export call including retries",
+  boundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 })
-export const eventsExported = Metric.counter(name("exporter", "counter", "events_exported"), {
-  description: "Events delivered by a successful export",
-  incremental: true
+export const exportFailures = PipelineMetric.counter("pipeline.telemetry.exporter.counter.export_failures", {
+  unit: "{batch}",
+  description: "Batches that still failed after the time-out and retries"
 })
-export const circuitOpen = Metric.gauge(name("exporter", "gauge", "circuit_open"), {
+export const eventsExported = PipelineMetric.counter("pipeline.telemetry.exporter.counter.events_exported", {
+  unit: "{event}",
+  description: "Items delivered by a successful export"
+})
+export const circuitOpen = PipelineMetric.gauge("pipeline.telemetry.exporter.gauge.circuit_open", {
+  unit: "1",
   description: "1 while an exporter's circuit is open, 0.5 while half-open, 0 when closed"
 })
 
+/** Records one export's duration, given in milliseconds. */
+export const exportLatency = {
+  unsafeUpdate: (ms: number, labels: Labels) => exportDuration.unsafeUpdate(ms / 1000, labels)
+}
+
 export type Labels = ReadonlyArray<MetricLabel.MetricLabel>
 
-export const exporterLabels = (exporter: string): Labels => [MetricLabel.make("exporter", exporter)]
+export const exporterLabels = (exporter: string): Labels => PipelineMetric.labels({ exporter })
 
 export const dropLabels = (reason: string, exporter?: string): Labels =>
-  exporter === undefined
-    ? [MetricLabel.make("reason", reason)]
-    : [MetricLabel.make("reason", reason), MetricLabel.make("exporter", exporter)]
+  PipelineMetric.labels(exporter === undefined ? { reason } : { reason, exporter })
