@@ -25,9 +25,11 @@
  * never fails (invariant 2), so it never changes the result.
  *
  * Trace context: the client opens one `http.client <METHOD>` span (kind client) with redacted
- * attributes and sends `traceparent` (W3C Trace Context) and `b3` for it; a `tracestate` header the
- * caller sets is sent as is. The platform's own client span is disabled because it would export the
- * query string unredacted.
+ * attributes and sends `traceparent` (W3C Trace Context, `TraceContext.headersFor`) for it, with the
+ * `tracestate` of the trace it belongs to (`TraceContext.CurrentTraceContext`, set by the inbound
+ * middleware); a `tracestate` header the caller sets is sent as is instead. W3C `baggage` is sent
+ * only with `propagateBaggage: true`, without members whose key names a secret. The platform's own
+ * client span is disabled because it would export the query string unredacted.
  *
  * The response body is read in full (to record it) and handed back to the caller as a new response
  * over the same bytes, so `text`, `json`, `arrayBuffer` and `stream` all still work.
@@ -39,7 +41,6 @@ import {
   HttpClientError,
   HttpClientRequest,
   HttpClientResponse,
-  HttpTraceContext,
   UrlParams
 } from "@effect/platform"
 import { Context, Duration, Effect, Either, Exit, Layer } from "effect"
@@ -49,6 +50,7 @@ import * as Redaction from "./internal/redaction.js"
 import type { Landscape } from "./Landscape.js"
 import type { Telemetry } from "./Telemetry.js"
 import type { AttributeValue } from "./TelemetryEvent.js"
+import * as TraceContext from "./TraceContext.js"
 
 /**
  * Options of {@link make}, {@link layer} and {@link wrap}.
@@ -62,6 +64,8 @@ export interface Options {
   readonly maxBodyBytes?: number
   /** Time-out of one request including its response body. Default 30 seconds. */
   readonly timeout?: Duration.DurationInput
+  /** Send W3C `baggage` from `TraceContext.CurrentTraceContext` (redacted). Default `false`. */
+  readonly propagateBaggage?: boolean
 }
 
 /** Redaction options (re-exported): header names, query parameters, JSON body fields. @since 0.1.0 */
@@ -178,7 +182,12 @@ export const wrap = (client: HttpClient.HttpClient, options: Options = {}): Clie
         }
         for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
 
-        const sent = HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span))
+        const propagated = yield* TraceContext.headersFor(span, {
+          baggage: options.propagateBaggage === true,
+          ...(options.redaction === undefined ? {} : { redaction: options.redaction })
+        })
+        if (request.headers["tracestate"] !== undefined) delete propagated["tracestate"]
+        const sent = HttpClientRequest.setHeaders(request, propagated)
         const start = performance.now()
         const storedRequest = {
           method: request.method,

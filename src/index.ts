@@ -35,6 +35,8 @@ export * as TelemetryStats from "./TelemetryStats.js"
 export * as TelemetryEvent from "./TelemetryEvent.js"
 /** Sightline metrics: the naming rule, units, labels, the catalogue. @since 0.2.0 */
 export * as PipelineMetric from "./PipelineMetric.js"
+/** W3C Trace Context and Baggage: parse, format, propagate, HTTP middleware. @since 0.2.0 */
+export * as TraceContext from "./TraceContext.js"
 /** HttpClient that records every request in the Landscape, then emits. @since 0.1.0 */
 export * as AuditedHttpClient from "./AuditedHttpClient.js"
 /** Versioned LLM price table and per-call cost. @since 0.1.0 */
