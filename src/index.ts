@@ -15,6 +15,8 @@ export * as ConsoleExporter from "./ConsoleExporter.js"
 export * as JsonLinesExporter from "./JsonLinesExporter.js"
 /** OTLP/HTTP export of logs, spans and metrics. @since 0.2.0 */
 export * as OtlpExporter from "./OtlpExporter.js"
+/** Prometheus text format 0.0.4 on /metrics. @since 0.2.0 */
+export * as PrometheusExporter from "./PrometheusExporter.js"
 /** In-memory exporter with assertions, for tests. @since 0.1.0 */
 export * as TestExporter from "./TestExporter.js"
 /** The audit trail service. @since 0.1.0 */
