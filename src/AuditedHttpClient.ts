@@ -16,7 +16,9 @@
  * - `attributes` with OpenTelemetry HTTP names (semantic conventions, `http` registry):
  *   `http.request.method`, `url.full` (redacted), `server.address`, `server.port`,
  *   `http.response.status_code`, `error.type`, plus `sightline.http.*` body sizes and flags.
- * - `latencyMs`: from sending the request to the end of the response body, milliseconds.
+ * - `latencyMs`: from sending the request to the end of the response body, milliseconds; also
+ *   recorded in `pipeline.client.call.histogram.duration` (seconds; labels `call_type` `http`,
+ *   `provider` the server's host, `status`).
  *
  * Failure semantics: the request's own error (`HttpClientError`, including the time-out, reported
  * as a `RequestError` with reason `Transport`) reaches the caller unchanged after it is recorded. A
@@ -45,6 +47,7 @@ import {
 } from "@effect/platform"
 import { Context, Duration, Effect, Either, Exit, Layer } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
+import * as ClientMetrics from "./internal/clientMetrics.js"
 import { hashBytes } from "./internal/hashing.js"
 import * as Redaction from "./internal/redaction.js"
 import type { Landscape } from "./Landscape.js"
@@ -223,6 +226,9 @@ export const wrap = (client: HttpClient.HttpClient, options: Options = {}): Clie
           Effect.exit
         )
         const latencyMs = performance.now() - start
+        const host = Either.isRight(url) ? url.right.hostname : "unknown"
+        const failed = Exit.isFailure(exit) || exit.value.response.status >= 400
+        yield* ClientMetrics.recordCall("http", host, failed ? "error" : "success", latencyMs)
 
         if (Exit.isFailure(exit)) {
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
