@@ -37,6 +37,21 @@ export type {
 } from "./TelemetryStats.js"
 export type { MetricExporter, SpanExporter }
 
+/**
+ * Telemetry configured from the environment (`OTEL_SDK_DISABLED`, `OTEL_EXPORTER_OTLP_*`,
+ * `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `SIGHTLINE_GRANULARITY`, …) through Effect
+ * `Config`, on top of the options given in code. With no OTLP endpoint set it is {@link layer}
+ * with those options. See `OtlpExporter` for what is sent.
+ *
+ * @example
+ * // OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 npm start
+ * Telemetry.layerConfig({ exporters: [JsonLinesExporter.make({ path: "out/events.jsonl", append: false })] })
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export { layerConfig } from "./internal/otlp/layerConfig.js"
+
 /** @deprecated Use `TelemetryStats.droppedFor`. @since 0.1.0 */
 export const droppedFor = TelemetryStats.droppedFor
 /** @deprecated Use `TelemetryStats.unaccounted`. @since 0.1.0 */
