@@ -5,6 +5,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { OtlpExporter, Telemetry, TelemetryStats } from "../../src/index.js"
+import fc from "fast-check"
+import { msToNanos } from "../../src/internal/otlp/common.js"
 import * as Logs from "../../src/internal/otlp/logs.js"
 import { eventNames } from "../../src/internal/otlp/logs.js"
 import { catalogue } from "../hub/_helpers.js"
@@ -76,6 +78,20 @@ for (const [protocol, compression] of [["http/protobuf", "none"], ["http/json", 
 }
 
 describe("OTLP log encoding", () => {
+  it("writes each timestamp's exact nanoseconds (no BigInt on the hot path)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000 }), fc.integer({ min: 0, max: 999_999 }), (whole, micro) => {
+        const ms = whole + micro / 1e6
+        const bytes = OtlpExporterInternals.encode([{ ...catalogue[2]!, timestamp: ms }])
+        const record = ((decodeProtobuf("logs", bytes)["resourceLogs"] as Array<Record<string, unknown>>)[0]!["scopeLogs"] as Array<
+          Record<string, unknown>
+        >)[0]!["logRecords"] as Array<Record<string, unknown>>
+        expect(record[0]!["timeUnixNano"] ?? "0").toBe(msToNanos(ms).toString())
+      }),
+      { numRuns: 300 }
+    )
+  })
+
   it("a non-ASCII attribute and a long batch (nested lengths over 127 bytes) decode intact", () => {
     const events = Array.from({ length: 300 }, (_, i) => ({ ...catalogue[3]!, rowId: `ligne-é-${"x".repeat(i)}` }))
     const bytes = OtlpExporterInternals.encode(events)

@@ -92,17 +92,20 @@ const writeValueBody = (w: Writer, v: unknown): boolean => {
   }
 }
 
+/** Writes one attribute as a `KeyValue` in `field`, unless OTLP cannot carry its value. */
+export const writeAttribute = (w: Writer, field: number, key: string, v: unknown): void => {
+  if (v === undefined || v === null) return
+  const kv = w.begin(field)
+  w.string(1, key)
+  const value = w.begin(2)
+  writeValueBody(w, v)
+  w.end(value)
+  w.end(kv)
+}
+
 /** Writes each attribute as a `KeyValue` in `field`, skipping values OTLP cannot carry. */
 export const writeAttributes = (w: Writer, field: number, attributes: Attributes): void => {
-  for (const [key, v] of attributes) {
-    if (v === undefined || v === null) continue
-    const kv = w.begin(field)
-    w.string(1, key)
-    const value = w.begin(2)
-    writeValueBody(w, v)
-    w.end(value)
-    w.end(kv)
-  }
+  for (const [key, v] of attributes) writeAttribute(w, field, key, v)
 }
 
 /** `Resource` (field `resourceField` of the Resource* message) then the `InstrumentationScope` (field 1 of Scope*). */

@@ -15,7 +15,7 @@
  * @internal
  */
 import type { EventTag, TelemetryEvent } from "../../TelemetryEvent.js"
-import { type Attributes, jsonAttributes, jsonResource, jsonScope, msToNanos, type Origin, writeAttributes, writeResource, writeScope } from "./common.js"
+import { type Attributes, jsonAttributes, jsonResource, jsonScope, msToNanos, type Origin, writeAttribute, writeResource, writeScope } from "./common.js"
 import { Writer } from "./protobuf.js"
 
 /** The OTLP event name of each Sightline event. */
@@ -114,15 +114,22 @@ const errorType = (e: TelemetryEvent): string | undefined => {
   }
 }
 
+/** Calls `f` with each attribute of one event's log record, in field order (no allocation per attribute). */
+const eachAttribute = (e: TelemetryEvent, f: (key: string, value: unknown) => void): void => {
+  const fields: Readonly<Record<string, unknown>> = e
+  for (const field in fields) {
+    const v = fields[field]
+    if (v !== undefined && !skipped.has(field)) f(attributeName(e._tag, field), v)
+  }
+  if (e._tag === "ExternalCallCompleted") for (const key in e.attributes) f(key, e.attributes[key])
+  const type = errorType(e)
+  if (type !== undefined) f("error.type", type)
+}
+
 /** The attributes of one event's log record, in field order. */
 export const attributesOf = (e: TelemetryEvent): Attributes => {
   const out: Array<readonly [string, unknown]> = []
-  for (const [field, v] of Object.entries(e)) {
-    if (!skipped.has(field) && v !== undefined) out.push([attributeName(e._tag, field), v])
-  }
-  if (e._tag === "ExternalCallCompleted") for (const key in e.attributes) out.push([key, e.attributes[key]])
-  const type = errorType(e)
-  if (type !== undefined) out.push(["error.type", type])
+  eachAttribute(e, (key, value) => out.push([key, value]))
   return out
 }
 
@@ -133,11 +140,12 @@ export const encodeProtobuf = (events: ReadonlyArray<TelemetryEvent>, origin: Or
   writeResource(w, 1, origin)
   const scopeLogs = w.begin(2)
   writeScope(w, origin)
+  const attribute = (key: string, value: unknown) => writeAttribute(w, 6, key, value)
   for (const e of events) {
     const record = w.begin(2)
-    w.fixed64(1, msToNanos(e.timestamp))
+    w.millisAsNanos(1, e.timestamp)
     w.int(2, severityOf(e))
-    writeAttributes(w, 6, attributesOf(e))
+    eachAttribute(e, attribute)
     if (e.traceId !== undefined) {
       w.fixed32(8, 1)
       w.hex(9, e.traceId)

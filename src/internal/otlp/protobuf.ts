@@ -12,6 +12,14 @@
 
 const utf8 = new TextEncoder()
 
+/** Hex digit values by character code (-1: not a hex digit). */
+const HEX = new Int8Array(128).fill(-1)
+for (let i = 0; i < 10; i++) HEX[48 + i] = i
+for (let i = 0; i < 6; i++) {
+  HEX[65 + i] = 10 + i
+  HEX[97 + i] = 10 + i
+}
+
 export class Writer {
   private buf: Uint8Array
   private view: DataView
@@ -131,7 +139,28 @@ export class Writer {
     this.tag(field, 2)
     this.varint(n)
     this.ensure(n)
-    for (let i = 0; i < n; i++) this.buf[this.pos++] = Number.parseInt(hex.substr(i * 2, 2), 16)
+    for (let i = 0; i < n; i++) {
+      this.buf[this.pos++] = ((HEX[hex.charCodeAt(2 * i) & 127] as number) << 4) | (HEX[hex.charCodeAt(2 * i + 1) & 127] as number)
+    }
+  }
+
+  /**
+   * A `fixed64` field of epoch nanoseconds from epoch milliseconds (possibly fractional), exact
+   * without BigInt: the milliseconds are split so that every partial product stays below 2^53.
+   */
+  millisAsNanos(field: number, ms: number): void {
+    const whole = Math.floor(ms)
+    const frac = Math.round((ms - whole) * 1e6)
+    const a = Math.floor(whole / 65536)
+    const b = whole - a * 65536
+    const x = a * 1e6 // < 2^46
+    const low = (x % 65536) * 65536 + b * 1e6 + frac // < 2^38
+    const carry = Math.floor(low / 4294967296)
+    this.tag(field, 1)
+    this.ensure(8)
+    this.view.setUint32(this.pos, low - carry * 4294967296, true)
+    this.view.setUint32(this.pos + 4, Math.floor(x / 65536) + carry, true)
+    this.pos += 8
   }
 
   /** Starts a length-delimited field; returns the mark `end` needs. */
