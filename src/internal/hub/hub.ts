@@ -16,7 +16,7 @@
  *
  * @internal
  */
-import { Chunk, Clock, Duration, Effect, Fiber, Queue, type Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Fiber, type Schedule, type Scope } from "effect"
 import type { ExportError, Exporter, MetricExporter, SpanData, SpanExporter } from "../../Exporter.js"
 import type { EventTag, TelemetryEvent } from "../../TelemetryEvent.js"
 import type { TelemetryHealth, TelemetryStats } from "../../TelemetryStats.js"
@@ -26,7 +26,7 @@ import * as Health from "./health.js"
 import { compile, type ControlSettings, FILTERED, merge, PASS, type VerdictTable } from "./control.js"
 import { type Lane, makeLane, makeLaneWorker } from "./lane.js"
 import * as LastResort from "./lastResort.js"
-import { advance, makeConsumer, makeQueue, offerDropping, type QueueOptions, sizeOf } from "./overflow.js"
+import { advance, makeConsumer, makeQueue, offerDropping, type QueueOptions } from "./overflow.js"
 import { makeReporter } from "./reporter.js"
 import { keep } from "./sampling.js"
 import * as Periodic from "./periodic.js"
@@ -176,7 +176,9 @@ export const make = (
           return wait === undefined ? undefined : Effect.onInterrupt(wait, () => unEmit)
         }
         case "slide":
-          return Effect.map(Queue.offer(ingress, e), onIngressDrop)
+          ingress.unsafeSlide(e)
+          onIngressDrop()
+          return undefined
         case "block":
           return Effect.onInterrupt(Effect.zipRight(Effect.sync(() => dispatcherState.moved.unsafeClose()), blockIngress(e)), () => unEmit)
       }
@@ -246,7 +248,8 @@ export const make = (
     // ---- dispatcher: ingress → one queue per exporter
 
     const wakeIfFull = <A>(lane: Lane<A>): void => {
-      if (sizeOf(lane.queue) >= maxBatchSize) lane.wake.unsafeOffer(undefined)
+      // Size grows one at a time, so it passes maxBatchSize exactly once per fill.
+      if (lane.queue.size === maxBatchSize) lane.wake.unsafeOffer(undefined)
     }
 
     const blockLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> =>
@@ -276,9 +279,9 @@ export const make = (
         case "drop":
           return offerDropping(lane.queue, event, lane.worker, config.dropPatience, lane.onDrop)
         case "slide":
-          return Effect.map(Queue.offer(lane.queue, event), () => {
-            lane.stats.dropped.queueOverflow += 1
-          })
+          lane.queue.unsafeSlide(event)
+          lane.stats.dropped.queueOverflow += 1
+          return undefined
         case "block":
           return blockLane(lane, event)
       }
@@ -313,9 +316,9 @@ export const make = (
 
     const dispatcher = Effect.forever(
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(Queue.takeBetween(ingress, 1, maxBatchSize)), (items) => {
+        Effect.flatMap(restore(ingress.awaitItems), () => {
+          pending = ingress.takeUpTo(maxBatchSize)
           advance(dispatcherState)
-          pending = Chunk.toReadonlyArray(items)
           pos = 0
           lanePos = 0
           return dispatchStep(restore)
@@ -339,7 +342,7 @@ export const make = (
 
     /** Waits until the dispatcher has handed every accepted event to the exporter queues. */
     const settleIngress = Effect.gen(function* () {
-      while (pending.length > 0 || (yield* Queue.size(ingress)) > 0) yield* Effect.yieldNow()
+      while (pending.length > 0 || ingress.size > 0) yield* Effect.yieldNow()
     })
 
     const drainAll = Effect.zipRight(
@@ -385,9 +388,9 @@ export const make = (
           lanePos = 0
         }
         yield* Fiber.interruptAll(workerFibers)
-        counters.droppedShutdown += (yield* Queue.takeAll(ingress)).length
-        for (const lane of lanes) lane.stats.dropped.shutdown += (yield* Queue.takeAll(lane.queue)).length
-        for (const lane of spanLanes) lane.stats.dropped.shutdown += (yield* Queue.takeAll(lane.queue)).length
+        counters.droppedShutdown += ingress.takeAll().length
+        for (const lane of lanes) lane.stats.dropped.shutdown += lane.queue.takeAll().length
+        for (const lane of spanLanes) lane.stats.dropped.shutdown += lane.queue.takeAll().length
         const now = yield* Clock.currentTimeMillis
         const left = Math.max(timeoutMs - (now - started), timeoutMs / 10)
         yield* Effect.forEach([...lanes, ...spanLanes], (lane) =>
@@ -406,7 +409,7 @@ export const make = (
           lastResort.write({ message, undelivered: lost }, now)
           yield* Effect.logWarning(message)
         }
-        yield* Queue.shutdown(ingress)
+        ingress.shutdown()
         dispatcherState.moved.unsafeOpen()
       })
     )

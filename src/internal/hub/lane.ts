@@ -10,13 +10,14 @@
  *
  * @internal
  */
-import { Cause, Chunk, Clock, Duration, Effect, Exit, Queue, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Queue, Schedule } from "effect"
 import { ExportError, type ExportResult } from "../../Exporter.js"
 import type { DropReason, TelemetryEvent } from "../../TelemetryEvent.js"
 import * as Circuit from "./circuit.js"
 import type * as LastResort from "./lastResort.js"
 import * as Metrics from "./metrics.js"
 import { advance, type Consumer, makeConsumer, makeQueue, type QueueOptions } from "./overflow.js"
+import type * as Ring from "./ring.js"
 import { type ExporterCounters, newCounters } from "./stats.js"
 
 /** What a lane delivers to: an event `Exporter`, or a span or metric exporter of the same shape. */
@@ -28,7 +29,7 @@ export interface LaneExporter<A> {
 
 export interface Lane<A = TelemetryEvent> {
   readonly exporter: LaneExporter<A>
-  readonly queue: Queue.Queue<A>
+  readonly queue: Ring.Ring<A>
   readonly wake: Queue.Queue<void>
   /** The worker, as the dispatcher sees it when this queue is full. */
   readonly worker: Consumer
@@ -106,7 +107,8 @@ export interface LaneWorker {
 
 /** Empties an open lane's queue, counting what it held as `circuitOpen` drops. */
 const discardOpen = <A>(lane: Lane<A>): Effect.Effect<void> =>
-  Effect.map(Queue.takeAll(lane.queue), (rest) => {
+  Effect.sync(() => {
+    const rest = lane.queue.takeAll()
     lane.stats.dropped.circuitOpen += rest.length
     advance(lane.worker)
   })
@@ -272,10 +274,10 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
     lane.lock.withPermits(1)(
       Effect.gen(function* () {
         while (lane.circuit.state !== "open") {
-          const batch = yield* Queue.takeUpTo(lane.queue, maxBatchSize)
+          const batch = lane.queue.takeUpTo(maxBatchSize)
           advance(lane.worker)
-          if (Chunk.isEmpty(batch)) return
-          lane.current = Chunk.toReadonlyArray(batch)
+          if (batch.length === 0) return
+          lane.current = batch
           yield* exportCurrent(lane)
         }
       })

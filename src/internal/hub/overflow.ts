@@ -13,20 +13,17 @@
  *
  * @internal
  */
-import { Clock, Duration, Effect, Option, Queue } from "effect"
+import { Clock, Duration, Effect, Option } from "effect"
+import * as Ring from "./ring.js"
 
 import type { QueueOptions } from "../../Telemetry.js"
 
 export type { QueueOptions }
 
-export const makeQueue = <A>(options: QueueOptions): Effect.Effect<Queue.Queue<A>> =>
-  options.strategy === "slide" ? Queue.sliding<A>(options.capacity) : Queue.bounded<A>(options.capacity)
+export const makeQueue = <A>(options: QueueOptions): Effect.Effect<Ring.Ring<A>> => Ring.make<A>(options.capacity)
 
 /** Items in `queue` now (0 once it is shut down). */
-export const sizeOf = (queue: { readonly unsafeSize: () => Option.Option<number> }): number => {
-  const size = queue.unsafeSize()
-  return size._tag === "Some" ? Math.max(0, size.value) : 0
-}
+export const sizeOf = (queue: { readonly size: number }): number => queue.size
 
 /** A queue's consumer as its producers see it: how far it has got, and a latch it opens when it takes. */
 export interface Consumer {
@@ -82,7 +79,7 @@ const awaitProgress = (consumer: Consumer, seen: number, patienceMs: number): Ef
  * one wait per stall of the consumer rather than one per event.
  */
 export const offerDropping = <A>(
-  queue: Queue.Queue<A>,
+  queue: Ring.Ring<A>,
   item: A,
   consumer: Consumer,
   patience: Duration.Duration,
