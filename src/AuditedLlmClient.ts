@@ -16,6 +16,9 @@
  *   `sightline.pricing.version` (the {@link Pricing.Table} version the cost comes from).
  * - `latencyMs`: wall time of the call, milliseconds.
  *
+ * Each call runs in a client span `chat <model>` with the GenAI attributes (semantic conventions
+ * v1.41.0 `gen-ai/gen-ai-spans.md`), usage added when it returns.
+ *
  * Metrics (`PipelineMetric`): `gen_ai.client.operation.duration`, `gen_ai.client.token.usage` (input
  * and output), `pipeline.client.llm.counter.cost` and `pipeline.client.call.histogram.duration`.
  *
@@ -208,8 +211,25 @@ export const make = (options: Options): Effect.Effect<Client, never, LanguageMod
           attributes,
           latencyMs
         })
+        yield* Effect.annotateCurrentSpan({
+          "gen_ai.response.finish_reasons": response.finishReason,
+          "gen_ai.usage.input_tokens": usage.inputTokens ?? 0,
+          "gen_ai.usage.output_tokens": usage.outputTokens ?? 0,
+          ...(responseModel === undefined ? {} : { "gen_ai.response.model": responseModel })
+        })
         return response
-      })
+      }).pipe(
+        // The GenAI client span (semconv v1.41.0 gen-ai-spans.md): `{operation} {model}`, kind client.
+        Effect.withSpan(`chat ${options.model}`, {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": options.provider,
+            "gen_ai.request.model": options.model
+          }
+        })
+      )
 
     return {
       provider: options.provider,

@@ -176,6 +176,14 @@ export interface TelemetryService {
    * Health events are always accepted by a live hub; `layerDisabled` accepts nothing.
    */
   readonly accepts: (tag: EventTag) => boolean
+  /**
+   * Synchronous: whether the engine should give this row its own spans (row and step spans). The
+   * rule: deterministic on the row id, kept at `Options.rowSpanRate` (default 0.001), by the
+   * same 32-bit comparison as event sampling (OpenTelemetry's `TraceIdRatioBased`: the last 8 hex
+   * digits of the id, or its FNV-1a hash, below `rate × 2³²`), so a million-row run makes about a
+   * thousand row traces unless asked for more. Always `false` for `layerDisabled`.
+   */
+  readonly sampleRowSpans: (rowId: string) => boolean
   /** Delivers everything emitted so far to every exporter (like OpenTelemetry's `forceFlush`). */
   readonly flush: Effect.Effect<void>
   /** Accounting snapshot: emitted, filtered, sampled out, exported and dropped by reason and exporter. */
@@ -229,6 +237,8 @@ export interface Options<E, R> {
   readonly metricExporters?: ReadonlyArray<Effect.Effect<MetricExporter, E, R>>
   /** Default `"rows"`. */
   readonly granularity?: Granularity
+  /** Fraction of rows the engine gives spans of their own (`TelemetryService.sampleRowSpans`), 0..1. Default 0.001. */
+  readonly rowSpanRate?: number
   /** Sampling rate per event type, 0..1 (`"*"` = every other type). Default: keep everything. */
   readonly sampling?: Readonly<Record<string, number>>
   /** Glob patterns on event names to allow (empty = all). */
@@ -289,6 +299,7 @@ const serviceOf = (hub: Hub.Hub): TelemetryService => ({
   emit: hub.emit,
   emitAll: hub.emitAll,
   accepts: hub.accepts,
+  sampleRowSpans: hub.sampleRowSpans,
   flush: hub.flush,
   stats: hub.stats,
   health: hub.health,
@@ -355,6 +366,7 @@ export const layerDisabled: Layer.Layer<Telemetry> = Layer.succeed(Telemetry, {
   emit: () => Effect.void,
   emitAll: () => Effect.void,
   accepts: () => false,
+  sampleRowSpans: () => false,
   flush: Effect.void,
   stats: Effect.succeed(TelemetryStats.empty),
   health: Effect.succeed({ status: "healthy" as const, exporters: {} }),

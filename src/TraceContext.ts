@@ -271,3 +271,17 @@ export const middleware = HttpMiddleware.make((app) =>
  */
 export const serve = <E, R>(app: HttpApp.Default<E, R>): Layer.Layer<never, never, HttpServer.HttpServer | Exclude<R, HttpServerRequest.HttpServerRequest | Scope.Scope>> =>
   HttpServer.serve(middleware(app)).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+
+/**
+ * Correlation ids of the current Effect span, for stamping events: `{ traceId, spanId }`, or `{}`
+ * outside any span. Never fails.
+ *
+ * @since 0.2.0
+ */
+export const currentIds: Effect.Effect<{ readonly traceId?: string; readonly spanId?: string }> = Effect.map(
+  Effect.option(Effect.currentSpan),
+  Option.match({
+    onNone: () => ({}),
+    onSome: (span) => ({ traceId: span.traceId, spanId: span.spanId })
+  })
+)

@@ -118,3 +118,20 @@ describe("accepts", () => {
       expect((yield* t.stats).emitted).toBe(0)
     }).pipe(Effect.provide(Layer.fresh(Telemetry.layerDisabled))))
 })
+
+describe("sampleRowSpans", () => {
+  it.effect("keeps about the configured fraction of rows, always the same ones, and none when disabled", () =>
+    Effect.gen(function* () {
+      const rec = faulty("rec", "healthy")
+      const ids = Array.from({ length: 20_000 }, () => crypto.randomUUID())
+      const { result } = yield* scenario(options({ rowSpanRate: 0.1 })(rec), (t) =>
+        Effect.succeed({ first: ids.filter(t.sampleRowSpans), again: ids.filter(t.sampleRowSpans) }))
+      expect(result.first).toEqual(result.again)
+      expect(result.first.length).toBeGreaterThan(1600)
+      expect(result.first.length).toBeLessThan(2400)
+      const defaults = yield* scenario(options()(rec), (t) => Effect.succeed(ids.filter(t.sampleRowSpans).length))
+      expect(defaults.result).toBeLessThan(100) // default 0.001: ~20 of 20,000
+      const off = yield* Effect.provide(Effect.map(Telemetry.Telemetry, (t) => ids.some(t.sampleRowSpans)), Layer.fresh(Telemetry.layerDisabled))
+      expect(off).toBe(false)
+    }))
+})

@@ -21,6 +21,11 @@ const positive = (name: string, n: number): number => {
   return Math.floor(n)
 }
 
+const rate = (name: string, r: number): number => {
+  if (!(r >= 0 && r <= 1)) throw new TypeError(`Telemetry.layer: ${name} must be between 0 and 1, got ${r}`)
+  return r
+}
+
 /** Throws a `TypeError` naming the bad option. */
 export const resolve = <E, R>(options: Options<E, R>): HubConfig => {
   const ingress = { capacity: 2048, strategy: "block" as const, ...options.queue }
@@ -32,6 +37,7 @@ export const resolve = <E, R>(options: Options<E, R>): HubConfig => {
       ...(options.allow === undefined ? {} : { allow: options.allow }),
       ...(options.deny === undefined ? {} : { deny: options.deny })
     },
+    rowSpanRate: rate("rowSpanRate", options.rowSpanRate ?? 0.001),
     ingress: { ...ingress, capacity: positive("queue.capacity", ingress.capacity) },
     exporterQueue: { ...exporterQueue, capacity: positive("exporterQueue.capacity", exporterQueue.capacity) },
     dropPatience: Duration.decode(options.dropPatience ?? "10 millis"),

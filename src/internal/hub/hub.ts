@@ -24,9 +24,10 @@ import { type AttributeLimits, cap, type Truncation } from "./attributes.js"
 import type * as Circuit from "./circuit.js"
 import * as Health from "./health.js"
 import { compile, type ControlSettings, FILTERED, merge, PASS, type VerdictTable } from "./control.js"
+import { makeDispatcher } from "./dispatch.js"
 import { type Lane, makeLane, makeLaneWorker } from "./lane.js"
 import * as LastResort from "./lastResort.js"
-import { advance, makeConsumer, makeQueue, offerDropping, type QueueOptions } from "./overflow.js"
+import { makeConsumer, makeQueue, offerDropping, type QueueOptions } from "./overflow.js"
 import { makeReporter } from "./reporter.js"
 import { keep } from "./sampling.js"
 import * as Periodic from "./periodic.js"
@@ -35,6 +36,8 @@ import { snapshot } from "./stats.js"
 
 export interface HubConfig {
   readonly control: ControlSettings
+  /** Fraction of rows given spans of their own (`sampleRowSpans`). */
+  readonly rowSpanRate: number
   readonly ingress: QueueOptions
   readonly exporterQueue: QueueOptions
   /** How long a producer facing a full `drop` queue waits for its consumer to take before it drops. */
@@ -57,6 +60,7 @@ export interface Hub {
   readonly emit: (event: TelemetryEvent) => Effect.Effect<void>
   readonly emitAll: (events: ReadonlyArray<TelemetryEvent>) => Effect.Effect<void>
   readonly accepts: (tag: EventTag) => boolean
+  readonly sampleRowSpans: (rowId: string) => boolean
   /** Installs the tracer that feeds the span lanes (nothing without span exporters). */
   readonly tracer: Spans.TracerInstaller
   readonly flush: Effect.Effect<void>
@@ -68,7 +72,6 @@ export interface Hub {
   readonly update: (patch: Partial<ControlSettings>, reason?: string) => Effect.Effect<void>
 }
 
-const EMPTY: ReadonlyArray<TelemetryEvent> = []
 
 /** Span and metric exporters, beside the event exporters. */
 export interface Signals {
@@ -245,86 +248,18 @@ export const make = (
       }
     }
 
-    // ---- dispatcher: ingress → one queue per exporter
+    // ---- dispatcher (dispatch.ts): ingress → one queue per exporter
 
-    const wakeIfFull = <A>(lane: Lane<A>): void => {
-      // Size grows one at a time, so it passes maxBatchSize exactly once per fill.
-      if (lane.queue.size === maxBatchSize) lane.wake.unsafeOffer(undefined)
-    }
-
-    const blockLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (lane.circuit.state === "open") {
-          lane.stats.dropped.circuitOpen += 1
-          return Effect.void
-        }
-        if (lane.queue.unsafeOffer(event)) return Effect.void
-        lane.worker.moved.unsafeClose()
-        lane.wake.unsafeOffer(undefined)
-        return Effect.zipRight(lane.worker.moved.await, blockLane(lane, event))
-      })
-
-    /** Offers to one lane; `undefined` when done synchronously, else the overflow path to run. */
-    const offerLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> | undefined => {
-      if (lane.circuit.state === "open") {
-        lane.stats.dropped.circuitOpen += 1
-        return undefined
-      }
-      if (lane.queue.unsafeOffer(event)) {
-        wakeIfFull(lane)
-        return undefined
-      }
-      lane.wake.unsafeOffer(undefined)
-      switch (config.exporterQueue.strategy) {
-        case "drop":
-          return offerDropping(lane.queue, event, lane.worker, config.dropPatience, lane.onDrop)
-        case "slide":
-          lane.queue.unsafeSlide(event)
-          lane.stats.dropped.queueOverflow += 1
-          return undefined
-        case "block":
-          return blockLane(lane, event)
-      }
-    }
-
-    // What the dispatcher holds: `pending[pos]` has been offered to `lanes[0 .. lanePos)`.
-    let pending: ReadonlyArray<TelemetryEvent> = EMPTY
-    let pos = 0
-    let lanePos = 0
-
-    const dispatchStep = (restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        while (pos < pending.length) {
-          const event = pending[pos] as TelemetryEvent
-          while (lanePos < lanes.length) {
-            const slow = offerLane(lanes[lanePos] as Lane, event)
-            if (slow !== undefined) {
-              return Effect.flatMap(restore(slow), () => {
-                lanePos += 1
-                return dispatchStep(restore)
-              })
-            }
-            lanePos += 1
-          }
-          lanePos = 0
-          pos += 1
-        }
-        pending = EMPTY
-        pos = 0
-        return Effect.void
-      })
-
-    const dispatcher = Effect.forever(
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(ingress.awaitItems), () => {
-          pending = ingress.takeUpTo(maxBatchSize)
-          advance(dispatcherState)
-          pos = 0
-          lanePos = 0
-          return dispatchStep(restore)
-        })
-      )
-    )
+    const dispatch = makeDispatcher({
+      ingress,
+      state: dispatcherState,
+      lanes,
+      maxBatchSize,
+      strategy: config.exporterQueue.strategy,
+      dropPatience: config.dropPatience
+    })
+    const dispatcher = dispatch.run
+    const { wakeIfFull } = dispatch
 
     // ---- lanes' workers (lane.ts) and the reporter (reporter.ts)
 
@@ -342,7 +277,7 @@ export const make = (
 
     /** Waits until the dispatcher has handed every accepted event to the exporter queues. */
     const settleIngress = Effect.gen(function* () {
-      while (pending.length > 0 || ingress.size > 0) yield* Effect.yieldNow()
+      while (dispatch.holding() || ingress.size > 0) yield* Effect.yieldNow()
     })
 
     const drainAll = Effect.zipRight(
@@ -376,17 +311,7 @@ export const make = (
           concurrency: "unbounded"
         })
         yield* Fiber.interrupt(dispatcherFiber)
-        // What the dispatcher still held: the current event misses the lanes it has not reached.
-        if (pos < pending.length) {
-          if (lanePos > 0) {
-            for (const lane of lanes.slice(lanePos)) lane.stats.dropped.shutdown += 1
-            pos += 1
-          }
-          counters.droppedShutdown += pending.length - pos
-          pending = EMPTY
-          pos = 0
-          lanePos = 0
-        }
+        counters.droppedShutdown += dispatch.dropHeld()
         yield* Fiber.interruptAll(workerFibers)
         counters.droppedShutdown += ingress.takeAll().length
         for (const lane of lanes) lane.stats.dropped.shutdown += lane.queue.takeAll().length
@@ -455,5 +380,7 @@ export const make = (
 
     const tracer = spanLanes.length === 0 ? Spans.noTracer : Spans.installer(offerSpan)
 
-    return { emit, emitAll, accepts, tracer, flush, stats, health, settings: () => settings, update }
+    const sampleRowSpans = (rowId: string): boolean => keep(rowId, config.rowSpanRate)
+
+    return { emit, emitAll, accepts, sampleRowSpans, tracer, flush, stats, health, settings: () => settings, update }
   })
