@@ -85,4 +85,48 @@ describe("JsonLinesExporter", () => {
       expect(written).toBe(bursts * 1536)
       expect(TelemetryStats.unaccounted(stats, "jsonl")).toBe(0)
     }), 60_000)
+
+  it.live("under the defaults, a file exporter on a slow disk that keeps up never drops, though each write takes longer than dropPatience", () =>
+    Effect.gen(function* () {
+      // Each batch waits 40 ms for its write (a loaded machine's disk): ~12,800 events/s, against
+      // bursts of 3,072 (two engine batches, more than the 2,048-event queue) every 400 ms
+      // (~7,700/s). The producer's wait for the write in flight is what used to count as a stall.
+      // A first small burst gives the lane a history (a consumer with no successful export yet
+      // gets only dropPatience: it may be hung).
+      const slowDisk = Exporter.make({ name: "jsonl", export: () => Effect.sleep("40 millis") })
+      const fast = Exporter.make({ name: "memory", export: () => Effect.void })
+      const bursts = 8
+      const { stats } = yield* withTelemetry({ exporters: [Effect.succeed(slowDisk), Effect.succeed(fast)], lastResort: quiet }, (t) =>
+        Effect.gen(function* () {
+          yield* t.emitAll([row(-1)])
+          yield* t.flush
+          for (let b = 0; b < bursts; b++) {
+            yield* t.emitAll(Array.from({ length: 3072 }, (_, i) => row(b * 3072 + i)))
+            yield* Effect.sleep("400 millis")
+          }
+        }))
+      for (const name of ["jsonl", "memory"]) {
+        expect(TelemetryStats.droppedFor(stats, name)).toBe(0)
+        expect(stats.exporters[name]?.exported).toBe(bursts * 3072 + 1)
+      }
+    }), 60_000)
+
+  it.live("an exporter that does not keep up still drops only its own events, and does not hold the others", () =>
+    Effect.gen(function* () {
+      const slow = Exporter.make({ name: "slow", export: () => Effect.sleep("100 millis") })
+      let fastGot = 0
+      const fast = Exporter.make({ name: "fast", export: (batch) => Effect.sync(() => void (fastGot += batch.length)) })
+      const { stats } = yield* withTelemetry({ exporters: [Effect.succeed(slow), Effect.succeed(fast)], lastResort: quiet }, (t) =>
+        Effect.gen(function* () {
+          for (let b = 0; b < 40; b++) {
+            yield* t.emitAll(Array.from({ length: 1536 }, (_, i) => row(b * 1536 + i)))
+            yield* Effect.sleep("5 millis")
+          }
+        }))
+      expect(TelemetryStats.droppedFor(stats, "fast")).toBe(0)
+      expect(fastGot).toBe(stats.exporters.fast?.exported) // every event, plus the slow lane's drop reports
+      expect(fastGot).toBeGreaterThan(40 * 1536)
+      expect(stats.exporters.slow?.dropped.queueOverflow).toBeGreaterThan(0)
+      expect(TelemetryStats.unaccounted(stats, "slow")).toBe(0)
+    }), 60_000)
 })

@@ -21,6 +21,8 @@ export interface DispatchContext {
   readonly maxBatchSize: number
   readonly strategy: OverflowStrategy
   readonly dropPatience: Duration.Duration
+  /** The longest a busy lane that keeps up may hold the dispatcher (the export time-out). */
+  readonly exportTimeout: Duration.Duration
 }
 
 export interface Dispatcher {
@@ -72,7 +74,7 @@ export const makeDispatcher = (ctx: DispatchContext): Dispatcher => {
     lane.wake.unsafeOffer(undefined)
     switch (ctx.strategy) {
       case "drop":
-        return offerDropping(lane.queue, event, lane.worker, ctx.dropPatience, lane.onDrop)
+        return offerDropping(lane.queue, event, lane.worker, ctx.dropPatience, lane.onDrop, ctx.exportTimeout)
       case "slide":
         lane.queue.unsafeSlide(event)
         lane.stats.dropped.queueOverflow += 1

@@ -256,7 +256,8 @@ export const make = (
       lanes,
       maxBatchSize,
       strategy: config.exporterQueue.strategy,
-      dropPatience: config.dropPatience
+      dropPatience: config.dropPatience,
+      exportTimeout: config.exportTimeout
     })
     const dispatcher = dispatch.run
     const { wakeIfFull } = dispatch

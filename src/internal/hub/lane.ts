@@ -45,6 +45,8 @@ export interface Lane<A = TelemetryEvent> {
   current: ReadonlyArray<A>
   /** Attempts made for the current batch (retries = attempts − 1). */
   attempts: number
+  /** Durations of the last successful exports, milliseconds (at most 8). */
+  readonly durations: Array<number>
   /** When the current export started (ms, `Clock`). */
   startedAt: number
   /** Counts one `queueOverflow` drop. */
@@ -69,6 +71,7 @@ export const makeLane = <A>(exporter: LaneExporter<A>, queue: QueueOptions): Eff
       lastDropAt: Number.NEGATIVE_INFINITY,
       current: [],
       attempts: 0,
+      durations: [],
       startedAt: 0,
       onDrop: () => {
         stats.dropped.queueOverflow += 1
@@ -103,6 +106,13 @@ export interface LaneWorker {
   readonly drain: <A>(lane: Lane<A>) => Effect.Effect<void>
   /** The worker fiber's loop: drains when woken or every `exportInterval`; while open, discards and waits to probe. */
   readonly run: <A>(lane: Lane<A>) => Effect.Effect<never>
+}
+
+/** Keeps the longest of the last 8 successful export durations in `lane.worker.recentMaxMs`. */
+const recordDuration = <A>(lane: Lane<A>, ms: number): void => {
+  lane.durations.push(ms)
+  if (lane.durations.length > 8) lane.durations.shift()
+  lane.worker.recentMaxMs = Math.max(...lane.durations)
 }
 
 /** Empties an open lane's queue, counting what it held as `circuitOpen` drops. */
@@ -250,11 +260,14 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
     const start = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.sync(() => {
         lane.startedAt = now
+        lane.worker.busy = true
       }))
     const settleCurrent = (exit: Exit.Exit<void | ExportResult, ExportError>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const n = lane.current.length
         lane.current = []
+        lane.worker.busy = false
+        if (Exit.isSuccess(exit)) recordDuration(lane, now - lane.startedAt)
         return settle(lane, n, exit, lane.startedAt, now)
       })
     const timed = (attempt: Effect.Effect<void | ExportResult, ExportError>) =>
@@ -276,6 +289,8 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
         while (lane.circuit.state !== "open") {
           const batch = lane.queue.takeUpTo(maxBatchSize)
           advance(lane.worker)
+          // It has emptied its queue: it keeps up (see overflow.ts `patienceFor`).
+          if (lane.queue.size === 0) lane.worker.behind = false
           if (batch.length === 0) return
           lane.current = batch
           yield* exportCurrent(lane)

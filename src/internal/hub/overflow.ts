@@ -33,12 +33,30 @@ export interface Consumer {
   stalledAt: number
   /** Opened by the consumer after each take; closed by a producer before it waits. */
   readonly moved: Effect.Latch
+  /** Whether an export (a batch the consumer took) is in flight. */
+  busy: boolean
+  /** The longest of the consumer's recent successful exports, milliseconds (0: none yet). */
+  recentMaxMs: number
+  /** Set when a producer found it stalled; cleared when it has emptied its queue (caught up). */
+  behind: boolean
 }
 
 export const makeConsumer: Effect.Effect<Consumer> = Effect.map(
   Effect.makeLatch(false),
-  (moved): Consumer => ({ progress: 0, stalledAt: -1, moved })
+  (moved): Consumer => ({ progress: 0, stalledAt: -1, moved, busy: false, recentMaxMs: 0, behind: false })
 )
+
+/**
+ * How long a producer may wait for `consumer` before it counts as stalled. A consumer with an
+ * export in flight is not stalled but busy: when it has kept up (it emptied its queue since it was
+ * last found stalled), a producer waits for that export as long as its recent exports took, four
+ * times over (at least `patienceMs`; at most `capMs`, the export time-out). A consumer that is
+ * behind, or idle, gets `patienceMs`: so a hung or overloaded exporter holds the dispatcher for
+ * one `patienceMs` per stall, and a local file that keeps up is never dropped because one write
+ * took longer than usual on a loaded machine.
+ */
+export const patienceFor = (consumer: Consumer, patienceMs: number, capMs: number): number =>
+  consumer.busy && !consumer.behind ? Math.min(capMs, Math.max(patienceMs, 4 * consumer.recentMaxMs)) : patienceMs
 
 /** Called by the consumer after each take: wakes producers waiting for space. */
 export const advance = (consumer: Consumer): void => {
@@ -57,9 +75,10 @@ export const advance = (consumer: Consumer): void => {
  * time the thread can have been free; nothing when it was busy at least `r` of it), and the next
  * wait gives the consumer a full turn of the event loop first.
  */
-const awaitProgress = (consumer: Consumer, seen: number, patienceMs: number): Effect.Effect<boolean> => {
+const awaitProgress = (consumer: Consumer, seen: number, basePatienceMs: number, capMs: number): Effect.Effect<boolean> => {
   const loop = (charged: number): Effect.Effect<boolean> =>
     Effect.flatMap(Clock.currentTimeMillis, (start) => {
+      const patienceMs = patienceFor(consumer, basePatienceMs, capMs)
       const requested = Math.max(1, patienceMs - charged)
       return Effect.flatMap(Effect.timeoutOption(consumer.moved.await, Duration.millis(requested)), (moved) => {
         if (Option.isSome(moved) || consumer.progress !== seen) return Effect.succeed(true)
@@ -83,13 +102,15 @@ export const offerDropping = <A>(
   item: A,
   consumer: Consumer,
   patience: Duration.Duration,
-  onDrop: () => void
+  onDrop: () => void,
+  cap: Duration.Duration = patience
 ): Effect.Effect<void> | undefined => {
   if (consumer.stalledAt === consumer.progress) {
     onDrop()
     return undefined
   }
   const patienceMs = Duration.toMillis(patience)
+  const capMs = Duration.toMillis(cap)
   const attempt: Effect.Effect<void> = Effect.suspend(() => {
     if (queue.unsafeOffer(item)) return Effect.void
     const seen = consumer.progress
@@ -98,10 +119,11 @@ export const offerDropping = <A>(
       return Effect.void
     }
     consumer.moved.unsafeClose()
-    return Effect.flatMap(awaitProgress(consumer, seen, patienceMs), (moved) => {
+    return Effect.flatMap(awaitProgress(consumer, seen, patienceMs, capMs), (moved) => {
       if (moved) return attempt
       if (queue.unsafeOffer(item)) return Effect.void
       consumer.stalledAt = seen
+      consumer.behind = true
       onDrop()
       return Effect.void
     })
