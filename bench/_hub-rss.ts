@@ -77,7 +77,7 @@ const sightline = async () => {
     close: async () => {
       const s = await Effect.runPromise(t.stats)
       await Effect.runPromise(Scope.close(scope, Exit.void))
-      return Telemetry.droppedFor(s, "slow") + s.dropped.ingressOverflow
+      return Telemetry.droppedFor(s, "slow") // hub-level drops (ingress overflow) included
     }
   }
 }

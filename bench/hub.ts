@@ -9,7 +9,10 @@
  *    printed next to it.
  *    `hub-only-*` reuse 1024 events built up front, to show the hub's own cost.
  * 2. ns per `emit` of an event the granularity filters out (raw, and net of an empty Effect loop).
- * 3. Memory, Sightline (`drop`) and the OTel SDK each in a fresh process (`bench/_hub-rss.ts`): an
+ * 3. The engine's cost target (issue 9): ns per event from `emitAll` to the bytes handed to a JSON
+ *    Lines file, under the defaults, in batches of 256 rows × 6 events, against pino writing the
+ *    same data to a file; 5 rounds alternated, medians, in a fresh process (`bench/_jsonl-cost.ts`).
+ * 4. Memory, Sightline (`drop`) and the OTel SDK each in a fresh process (`bench/_hub-rss.ts`): an
  *    exporter that accepts 20,000 events/s, `HUB_BENCH_NORMAL_SECONDS` (default 15) at that rate,
  *    then `HUB_BENCH_OVERLOAD_SECONDS` (default 30) at 10× it. Peak RSS against the RSS at start,
  *    and the heap still retained after a forced full GC (what the process keeps, as opposed to the
@@ -174,8 +177,25 @@ const memoryRun = (system: "sightline" | "otel-sdk"): MemoryRun => {
   return JSON.parse(out.trim().split("\n").at(-1)!) as MemoryRun
 }
 
+interface JsonlCost {
+  readonly sightlineNs: number
+  readonly pinoNs: number
+  readonly rounds: { readonly sightline: ReadonlyArray<number>; readonly pino: ReadonlyArray<number> }
+  readonly dropped: number
+}
+
+const jsonlCost = (): JsonlCost => {
+  const out = execFileSync(
+    process.execPath,
+    ["--import", "tsx", fileURLToPath(new URL("./_jsonl-cost.ts", import.meta.url)), String(Math.min(N, 300_000)), "5"],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }
+  )
+  return JSON.parse(out.trim().split("\n").at(-1)!) as JsonlCost
+}
+
 const main = async () => {
   console.log(`hub benchmark: ${fmt(N)} events per system, node ${process.version}`)
+  const cost = jsonlCost()
   const memory = { sightline: memoryRun("sightline"), otel: memoryRun("otel-sdk") }
   // First, on a fresh heap: after the throughput runs, GC of their leftovers lands in the loop.
   const f = await filteredEmit()
@@ -203,6 +223,13 @@ const main = async () => {
       f.rounds.map((r) => r.toFixed(0)).join(", ")
     }; ${f.call.toFixed(1)} ns for the emit(event) decision)`
   )
+  console.log(
+    `emitAll -> JSON Lines file: ${cost.sightlineNs.toFixed(0)} ns/event (${cost.dropped} dropped); pino -> file ${
+      cost.pinoNs.toFixed(0)
+    } ns/event; medians of 5 alternated rounds (sightline ${cost.rounds.sightline.map((r) => r.toFixed(0)).join(", ")}; pino ${
+      cost.rounds.pino.map((r) => r.toFixed(0)).join(", ")
+    })`
+  )
   for (const m of [memory.sightline, memory.otel]) {
     console.log(
       `${m.system.padEnd(10)} memory: rss ${m.startRssMb.toFixed(1)} MB at start; peak ${m.normal.peakRssMb.toFixed(1)} MB in ${NORMAL_S} s at 1x (${
@@ -223,6 +250,8 @@ const main = async () => {
   console.log(`ratio hub-only-drop/otel-sdk ${r("hub-only-drop", "otel-sdk")}`)
   console.log(`ratio hub-only-drop/pino ${r("hub-only-drop", "pino")}`)
   console.log(`ratio filtered-emit-ns/target-100ns ${(f.net / 100).toFixed(2)}`)
+  console.log(`ratio emitall-jsonl-ns/target-1000ns ${(cost.sightlineNs / 1000).toFixed(2)}`)
+  console.log(`ratio emitall-jsonl/pino-file ${(cost.sightlineNs / cost.pinoNs).toFixed(2)}`)
   console.log(`ratio overload-rss-growth-mb/target-50mb ${(growth(memory.sightline) / 50).toFixed(2)}`)
   console.log(`ratio overload-rss-growth/otel-sdk ${(growth(memory.sightline) / growth(memory.otel)).toFixed(2)}`)
   console.log(

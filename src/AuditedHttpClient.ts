@@ -16,7 +16,9 @@
  * - `attributes` with OpenTelemetry HTTP names (semantic conventions, `http` registry):
  *   `http.request.method`, `url.full` (redacted), `server.address`, `server.port`,
  *   `http.response.status_code`, `error.type`, plus `sightline.http.*` body sizes and flags.
- * - `latencyMs`: from sending the request to the end of the response body, milliseconds.
+ * - `latencyMs`: from sending the request to the end of the response body, milliseconds; also
+ *   recorded in `pipeline.client.call.histogram.duration` (seconds; labels `call_type` `http`,
+ *   `provider` the server's host, `status`).
  *
  * Failure semantics: the request's own error (`HttpClientError`, including the time-out, reported
  * as a `RequestError` with reason `Transport`) reaches the caller unchanged after it is recorded. A
@@ -25,9 +27,11 @@
  * never fails (invariant 2), so it never changes the result.
  *
  * Trace context: the client opens one `http.client <METHOD>` span (kind client) with redacted
- * attributes and sends `traceparent` (W3C Trace Context) and `b3` for it; a `tracestate` header the
- * caller sets is sent as is. The platform's own client span is disabled because it would export the
- * query string unredacted.
+ * attributes and sends `traceparent` (W3C Trace Context, `TraceContext.headersFor`) for it, with the
+ * `tracestate` of the trace it belongs to (`TraceContext.CurrentTraceContext`, set by the inbound
+ * middleware); a `tracestate` header the caller sets is sent as is instead. W3C `baggage` is sent
+ * only with `propagateBaggage: true`, without members whose key names a secret. The platform's own
+ * client span is disabled because it would export the query string unredacted.
  *
  * The response body is read in full (to record it) and handed back to the caller as a new response
  * over the same bytes, so `text`, `json`, `arrayBuffer` and `stream` all still work.
@@ -39,16 +43,17 @@ import {
   HttpClientError,
   HttpClientRequest,
   HttpClientResponse,
-  HttpTraceContext,
   UrlParams
 } from "@effect/platform"
 import { Context, Duration, Effect, Either, Exit, Layer } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
+import * as ClientMetrics from "./internal/clientMetrics.js"
 import { hashBytes } from "./internal/hashing.js"
 import * as Redaction from "./internal/redaction.js"
 import type { Landscape } from "./Landscape.js"
 import type { Telemetry } from "./Telemetry.js"
 import type { AttributeValue } from "./TelemetryEvent.js"
+import * as TraceContext from "./TraceContext.js"
 
 /**
  * Options of {@link make}, {@link layer} and {@link wrap}.
@@ -62,6 +67,8 @@ export interface Options {
   readonly maxBodyBytes?: number
   /** Time-out of one request including its response body. Default 30 seconds. */
   readonly timeout?: Duration.DurationInput
+  /** Send W3C `baggage` from `TraceContext.CurrentTraceContext` (redacted). Default `false`. */
+  readonly propagateBaggage?: boolean
 }
 
 /** Redaction options (re-exported): header names, query parameters, JSON body fields. @since 0.1.0 */
@@ -178,7 +185,12 @@ export const wrap = (client: HttpClient.HttpClient, options: Options = {}): Clie
         }
         for (const [k, v] of Object.entries(attributes)) span.attribute(k, v)
 
-        const sent = HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span))
+        const propagated = yield* TraceContext.headersFor(span, {
+          baggage: options.propagateBaggage === true,
+          ...(options.redaction === undefined ? {} : { redaction: options.redaction })
+        })
+        if (request.headers["tracestate"] !== undefined) delete propagated["tracestate"]
+        const sent = HttpClientRequest.setHeaders(request, propagated)
         const start = performance.now()
         const storedRequest = {
           method: request.method,
@@ -214,6 +226,9 @@ export const wrap = (client: HttpClient.HttpClient, options: Options = {}): Clie
           Effect.exit
         )
         const latencyMs = performance.now() - start
+        const host = Either.isRight(url) ? url.right.hostname : "unknown"
+        const failed = Exit.isFailure(exit) || exit.value.response.status >= 400
+        yield* ClientMetrics.recordCall("http", host, failed ? "error" : "success", latencyMs)
 
         if (Exit.isFailure(exit)) {
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined

@@ -16,6 +16,12 @@
  *   `sightline.pricing.version` (the {@link Pricing.Table} version the cost comes from).
  * - `latencyMs`: wall time of the call, milliseconds.
  *
+ * Each call runs in a client span `chat <model>` with the GenAI attributes (semantic conventions
+ * v1.41.0 `gen-ai/gen-ai-spans.md`), usage added when it returns.
+ *
+ * Metrics (`PipelineMetric`): `gen_ai.client.operation.duration`, `gen_ai.client.token.usage` (input
+ * and output), `pipeline.client.llm.counter.cost` and `pipeline.client.call.histogram.duration`.
+ *
  * A model missing from the price table records no cost (`null` in {@link usageTotals}) and logs a
  * warning; it is never guessed. The call's own error (`AiError`) reaches the caller unchanged
  * after it is recorded; a Landscape failure while recording is a defect (`CallScope.recordCall`);
@@ -27,6 +33,7 @@ import type { AiError } from "@effect/ai"
 import { LanguageModel, Prompt } from "@effect/ai"
 import { Context, Effect, Exit, Layer, Option, type Schema } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
+import * as ClientMetrics from "./internal/clientMetrics.js"
 import * as Redaction from "./internal/redaction.js"
 import { Landscape, type LandscapeError } from "./Landscape.js"
 import type { RunTotals } from "./internal/usage.js"
@@ -145,7 +152,9 @@ export const make = (options: Options): Effect.Effect<Client, never, LanguageMod
         const start = performance.now()
         const exit = yield* Effect.exit(call)
         const latencyMs = performance.now() - start
+        const metric = { provider: options.provider, model: options.model, latencyMs }
         if (Exit.isFailure(exit)) {
+          yield* ClientMetrics.recordLlm({ ...metric, status: "error" })
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           yield* recordCall({
             callType: "llm",
@@ -181,6 +190,13 @@ export const make = (options: Options): Effect.Effect<Client, never, LanguageMod
         if (usage.cachedInputTokens !== undefined) attributes["sightline.llm.usage.cached_input_tokens"] = usage.cachedInputTokens
         if (usage.reasoningTokens !== undefined) attributes["sightline.llm.usage.reasoning_tokens"] = usage.reasoningTokens
         if (Option.isSome(cost)) attributes["sightline.llm.cost_usd"] = cost.value.usd
+        yield* ClientMetrics.recordLlm({
+          ...metric,
+          status: "success",
+          ...(usage.inputTokens === undefined ? {} : { inputTokens: usage.inputTokens }),
+          ...(usage.outputTokens === undefined ? {} : { outputTokens: usage.outputTokens }),
+          ...(Option.isSome(cost) ? { costUsd: cost.value.usd } : {})
+        })
         yield* recordCall({
           callType: "llm",
           status: "success",
@@ -195,8 +211,25 @@ export const make = (options: Options): Effect.Effect<Client, never, LanguageMod
           attributes,
           latencyMs
         })
+        yield* Effect.annotateCurrentSpan({
+          "gen_ai.response.finish_reasons": response.finishReason,
+          "gen_ai.usage.input_tokens": usage.inputTokens ?? 0,
+          "gen_ai.usage.output_tokens": usage.outputTokens ?? 0,
+          ...(responseModel === undefined ? {} : { "gen_ai.response.model": responseModel })
+        })
         return response
-      })
+      }).pipe(
+        // The GenAI client span (semconv v1.41.0 gen-ai-spans.md): `{operation} {model}`, kind client.
+        Effect.withSpan(`chat ${options.model}`, {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": options.provider,
+            "gen_ai.request.model": options.model
+          }
+        })
+      )
 
     return {
       provider: options.provider,

@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Schema } from "effect"
+import { Schema } from "effect"
 
 /**
  * How much the hub lets through, from least to most: `lifecycle` (run and phase events), `rows`
@@ -424,15 +424,9 @@ export const decodeJson: (line: string) => TelemetryEvent = Schema.decodeUnknown
 })
 
 /**
- * Correlation ids of the current Effect span, for stamping events: `{ traceId, spanId }`, or `{}`
- * outside any span. Never fails.
+ * Correlation ids of the current Effect span, for stamping events.
  *
+ * @deprecated Use `TraceContext.currentIds` (this module holds the schemas and the codec only).
  * @since 0.1.0
  */
-export const currentTrace: Effect.Effect<{ readonly traceId?: string; readonly spanId?: string }> = Effect.map(
-  Effect.option(Effect.currentSpan),
-  Option.match({
-    onNone: () => ({}),
-    onSome: (span) => ({ traceId: span.traceId, spanId: span.spanId })
-  })
-)
+export { currentIds as currentTrace } from "./TraceContext.js"

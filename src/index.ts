@@ -10,11 +10,15 @@ export * as CallScope from "./CallScope.js"
 /** Exporter interface and constructor. @since 0.1.0 */
 export * as Exporter from "./Exporter.js"
 /** Console exporter: one readable line per event. @since 0.1.0 */
-export * as ConsoleExporter from "./exporters/Console.js"
+export * as ConsoleExporter from "./ConsoleExporter.js"
 /** JSON Lines file exporter. @since 0.1.0 */
-export * as JsonLinesExporter from "./exporters/JsonLines.js"
+export * as JsonLinesExporter from "./JsonLinesExporter.js"
+/** OTLP/HTTP export of logs, spans and metrics. @since 0.2.0 */
+export * as OtlpExporter from "./OtlpExporter.js"
+/** Prometheus text format 0.0.4 on /metrics. @since 0.2.0 */
+export * as PrometheusExporter from "./PrometheusExporter.js"
 /** In-memory exporter with assertions, for tests. @since 0.1.0 */
-export * as TestExporter from "./exporters/TestExporter.js"
+export * as TestExporter from "./TestExporter.js"
 /** The audit trail service. @since 0.1.0 */
 export * as Landscape from "./Landscape.js"
 /** The Landscape on embedded SQLite (the default store). @since 0.1.0 */
@@ -29,8 +33,14 @@ export * as Sink from "./Sink.js"
 export * as Source from "./Source.js"
 /** The telemetry service and its layers. @since 0.1.0 */
 export * as Telemetry from "./Telemetry.js"
+/** The hub's accounting and health models. @since 0.2.0 */
+export * as TelemetryStats from "./TelemetryStats.js"
 /** The event catalogue. @since 0.1.0 */
 export * as TelemetryEvent from "./TelemetryEvent.js"
+/** Sightline metrics: the naming rule, units, labels, the catalogue. @since 0.2.0 */
+export * as PipelineMetric from "./PipelineMetric.js"
+/** W3C Trace Context and Baggage: parse, format, propagate, HTTP middleware. @since 0.2.0 */
+export * as TraceContext from "./TraceContext.js"
 /** HttpClient that records every request in the Landscape, then emits. @since 0.1.0 */
 export * as AuditedHttpClient from "./AuditedHttpClient.js"
 /** Versioned LLM price table and per-call cost. @since 0.1.0 */

@@ -57,7 +57,7 @@ describe("AuditedHttpClient", () => {
         expect(event.attributes["http.response.status_code"]).toBe(200)
         // traceparent sent for the client span the event was emitted in
         const received = seen.find((s) => s.path === new URL(String(event.attributes["url.full"])).pathname + new URL(String(event.attributes["url.full"])).search)
-        expect(received?.headers["traceparent"]).toBe(`00-${event.traceId}-${event.spanId}-01`)
+        expect(received?.headers["traceparent"]).toBe(`00-${event.traceId}-${event.spanId}-03`) // sampled, random trace id (W3C Level 2)
         expect(received?.headers["tracestate"]).toBe("vendor=abc")
       }
     }))

@@ -4,23 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { TelemetryEvent } from "../src/index.js"
-import { call, row, runStarted, transform } from "./hub/_helpers.js"
-
-const base = { timestamp: 1_700_000_000_000, runId: "run-1" }
-const samples: ReadonlyArray<TelemetryEvent.TelemetryEvent> = [
-  runStarted(),
-  { _tag: "RunFinished", ...base, status: "failed", durationMs: 12.5, rowsRead: 3, rowsQuarantined: 1, error: "boom" },
-  { _tag: "PhaseChanged", ...base, phase: "processing" },
-  row(7),
-  transform(7),
-  { _tag: "GateEvaluated", ...base, rowId: "r", tokenId: "t", nodeId: "n", stateId: "s", destination: "late" },
-  { _tag: "TokenCompleted", ...base, rowId: "r", tokenId: "t", nodeId: "n", sink: "late", outcome: "routed" },
-  call(1, { "http.request.method": "GET", "http.response.status_code": 200, "error.handled": false }),
-  { _tag: "EventsDropped", ...base, exporter: "otlp", reason: "queueOverflow", count: 3, total: 9 },
-  { _tag: "ExporterFailed", ...base, exporter: "otlp", error: "ECONNREFUSED", consecutiveFailures: 3 },
-  { _tag: "ExporterRecovered", ...base, exporter: "otlp", downtimeMs: 1500 },
-  { _tag: "TelemetryDisabled", ...base, reason: "maintenance" }
-]
+import { call, catalogue as samples, row } from "./hub/_helpers.js"
 
 describe("TelemetryEvent JSON codec", () => {
   it("covers the whole catalogue", () => {

@@ -1,7 +1,7 @@
 /** Run-time control, sampling, health, circuit with probe, last-resort sink and attribute caps (TestClock). */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule, TestClock } from "effect"
-import { keep } from "../../src/internal/sampling.js"
+import { keep } from "../../src/internal/hub/sampling.js"
 import * as Telemetry from "../../src/Telemetry.js"
 import { call, fail, row, runStarted, scripted, traceId, transform } from "./_helpers.js"
 import { quiet, scenario } from "./_drive-helpers.js"
@@ -115,7 +115,7 @@ describe("circuit, health and last resort", () => {
     }))
 
   it("the last-resort sink is rate-limited and counts what it suppressed", async () => {
-    const { make } = await import("../../src/internal/lastResort.js")
+    const { make } = await import("../../src/internal/hub/lastResort.js")
     const lines: Array<string> = []
     const sink = make({ write: (l) => lines.push(l), intervalMs: 1000, burst: 2 })
     for (let i = 0; i < 10; i++) sink.write({ i }, 0)

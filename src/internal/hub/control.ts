@@ -14,29 +14,11 @@ import {
   isAlwaysDelivered,
   passesGranularity,
   type TelemetryEvent
-} from "../TelemetryEvent.js"
+} from "../../TelemetryEvent.js"
 
-/**
- * What the hub lets through. Applies to events emitted after a change.
- *
- * Order of the checks: health events always pass; otherwise off ⇒ filtered; below the
- * granularity ⇒ filtered; not matching any `allow` pattern (when there are some) or matching a
- * `deny` pattern ⇒ filtered; then sampling at the event type's rate ⇒ sampled out.
- */
-export interface ControlSettings {
-  /** `false` switches telemetry off: every event but health events is counted as filtered. */
-  readonly enabled: boolean
-  readonly granularity: Granularity
-  /** Glob patterns (picomatch) on event names, e.g. `"Run*"`; empty allows all. */
-  readonly allow: ReadonlyArray<string>
-  /** Glob patterns on event names; a match is filtered out even when allowed. */
-  readonly deny: ReadonlyArray<string>
-  /**
-   * Sampling rate per event type, 0 to 1 (missing = 1). The key `"*"` sets the rate of every type
-   * not named. Deterministic on `traceId` (on `runId` when an event has none).
-   */
-  readonly sampling: Readonly<Record<string, number>>
-}
+import type { ControlSettings } from "../../Telemetry.js"
+
+export type { ControlSettings }
 
 export const defaultSettings = (granularity: Granularity): ControlSettings => ({
   enabled: true,

@@ -16,22 +16,28 @@
  *
  * @internal
  */
-import { Chunk, Clock, Duration, Effect, Fiber, Queue, type Schedule, type Scope } from "effect"
-import type { ExportError, Exporter } from "../Exporter.js"
-import type { TelemetryEvent } from "../TelemetryEvent.js"
+import { Clock, Duration, Effect, Fiber, type Schedule, type Scope } from "effect"
+import type { ExportError, Exporter, MetricExporter, SpanData, SpanExporter } from "../../Exporter.js"
+import type { EventTag, TelemetryEvent } from "../../TelemetryEvent.js"
+import type { TelemetryHealth, TelemetryStats } from "../../TelemetryStats.js"
 import { type AttributeLimits, cap, type Truncation } from "./attributes.js"
 import type * as Circuit from "./circuit.js"
 import * as Health from "./health.js"
 import { compile, type ControlSettings, FILTERED, merge, PASS, type VerdictTable } from "./control.js"
+import { makeDispatcher } from "./dispatch.js"
 import { type Lane, makeLane, makeLaneWorker } from "./lane.js"
 import * as LastResort from "./lastResort.js"
-import { advance, makeConsumer, makeQueue, offerDropping, type QueueOptions, sizeOf } from "./overflow.js"
+import { makeConsumer, makeQueue, offerDropping, type QueueOptions } from "./overflow.js"
 import { makeReporter } from "./reporter.js"
 import { keep } from "./sampling.js"
-import type { TelemetryHealth, TelemetryStats } from "./stats.js"
+import * as Periodic from "./periodic.js"
+import * as Spans from "./spans.js"
+import { snapshot } from "./stats.js"
 
 export interface HubConfig {
   readonly control: ControlSettings
+  /** Fraction of rows given spans of their own (`sampleRowSpans`). */
+  readonly rowSpanRate: number
   readonly ingress: QueueOptions
   readonly exporterQueue: QueueOptions
   /** How long a producer facing a full `drop` queue waits for its consumer to take before it drops. */
@@ -52,6 +58,11 @@ export interface HubConfig {
 
 export interface Hub {
   readonly emit: (event: TelemetryEvent) => Effect.Effect<void>
+  readonly emitAll: (events: ReadonlyArray<TelemetryEvent>) => Effect.Effect<void>
+  readonly accepts: (tag: EventTag) => boolean
+  readonly sampleRowSpans: (rowId: string) => boolean
+  /** Installs the tracer that feeds the span lanes (nothing without span exporters). */
+  readonly tracer: Spans.TracerInstaller
   readonly flush: Effect.Effect<void>
   readonly stats: Effect.Effect<TelemetryStats>
   readonly health: Effect.Effect<TelemetryHealth>
@@ -61,13 +72,22 @@ export interface Hub {
   readonly update: (patch: Partial<ControlSettings>, reason?: string) => Effect.Effect<void>
 }
 
-const EMPTY: ReadonlyArray<TelemetryEvent> = []
+
+/** Span and metric exporters, beside the event exporters. */
+export interface Signals {
+  readonly spanExporters: ReadonlyArray<SpanExporter>
+  readonly metricExporters: ReadonlyArray<MetricExporter>
+}
 
 /** Builds the hub in the current scope: forks the dispatcher, workers and reporter, and adds the draining finalizer. */
-export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Effect.Effect<Hub, never, Scope.Scope> =>
+export const make = (
+  config: HubConfig,
+  exporters: ReadonlyArray<Exporter>,
+  signals: Signals = { spanExporters: [], metricExporters: [] }
+): Effect.Effect<Hub, never, Scope.Scope> =>
   Effect.gen(function* () {
     const names = new Set<string>()
-    for (const e of exporters) {
+    for (const e of [...exporters, ...signals.spanExporters, ...signals.metricExporters]) {
       if (names.has(e.name)) return yield* Effect.dieMessage(`Telemetry: two exporters are named "${e.name}"; names must be unique`)
       names.add(e.name)
     }
@@ -95,6 +115,9 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
     const dispatcherState = yield* makeConsumer
     const lanes: Array<Lane> = []
     for (const exporter of exporters) lanes.push(yield* makeLane(exporter, config.exporterQueue))
+    const spanLanes: Array<Lane<SpanData>> = []
+    for (const exporter of signals.spanExporters) spanLanes.push(yield* makeLane(exporter, config.exporterQueue))
+    const spanCounts = { ended: 0, unsampled: 0 }
 
     // ---- health events: straight to every lane (never through ingress, never blocking) and the last-resort sink
 
@@ -140,22 +163,25 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       counters.emitted -= 1
     })
 
-    const accept = (event: TelemetryEvent): Effect.Effect<void> => {
+    /** Counts and offers `event`; `undefined` when that is done, else the overflow path to run. */
+    const acceptNow = (event: TelemetryEvent): Effect.Effect<void> | undefined => {
       counters.emitted += 1
       if (closed) {
         counters.droppedShutdown += 1
-        return Effect.void
+        return undefined
       }
       const e = cap(event, config.attributes, truncation)
       lastRunId = e.runId
-      if (ingress.unsafeOffer(e)) return Effect.void
+      if (ingress.unsafeOffer(e)) return undefined
       switch (config.ingress.strategy) {
         case "drop": {
           const wait = offerDropping(ingress, e, dispatcherState, config.dropPatience, onIngressDrop)
-          return wait === undefined ? Effect.void : Effect.onInterrupt(wait, () => unEmit)
+          return wait === undefined ? undefined : Effect.onInterrupt(wait, () => unEmit)
         }
         case "slide":
-          return Effect.map(Queue.offer(ingress, e), onIngressDrop)
+          ingress.unsafeSlide(e)
+          onIngressDrop()
+          return undefined
         case "block":
           return Effect.onInterrupt(Effect.zipRight(Effect.sync(() => dispatcherState.moved.unsafeClose()), blockIngress(e)), () => unEmit)
       }
@@ -174,88 +200,67 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       const verdict = table[event._tag]
       if (verdict === FILTERED) return filteredOut
       if (verdict !== PASS && !keep(event.traceId ?? event.runId, verdict)) return sampledOut
-      return Effect.suspend(() => accept(event))
+      return Effect.suspend(() => acceptNow(event) ?? Effect.void)
     }
 
-    // ---- dispatcher: ingress → one queue per exporter
-
-    const wakeIfFull = (lane: Lane): void => {
-      if (sizeOf(lane.queue) >= maxBatchSize) lane.wake.unsafeOffer(undefined)
-    }
-
-    const blockLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (lane.circuit.state === "open") {
-          lane.stats.dropped.circuitOpen += 1
-          return Effect.void
-        }
-        if (lane.queue.unsafeOffer(event)) return Effect.void
-        lane.worker.moved.unsafeClose()
-        lane.wake.unsafeOffer(undefined)
-        return Effect.zipRight(lane.worker.moved.await, blockLane(lane, event))
-      })
-
-    /** Offers to one lane; `undefined` when done synchronously, else the overflow path to run. */
-    const offerLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> | undefined => {
-      if (lane.circuit.state === "open") {
-        lane.stats.dropped.circuitOpen += 1
-        return undefined
-      }
-      if (lane.queue.unsafeOffer(event)) {
-        wakeIfFull(lane)
-        return undefined
-      }
-      lane.wake.unsafeOffer(undefined)
-      switch (config.exporterQueue.strategy) {
-        case "drop":
-          return offerDropping(lane.queue, event, lane.worker, config.dropPatience, lane.onDrop)
-        case "slide":
-          return Effect.map(Queue.offer(lane.queue, event), () => {
-            lane.stats.dropped.queueOverflow += 1
-          })
-        case "block":
-          return blockLane(lane, event)
-      }
-    }
-
-    // What the dispatcher holds: `pending[pos]` has been offered to `lanes[0 .. lanePos)`.
-    let pending: ReadonlyArray<TelemetryEvent> = EMPTY
-    let pos = 0
-    let lanePos = 0
-
-    const dispatchStep = (restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        while (pos < pending.length) {
-          const event = pending[pos] as TelemetryEvent
-          while (lanePos < lanes.length) {
-            const slow = offerLane(lanes[lanePos] as Lane, event)
-            if (slow !== undefined) {
-              return Effect.flatMap(restore(slow), () => {
-                lanePos += 1
-                return dispatchStep(restore)
-              })
-            }
-            lanePos += 1
+    /** `emit` of `events[from..]` in order, synchronously until one needs its overflow path. */
+    const emitFrom = (events: ReadonlyArray<TelemetryEvent>, from: number): Effect.Effect<void> => {
+      for (let i = from; i < events.length; i++) {
+        const event = events[i] as TelemetryEvent
+        const verdict = table[event._tag]
+        if (verdict === FILTERED) {
+          counters.emitted += 1
+          counters.filtered += 1
+        } else if (verdict !== PASS && !keep(event.traceId ?? event.runId, verdict)) {
+          counters.emitted += 1
+          counters.sampledOut += 1
+        } else {
+          const slow = acceptNow(event)
+          if (slow !== undefined) {
+            const next = i + 1
+            return next < events.length ? Effect.zipRight(slow, Effect.suspend(() => emitFrom(events, next))) : slow
           }
-          lanePos = 0
-          pos += 1
         }
-        pending = EMPTY
-        pos = 0
-        return Effect.void
-      })
+      }
+      return Effect.void
+    }
 
-    const dispatcher = Effect.forever(
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(Queue.takeBetween(ingress, 1, maxBatchSize)), (items) => {
-          advance(dispatcherState)
-          pending = Chunk.toReadonlyArray(items)
-          pos = 0
-          lanePos = 0
-          return dispatchStep(restore)
-        })
-      )
-    )
+    const emitAll = (events: ReadonlyArray<TelemetryEvent>): Effect.Effect<void> => Effect.suspend(() => emitFrom(events, 0))
+
+    const accepts = (tag: EventTag): boolean => table[tag] !== FILTERED
+
+    // ---- spans: from the tracer, straight to each span lane (a span ends inside user code: never wait)
+
+    const offerSpan = (span: SpanData | undefined): void => {
+      spanCounts.ended += 1
+      if (span === undefined) {
+        spanCounts.unsampled += 1
+        return
+      }
+      for (const lane of spanLanes) {
+        if (closed) lane.stats.dropped.shutdown += 1
+        else if (lane.circuit.state === "open") lane.stats.dropped.circuitOpen += 1
+        else if (lane.queue.unsafeOffer(span)) wakeIfFull(lane)
+        else {
+          lane.onDrop()
+          lane.wake.unsafeOffer(undefined)
+        }
+      }
+    }
+
+    // ---- dispatcher (dispatch.ts): ingress → one queue per exporter
+
+    const dispatch = makeDispatcher({
+      ingress,
+      state: dispatcherState,
+      lanes,
+      maxBatchSize,
+      strategy: config.exporterQueue.strategy,
+      dropPatience: config.dropPatience,
+      exportTimeout: config.exportTimeout
+    })
+    const dispatcher = dispatch.run
+    const { wakeIfFull } = dispatch
 
     // ---- lanes' workers (lane.ts) and the reporter (reporter.ts)
 
@@ -264,7 +269,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       healthInterval: config.healthInterval,
       counters,
       ingress,
-      lanes,
+      lanes: [...lanes, ...spanLanes],
       emitHealth,
       base
     })
@@ -273,13 +278,21 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
 
     /** Waits until the dispatcher has handed every accepted event to the exporter queues. */
     const settleIngress = Effect.gen(function* () {
-      while (pending.length > 0 || (yield* Queue.size(ingress)) > 0) yield* Effect.yieldNow()
+      while (dispatch.holding() || ingress.size > 0) yield* Effect.yieldNow()
     })
 
-    const flush = Effect.zipRight(settleIngress, Effect.forEach(lanes, drainLane, { discard: true, concurrency: "unbounded" }))
+    const drainAll = Effect.zipRight(
+      Effect.forEach(lanes, drainLane, { discard: true, concurrency: "unbounded" }),
+      Effect.forEach(spanLanes, drainLane, { discard: true, concurrency: "unbounded" })
+    )
+    const flush = Effect.zipRight(settleIngress, drainAll)
 
     const dispatcherFiber = yield* Effect.forkScoped(dispatcher)
-    const workerFibers = yield* Effect.forEach(lanes, (lane) => Effect.forkScoped(worker(lane)))
+    const workerFibers = [
+      ...yield* Effect.forEach(lanes, (lane) => Effect.forkScoped(worker(lane))),
+      ...yield* Effect.forEach(spanLanes, (lane) => Effect.forkScoped(worker(lane)))
+    ]
+    const periodic = yield* Effect.forEach(signals.metricExporters, (exporter) => Periodic.start(exporter, config))
     const reporterFiber = yield* Effect.forkScoped(reporter)
 
     // Added after the forks, so it runs before they are interrupted by the scope.
@@ -293,35 +306,28 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
         yield* Fiber.interrupt(reporterFiber)
         // A last drop report, delivered to the exporters that still work before they shut down.
         report(yield* Clock.currentTimeMillis)
-        yield* Effect.timeout(
-          Effect.interruptible(Effect.forEach(lanes, drainLane, { discard: true, concurrency: "unbounded" })),
-          yield* remaining
-        ).pipe(Effect.ignore)
+        yield* Effect.timeout(Effect.interruptible(drainAll), yield* remaining).pipe(Effect.ignore)
+        yield* Effect.forEach(periodic, (p) => p.close(Duration.millis(Math.max(1, timeoutMs / 10))), {
+          discard: true,
+          concurrency: "unbounded"
+        })
         yield* Fiber.interrupt(dispatcherFiber)
-        // What the dispatcher still held: the current event misses the lanes it has not reached.
-        if (pos < pending.length) {
-          if (lanePos > 0) {
-            for (const lane of lanes.slice(lanePos)) lane.stats.dropped.shutdown += 1
-            pos += 1
-          }
-          counters.droppedShutdown += pending.length - pos
-          pending = EMPTY
-          pos = 0
-          lanePos = 0
-        }
+        counters.droppedShutdown += dispatch.dropHeld()
         yield* Fiber.interruptAll(workerFibers)
-        counters.droppedShutdown += (yield* Queue.takeAll(ingress)).length
-        for (const lane of lanes) lane.stats.dropped.shutdown += (yield* Queue.takeAll(lane.queue)).length
+        counters.droppedShutdown += ingress.takeAll().length
+        for (const lane of lanes) lane.stats.dropped.shutdown += lane.queue.takeAll().length
+        for (const lane of spanLanes) lane.stats.dropped.shutdown += lane.queue.takeAll().length
         const now = yield* Clock.currentTimeMillis
         const left = Math.max(timeoutMs - (now - started), timeoutMs / 10)
-        yield* Effect.forEach(lanes, (lane) =>
+        yield* Effect.forEach([...lanes, ...spanLanes], (lane) =>
           Effect.timeout(Effect.interruptible(Effect.suspend(() => lane.exporter.shutdown)), Duration.millis(left)).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logWarning(`Telemetry exporter "${lane.exporter.name}" failed to shut down`, cause)
             )
           ), { discard: true, concurrency: "unbounded" })
         syncMetrics()
-        const lost = counters.droppedShutdown + lanes.reduce((n, l) => n + l.stats.dropped.shutdown, 0)
+        const lost = counters.droppedShutdown + lanes.reduce((n, l) => n + l.stats.dropped.shutdown, 0) +
+          spanLanes.reduce((n, l) => n + l.stats.dropped.shutdown, 0)
         if (drained._tag === "None" || lost > 0) {
           const message = `Telemetry shutdown: ${lost} events could not be delivered within ${
             Duration.format(config.shutdownTimeout)
@@ -329,7 +335,7 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
           lastResort.write({ message, undelivered: lost }, now)
           yield* Effect.logWarning(message)
         }
-        yield* Queue.shutdown(ingress)
+        ingress.shutdown()
         dispatcherState.moved.unsafeOpen()
       })
     )
@@ -341,15 +347,18 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
       healthEvents: counters.healthEvents,
       truncated: { ...truncation },
       dropped: { ingressOverflow: counters.droppedIngress, shutdown: counters.droppedShutdown },
-      exporters: Object.fromEntries(
-        lanes.map((lane) => [lane.exporter.name, { ...lane.stats, dropped: { ...lane.stats.dropped } }])
-      )
+      exporters: Object.fromEntries(lanes.map((lane) => [lane.exporter.name, snapshot(lane.stats)])),
+      spans: {
+        ...spanCounts,
+        exporters: Object.fromEntries(spanLanes.map((lane) => [lane.exporter.name, snapshot(lane.stats)]))
+      },
+      metrics: Object.fromEntries(periodic.map((p) => [p.name, p.stats()]))
     }))
 
     const health = Effect.map(Clock.currentTimeMillis, (now): TelemetryHealth => {
       report(now)
       return Health.ofHub({
-        lanes: lanes.map((lane) => ({ name: lane.exporter.name, stats: lane.stats, circuit: lane.circuit, lastDropAt: lane.lastDropAt })),
+        lanes: [...lanes, ...spanLanes].map((lane) => ({ name: lane.exporter.name, stats: lane.stats, circuit: lane.circuit, lastDropAt: lane.lastDropAt })),
         now,
         window: config.healthWindow,
         lastIngressDropAt: counters.lastIngressDropAt,
@@ -370,5 +379,9 @@ export const make = (config: HubConfig, exporters: ReadonlyArray<Exporter>): Eff
           }
         }))
 
-    return { emit, flush, stats, health, settings: () => settings, update }
+    const tracer = spanLanes.length === 0 ? Spans.noTracer : Spans.installer(offerSpan)
+
+    const sampleRowSpans = (rowId: string): boolean => keep(rowId, config.rowSpanRate)
+
+    return { emit, emitAll, accepts, sampleRowSpans, tracer, flush, stats, health, settings: () => settings, update }
   })

@@ -6,12 +6,13 @@
  */
 import { Duration } from "effect"
 import type * as Circuit from "./circuit.js"
-import type { ComponentHealth, ExporterStats, HealthStatus, TelemetryHealth } from "./stats.js"
+import type { ComponentHealth, HealthStatus, TelemetryHealth } from "../../TelemetryStats.js"
+import type { ExporterCounters } from "./stats.js"
 
 /** What the assessment reads of one exporter lane. */
 export interface LaneView {
   readonly name: string
-  readonly stats: ExporterStats
+  readonly stats: ExporterCounters
   readonly circuit: Circuit.Circuit
   /** Epoch ms of this exporter's last dropped event. */
   readonly lastDropAt: number

@@ -9,11 +9,13 @@
  *
  * @internal
  */
-import { Clock, type Duration, Effect, type Queue } from "effect"
-import type { DropReason, TelemetryEvent } from "../TelemetryEvent.js"
+import { Clock, type Duration, Effect } from "effect"
+import type { SpanData } from "../../Exporter.js"
+import type { DropReason, TelemetryEvent } from "../../TelemetryEvent.js"
 import type { Lane } from "./lane.js"
 import * as Metrics from "./metrics.js"
 import { sizeOf } from "./overflow.js"
+import type { Ring } from "./ring.js"
 
 const laneReasons = ["queueOverflow", "exportFailed", "circuitOpen", "shutdown"] as const
 
@@ -31,8 +33,8 @@ export interface HubCounters {
 export interface ReporterContext {
   readonly healthInterval: Duration.Duration
   readonly counters: HubCounters
-  readonly ingress: Queue.Queue<TelemetryEvent>
-  readonly lanes: ReadonlyArray<Lane>
+  readonly ingress: Ring<TelemetryEvent>
+  readonly lanes: ReadonlyArray<Lane | Lane<SpanData>>
   /** Delivers a health event to every lane and the last-resort sink. */
   readonly emitHealth: (event: TelemetryEvent, now: number) => void
   /** The fields every health event starts with. */

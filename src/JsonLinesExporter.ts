@@ -1,15 +1,19 @@
 /**
- * An exporter that appends one JSON object per line (JSON Lines, https://jsonlines.org) to a file,
- * encoded with `TelemetryEvent.encodeJson` so every line decodes back with `decodeJson`. Each batch
- * is one append, so a reader never sees half a batch from a completed export.
+ * An exporter that appends one JSON object per line (JSON Lines, https://jsonlines.org) to a file.
+ * Each batch is one append, so a reader never sees half a batch from a completed export.
+ *
+ * Lines are written with plain `JSON.stringify`: events are closed, already-valid plain objects
+ * (their fields are checked by the compiler where they are built), so `TelemetryEvent.encodeJson`'s
+ * Schema pass would only re-check them, at 55–80 µs per event against ~1 µs (issue 9, measured on
+ * the main job). Every line still decodes back with `TelemetryEvent.decodeJson` (tested).
  *
  * @since 0.1.0
  */
 import { Effect, type Scope } from "effect"
 import { mkdir, open } from "node:fs/promises"
 import { dirname } from "node:path"
-import * as Exporter from "../Exporter.js"
-import { encodeJson } from "../TelemetryEvent.js"
+import * as Exporter from "./Exporter.js"
+import type { TelemetryEvent } from "./TelemetryEvent.js"
 
 /**
  * @since 0.1.0
@@ -21,6 +25,17 @@ export interface Options {
   readonly append?: boolean
   /** Default `"jsonl"`. */
   readonly name?: string
+}
+
+/**
+ * The bytes of one batch: one `JSON.stringify` line per event, each ending with `\n`.
+ *
+ * @since 0.2.0
+ */
+export const toLines = (batch: ReadonlyArray<TelemetryEvent>): string => {
+  let out = ""
+  for (let i = 0; i < batch.length; i++) out += JSON.stringify(batch[i]) + "\n"
+  return out
 }
 
 /**
@@ -48,7 +63,7 @@ export const make = (options: Options): Effect.Effect<Exporter.Exporter, Exporte
       name,
       export: (batch) =>
         Effect.tryPromise({
-          try: () => handle.appendFile(batch.map((e) => encodeJson(e) + "\n").join("")),
+          try: () => handle.appendFile(toLines(batch)),
           catch: fail(`cannot write ${options.path}`)
         }),
       shutdown: Effect.promise(() => handle.datasync()).pipe(Effect.ignore)

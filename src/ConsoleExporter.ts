@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Console, Effect } from "effect"
-import * as Exporter from "../Exporter.js"
-import type { TelemetryEvent } from "../TelemetryEvent.js"
+import * as Exporter from "./Exporter.js"
+import type { TelemetryEvent } from "./TelemetryEvent.js"
 
 const idFields = new Set(["runId", "rowId", "tokenId", "nodeId", "stateId", "operationId", "callId", "traceId", "spanId"])
 const skipped = new Set(["_tag", "timestamp"])

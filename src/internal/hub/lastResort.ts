@@ -8,14 +8,9 @@
  * @internal
  */
 
-export interface LastResortOptions {
-  /** Writes one line (newline included). Default: `process.stderr.write`. */
-  readonly write: (line: string) => void
-  /** Window of the rate limit, milliseconds. Default 10 000. */
-  readonly intervalMs: number
-  /** Lines allowed per window. Default 5. */
-  readonly burst: number
-}
+import type { LastResortOptions } from "../../Telemetry.js"
+
+export type { LastResortOptions }
 
 export interface LastResort {
   /** Writes `record` as one JSON line unless the rate limit is reached; `now` is epoch ms. */

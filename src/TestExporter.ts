@@ -1,12 +1,13 @@
 /**
- * An in-memory exporter for tests, provided by `Telemetry.layerTest`. Unlike OpenTelemetry's
- * `InMemorySpanExporter`, shutting the layer down does not empty it.
+ * An in-memory exporter for tests, provided with a real hub by {@link layer}. Unlike
+ * OpenTelemetry's `InMemorySpanExporter`, shutting the layer down does not empty it.
  *
  * @since 0.1.0
  */
-import { Context, Effect, Equal } from "effect"
-import * as Exporter from "../Exporter.js"
-import type { EventTag, TelemetryEvent } from "../TelemetryEvent.js"
+import { Context, Effect, Equal, Layer } from "effect"
+import * as Exporter from "./Exporter.js"
+import * as Telemetry from "./Telemetry.js"
+import type { EventTag, Granularity, TelemetryEvent } from "./TelemetryEvent.js"
 
 type EventOf<T extends EventTag> = Extract<TelemetryEvent, { readonly _tag: T }>
 
@@ -55,9 +56,10 @@ const differences = (event: object, match: object): Array<string> =>
   })
 
 /**
- * The recorder behind `Telemetry.layerTest`: an `Exporter` that keeps every batch, and the
+ * The recorder behind {@link layer}: an `Exporter` that keeps every batch, and the
  * `TestExporter` service over it once the hub's `flush` is known.
  *
+ * @internal
  * @since 0.1.0
  */
 export const makeRecorder = () => {
@@ -93,3 +95,29 @@ export const makeRecorder = () => {
   }
   return { exporter, service }
 }
+
+/**
+ * Telemetry for tests: the real hub with granularity `full` (unless given), one in-memory
+ * `TestExporter`, and export as soon as an event arrives. Provides both `Telemetry` and
+ * `TestExporter`; `TestExporter.events` flushes first, so it sees every event emitted before it.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  options: { readonly granularity?: Granularity } = {}
+): Layer.Layer<Telemetry.Telemetry | TestExporter> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const recorder = makeRecorder()
+      const telemetry = yield* Telemetry.make({
+        granularity: options.granularity ?? "full",
+        exporters: [Effect.succeed(recorder.exporter)],
+        exporterQueue: { strategy: "block" },
+        exportInterval: "1 millis"
+      })
+      return Context.make(Telemetry.Telemetry, telemetry).pipe(
+        Context.add(TestExporter, recorder.service(telemetry.flush))
+      )
+    })
+  )

@@ -7,12 +7,11 @@
  *
  * @internal
  */
-import type { AttributeValue, TelemetryEvent } from "../TelemetryEvent.js"
+import type { AttributeValue, TelemetryEvent } from "../../TelemetryEvent.js"
 
-export interface AttributeLimits {
-  readonly maxAttributes: number
-  readonly maxAttributeLength: number
-}
+import type { AttributeLimits } from "../../Telemetry.js"
+
+export type { AttributeLimits }
 
 export interface Truncation {
   attributes: number
