@@ -12,6 +12,7 @@ import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanEx
 import { Effect, Exit, Layer, Scope } from "effect"
 import * as Exporter from "../src/Exporter.js"
 import * as Telemetry from "../src/Telemetry.js"
+import * as TelemetryStats from "../src/TelemetryStats.js"
 import { attrs, rowEvent } from "./_events.js"
 
 const [system = "sightline", normalS = "15", overloadS = "30"] = process.argv.slice(2)
@@ -77,7 +78,7 @@ const sightline = async () => {
     close: async () => {
       const s = await Effect.runPromise(t.stats)
       await Effect.runPromise(Scope.close(scope, Exit.void))
-      return Telemetry.droppedFor(s, "slow") // hub-level drops (ingress overflow) included
+      return TelemetryStats.droppedFor(s, "slow") // hub-level drops (ingress overflow) included
     }
   }
 }

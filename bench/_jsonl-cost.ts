@@ -18,6 +18,7 @@ import { Effect, Exit, Layer, Scope } from "effect"
 import pino from "pino"
 import * as JsonLinesExporter from "../src/JsonLinesExporter.js"
 import * as Telemetry from "../src/Telemetry.js"
+import * as TelemetryStats from "../src/TelemetryStats.js"
 import type { TelemetryEvent } from "../src/TelemetryEvent.js"
 import { attrs, rowEvent } from "./_events.js"
 
@@ -52,7 +53,7 @@ const sightline = (round: number) =>
     const s = yield* t.stats
     yield* Scope.close(scope, Exit.void)
     rmSync(path)
-    return { ns, dropped: Telemetry.droppedFor(s, "jsonl") }
+    return { ns, dropped: TelemetryStats.droppedFor(s, "jsonl") }
   }))
 
 const pinoRun = async (round: number) => {

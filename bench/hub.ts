@@ -25,6 +25,7 @@ import { Effect, Exit, Layer, Scope } from "effect"
 import pino from "pino"
 import * as Exporter from "../src/Exporter.js"
 import * as Telemetry from "../src/Telemetry.js"
+import * as TelemetryStats from "../src/TelemetryStats.js"
 import { attrs, rowEvent } from "./_events.js"
 
 const N = Number(process.env.HUB_BENCH_EVENTS ?? 1_000_000)
@@ -71,7 +72,7 @@ const sightline = (strategy: "drop" | "block", prebuilt = false): Promise<Result
       const seconds = (performance.now() - start) / 1000
       const s = yield* t.stats
       yield* Scope.close(scope, Exit.void)
-      const dropped = Telemetry.droppedFor(s, "memory")
+      const dropped = TelemetryStats.droppedFor(s, "memory")
       return { rate: delivered / seconds, delivered, dropped, seconds }
     })
   )

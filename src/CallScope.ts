@@ -12,13 +12,8 @@ import { newId } from "./internal/ids.js"
 import { CallRecorder } from "./internal/run/recorder.js"
 import { type CallRecord, Landscape } from "./Landscape.js"
 import { Telemetry } from "./Telemetry.js"
-import {
-  type AttributeValue,
-  type CallStatus,
-  type CallType,
-  currentTrace,
-  type ExternalCallCompleted
-} from "./TelemetryEvent.js"
+import type { AttributeValue, CallStatus, CallType, ExternalCallCompleted } from "./TelemetryEvent.js"
+import { currentIds } from "./TraceContext.js"
 
 /** A transform or gate working on one token. @since 0.1.0 */
 export interface StateScope {
@@ -99,7 +94,7 @@ export const recordCall = (report: CallReport): Effect.Effect<string, never, Cal
       _tag: "ExternalCallCompleted",
       timestamp: now,
       runId: scope.runId,
-      ...(yield* currentTrace),
+      ...(yield* currentIds),
       callId,
       nodeId: scope.nodeId,
       ...(scope._tag === "StateScope" ? { rowId: scope.rowId, tokenId: scope.tokenId } : {}),

@@ -19,6 +19,7 @@ import { eventBase, makeContextFor, type RunContext } from "./internal/run/conte
 import * as Fatal from "./internal/run/fatal.js"
 import * as Flow from "./internal/run/flow.js"
 import * as Main from "./internal/run/main.js"
+import * as RunMetrics from "./internal/run/metrics.js"
 import { emptyBatch } from "./internal/run/journal.js"
 import * as Operations from "./internal/run/operations.js"
 import * as Plan from "./internal/run/plan.js"
@@ -28,7 +29,8 @@ import type { Pipeline, PipelineDefinitionError } from "./Pipeline.js"
 import type { SinkError } from "./Sink.js"
 import type { SourceError } from "./Source.js"
 import { Telemetry } from "./Telemetry.js"
-import { currentTrace, passesGranularity, type Phase, type RunStatus } from "./TelemetryEvent.js"
+import type { Phase, RunStatus } from "./TelemetryEvent.js"
+import { currentIds } from "./TraceContext.js"
 
 /**
  * What a completed run reports.
@@ -76,13 +78,6 @@ export interface RunOptions {
   readonly batchSize?: number
   /** Longest time a processed row waits for its batch to be committed. Default 1 second. */
   readonly batchWindow?: Duration.DurationInput
-  /**
-   * Share of rows that get a span of their own (`sightline.row`, with one span per step), chosen
-   * by row index: 0.001 (the default) traces rows 0, 1000, 2000, …; 1 traces every row; 0 none.
-   * Other rows' events carry the run span's ids. A span per row would make a million-span trace
-   * of a million-row run, and cost more than the row's own work.
-   */
-  readonly traceRows?: number
   /** Called after every committed batch. */
   readonly onProgress?: (progress: Progress) => Effect.Effect<void>
 }
@@ -118,8 +113,8 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
   const startedAt = clock.unsafeCurrentTimeMillis()
   const startNanos = clock.unsafeCurrentTimeNanos()
   const elapsed = () => Number(clock.unsafeCurrentTimeNanos() - startNanos) / 1e6
-  const wantsRowEvents = () => telemetry.enabled && passesGranularity("rows", telemetry.granularity)
-  const traceRows = options.traceRows ?? 0.001
+  // One check per batch: the engine builds no row event the hub would filter out.
+  const wantsRowEvents = () => telemetry.accepts("RowCreated")
   const ctx: RunContext = {
     runId,
     plan,
@@ -128,8 +123,8 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
     clock,
     fatal: yield* Fatal.make,
     flushed: new Set(),
-    trace: yield* currentTrace,
-    traceEvery: traceRows > 0 ? Math.max(1, Math.round(1 / Math.min(1, traceRows))) : 0,
+    trace: yield* currentIds,
+    metrics: RunMetrics.make(plan),
     wantsRowEvents: wantsRowEvents(),
     contextFor: makeContextFor(captured)
   }

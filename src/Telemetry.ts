@@ -21,20 +21,7 @@ import * as Hub from "./internal/hub/hub.js"
 import type { MetricExporter, SpanExporter } from "./Exporter.js"
 import type { EventTag, Granularity, TelemetryEvent } from "./TelemetryEvent.js"
 import * as TelemetryStats from "./TelemetryStats.js"
-import type * as TestExporter from "./TestExporter.js"
 
-export type {
-  /** @deprecated Use `TelemetryStats.ComponentHealth`. */
-  ComponentHealth,
-  /** @deprecated Use `TelemetryStats.ExporterStats`. */
-  ExporterStats,
-  /** @deprecated Use `TelemetryStats.HealthStatus`. */
-  HealthStatus,
-  /** @deprecated Use `TelemetryStats.TelemetryHealth`. */
-  TelemetryHealth,
-  /** @deprecated Use `TelemetryStats.TelemetryStats`. */
-  TelemetryStats
-} from "./TelemetryStats.js"
 export type { MetricExporter, SpanExporter }
 
 /**
@@ -51,11 +38,6 @@ export type { MetricExporter, SpanExporter }
  * @category layers
  */
 export { layerConfig } from "./internal/otlp/layerConfig.js"
-
-/** @deprecated Use `TelemetryStats.droppedFor`. @since 0.1.0 */
-export const droppedFor = TelemetryStats.droppedFor
-/** @deprecated Use `TelemetryStats.unaccounted`. @since 0.1.0 */
-export const unaccounted = TelemetryStats.unaccounted
 
 /**
  * What happens when a queue is full: `block` suspends the producer, `drop` refuses the newest,
@@ -379,19 +361,6 @@ export const layerDisabled: Layer.Layer<Telemetry> = Layer.succeed(Telemetry, {
     setFilter: () => Effect.void
   }
 })
-
-/**
- * Telemetry for tests: see `TestExporter.layer`. Loaded on first use, so the production path
- * never imports the test exporter.
- *
- * @deprecated Use `TestExporter.layer(options)`.
- * @since 0.1.0
- * @category layers
- */
-export const layerTest = (
-  options: { readonly granularity?: Granularity } = {}
-): Layer.Layer<Telemetry | TestExporter.TestExporter> =>
-  Layer.unwrapEffect(Effect.map(Effect.promise(() => import("./TestExporter.js")), (m) => m.layer(options)))
 
 /**
  * Emits through the `Telemetry` in context.

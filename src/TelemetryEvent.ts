@@ -422,11 +422,3 @@ export const encodeJson: (event: TelemetryEvent) => string = Schema.encodeSync(T
 export const decodeJson: (line: string) => TelemetryEvent = Schema.decodeUnknownSync(TelemetryEventJson, {
   onExcessProperty: "error"
 })
-
-/**
- * Correlation ids of the current Effect span, for stamping events.
- *
- * @deprecated Use `TraceContext.currentIds` (this module holds the schemas and the codec only).
- * @since 0.1.0
- */
-export { currentIds as currentTrace } from "./TraceContext.js"

@@ -105,7 +105,11 @@ export const makeRecorder = () => {
  * @category layers
  */
 export const layer = (
-  options: { readonly granularity?: Granularity } = {}
+  options: {
+    readonly granularity?: Granularity
+    /** Fraction of rows the engine gives spans of their own (see `Telemetry.Options.rowSpanRate`). Default 0.001. */
+    readonly rowSpanRate?: number
+  } = {}
 ): Layer.Layer<Telemetry.Telemetry | TestExporter> =>
   Layer.scopedContext(
     Effect.gen(function* () {
@@ -114,7 +118,8 @@ export const layer = (
         granularity: options.granularity ?? "full",
         exporters: [Effect.succeed(recorder.exporter)],
         exporterQueue: { strategy: "block" },
-        exportInterval: "1 millis"
+        exportInterval: "1 millis",
+        ...(options.rowSpanRate === undefined ? {} : { rowSpanRate: options.rowSpanRate })
       })
       return Context.make(Telemetry.Telemetry, telemetry).pipe(
         Context.add(TestExporter, recorder.service(telemetry.flush))

@@ -244,7 +244,7 @@ describe("AuditedHttpClient", () => {
       ).pipe(Layer.provide(LandscapeSqlite.layer({ filename: join(dir, "landscape.db") })))
       const exit = yield* runPipeline([{ id: 1, path: "/ok" }], () =>
         http.get(`${baseUrl}/ok`).pipe(Effect.as({ ok: true }), Effect.catchAll(() => Effect.succeed({ ok: false }))), dir).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), broken)),
+        Effect.provide(Layer.merge(TestExporter.layer(), broken)),
         Effect.exit
       )
       expect(Exit.isFailure(exit)).toBe(true)

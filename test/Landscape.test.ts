@@ -6,7 +6,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { join } from "node:path"
-import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
 import { Order, querySqlite, tempDir, threeOrders } from "./helpers.js"
 
 describe("Landscape", () => {
@@ -50,7 +50,7 @@ describe("Landscape", () => {
         Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
       )
       yield* Orchestrator.run(pipeline).pipe(
-        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }), TargetSql))
+        Effect.provide(Layer.mergeAll(TestExporter.layer(), LandscapeSqlite.layer({ filename: db }), TargetSql))
       )
       const calls = yield* querySqlite<{ n: number }>(db, "SELECT count(*) AS n FROM calls")
       expect(calls).toEqual([{ n: 3 }])

@@ -8,17 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Stream } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import {
-  CallScope,
-  JsonLinesExporter,
-  Landscape,
-  LandscapeSqlite,
-  Orchestrator,
-  Pipeline,
-  Sink,
-  Source,
-  Telemetry
-} from "../src/index.js"
+import { CallScope, JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry, TestExporter } from "../src/index.js"
 import { Order, querySqlite, tempDir, threeOrders } from "./helpers.js"
 
 const swallows = {
@@ -111,7 +101,7 @@ describe("a Landscape failure in plugin code cannot be swallowed (invariant 3)",
       const dir = tempDir()
       const db = join(dir, "landscape.db")
       yield* Orchestrator.run(pipelines.step(dir, "catchAll")).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db })))
+        Effect.provide(Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db })))
       )
       const calls = yield* querySqlite<{ state_id: string | null; operation_id: string | null; status: string }>(db,
         "SELECT calls.state_id, calls.operation_id, node_states.status FROM calls JOIN node_states USING (state_id)")

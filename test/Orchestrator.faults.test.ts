@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Logger, Option, Schedule } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { Exporter, JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
+import { Exporter, JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry, TestExporter } from "../src/index.js"
 import { ordersPipeline, querySqlite, tempDir } from "./helpers.js"
 
 const landscapeErrorOf = <A, E>(exit: Exit.Exit<A, E>) =>
@@ -25,7 +25,7 @@ describe("telemetry failures never fail the pipeline", () => {
     Effect.gen(function* () {
       const plainDir = tempDir()
       yield* Orchestrator.run(ordersPipeline(plainDir)).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: join(plainDir, "l.db") })))
+        Effect.provide(Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: join(plainDir, "l.db") })))
       )
 
       const dir = tempDir()
@@ -71,7 +71,7 @@ describe("Landscape failures are fatal", () => {
     Effect.gen(function* () {
       const db = yield* migratedDb()
       const exit = yield* Orchestrator.run(ordersPipeline(tempDir())).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db, readonly: true }))),
+        Effect.provide(Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db, readonly: true }))),
         Effect.exit
       )
       const error = landscapeErrorOf(exit)
@@ -87,7 +87,7 @@ describe("Landscape failures are fatal", () => {
         WHEN (SELECT count(*) FROM node_states) >= 4 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
       const records = Array.from({ length: 10 }, (_, i) => ({ id: String(i), customer: "c", amount: "1" }))
       const exit = yield* Orchestrator.run(ordersPipeline(tempDir(), records), { batchSize: 2 }).pipe(
-        Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }))),
+        Effect.provide(Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db }))),
         Effect.exit
       )
       expect(landscapeErrorOf(exit)).toMatchObject({ _tag: "LandscapeError", operation: "recordBatch" })

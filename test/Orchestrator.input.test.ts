@@ -7,10 +7,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema } from "effect"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
 import { querySqlite, tempDir } from "./helpers.js"
 
-const layers = (db: string) => Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }))
+const layers = (db: string) => Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db }))
 const lines = (path: string) => readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
 
 interface QuarantineLine {

@@ -4,21 +4,21 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import canonicalize from "canonicalize"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Metric, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry, TestExporter } from "../src/index.js"
-import { ordersPipeline, querySqlite, tempDir } from "./helpers.js"
+import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, PipelineMetric, Sink, Source, Telemetry, TestExporter } from "../src/index.js"
+import { ordersPipeline, querySqlite, tempDir, threeOrders } from "./helpers.js"
 
-const layers = (db: string, options: Parameters<typeof Telemetry.layerTest>[0] = {}) =>
-  Layer.merge(Telemetry.layerTest(options), LandscapeSqlite.layer({ filename: db }))
+const layers = (db: string, options: Parameters<typeof TestExporter.layer>[0] = {}) =>
+  Layer.merge(TestExporter.layer(options), LandscapeSqlite.layer({ filename: db }))
 
 describe("Orchestrator.run", () => {
   it.live("emits the complete, ordered event sequence of a 3-row pipeline, each event correlated", () =>
     Effect.gen(function* () {
       const dir = tempDir()
-      const summary = yield* Orchestrator.run(ordersPipeline(dir), { concurrency: 1, traceRows: 1 })
+      const summary = yield* Orchestrator.run(ordersPipeline(dir), { concurrency: 1 })
       const exporter = yield* TestExporter.TestExporter
       expect(yield* exporter.tags).toEqual([
         "RunStarted",
@@ -40,7 +40,7 @@ describe("Orchestrator.run", () => {
       }
       expect((yield* exporter.eventsOf("PhaseChanged")).map((e) => e.phase)).toEqual(["registering", "processing", "finalizing"])
       // Transform events carry the state id and the row's ids, and stand in their transform's own span
-      // (every row is traced here: `traceRows: 1`).
+      // (every row is traced here: `rowSpanRate: 1`).
       const rows = yield* exporter.eventsOf("RowCreated")
       const transforms = yield* exporter.eventsOf("TransformCompleted")
       transforms.forEach((t, i) => {
@@ -54,7 +54,18 @@ describe("Orchestrator.run", () => {
       yield* exporter.assertEmitted("TokenCompleted", { rowId: rows[0]!.rowId, sink: "small", outcome: "routed" })
       yield* exporter.assertEmitted("RunFinished", { status: "completed", rowsRead: 3, rowsQuarantined: 0 })
       expect(summary).toMatchObject({ status: "completed", rowsRead: 3, rowsPerSink: { small: 2, large: 1 }, quarantined: 0 })
-    }).pipe(Effect.provide(layers(join(tempDir(), "l.db")))))
+    }).pipe(Effect.provide(layers(join(tempDir(), "l.db"), { rowSpanRate: 1 }))))
+
+  it.live("a row the telemetry does not sample for spans carries the run span's ids (one trace, no span per row)", () =>
+    Effect.gen(function* () {
+      yield* Orchestrator.run(ordersPipeline(tempDir()), { concurrency: 1 })
+      const events = yield* (yield* TestExporter.TestExporter).events
+      const run = events.find((e) => e._tag === "RunStarted")!
+      for (const e of events.filter((e) => e._tag !== "ExternalCallCompleted")) {
+        expect(e.traceId).toBe(run.traceId)
+        expect(e.spanId).toBe(run.spanId)
+      }
+    }).pipe(Effect.provide(layers(join(tempDir(), "l.db"), { rowSpanRate: 0 }))))
 
   it.live("records run, nodes, rows, tokens, node states and routing in the Landscape, with RFC 8785 SHA-256 hashes", () =>
     Effect.gen(function* () {
@@ -139,6 +150,31 @@ describe("Orchestrator.run", () => {
       expect(summary.telemetryEnabled).toBe(false)
       const [run] = yield* querySqlite<{ telemetry_enabled: number; telemetry_granularity: string | null }>(db, "SELECT * FROM runs")
       expect(run).toMatchObject({ telemetry_enabled: 0, telemetry_granularity: null })
+    }))
+})
+
+describe("metrics", () => {
+  it.live("updates the engine metrics: rows read, routed per sink, quarantined per node, node-state durations", () =>
+    Effect.gen(function* () {
+      const value = (metric: typeof PipelineMetric.rowsRead, labels: Parameters<typeof PipelineMetric.labels>[0]) =>
+        Effect.map(Metric.value(Metric.taggedWithLabels(metric, PipelineMetric.labels(labels))), (s) => s.count)
+      const durations = Effect.map(
+        Metric.value(Metric.taggedWithLabels(PipelineMetric.nodeStateDuration, PipelineMetric.labels({ node: "normalize", status: "completed" }))),
+        (h) => h.count
+      )
+      const read = () => Effect.all([
+        value(PipelineMetric.rowsRead, { node: "orders" }),
+        value(PipelineMetric.rowsRouted, { sink: "small" }),
+        value(PipelineMetric.rowsRouted, { sink: "large" }),
+        value(PipelineMetric.rowsQuarantined, { node: "orders" }),
+        durations
+      ])
+      const before = yield* read()
+      const records = [...threeOrders, { id: "4", customer: "x", amount: "not a number" }]
+      yield* Orchestrator.run(ordersPipeline(tempDir(), records)).pipe(Effect.provide(layers(join(tempDir(), "l.db"))))
+      const after = yield* read()
+      // Metrics are process-wide: compare with the values before this run.
+      expect(after.map((a, i) => a - before[i]!)).toEqual([4, 2, 1, 1, 3])
     }))
 })
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema } from "effect"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
 import { tempDir } from "./helpers.js"
 
 const Row = Schema.Struct({ n: Schema.Number })
@@ -21,7 +21,7 @@ const refused = (build: (dir: string) => Pipeline.Pipeline<never>) =>
   Effect.gen(function* () {
     const dir = tempDir()
     const db = join(dir, "l.db")
-    const exit = yield* Effect.exit(Orchestrator.run(build(dir)).pipe(Effect.provide(Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db })))))
+    const exit = yield* Effect.exit(Orchestrator.run(build(dir)).pipe(Effect.provide(Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db })))))
     const runs = yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
     expect(runs).toEqual([])
     expect(existsSync(join(dir, "out.jsonl")) || existsSync(join(dir, "q.jsonl"))).toBe(false)

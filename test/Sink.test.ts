@@ -6,10 +6,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
 import { querySqlite, tempDir } from "./helpers.js"
 
-const layers = (db: string) => Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: db }))
+const layers = (db: string) => Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db }))
 const Row = Schema.Struct({ n: Schema.Number, label: Schema.String })
 type Row = typeof Row.Type
 

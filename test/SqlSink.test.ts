@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema } from "effect"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { type Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, SqlSink, Telemetry, TestExporter } from "../src/index.js"
+import { type Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, SqlSink, type Telemetry, TestExporter } from "../src/index.js"
 import { querySqlite, tempDir } from "./helpers.js"
 
 const Order = Schema.Struct({ id: Schema.Number, customer: Schema.String, amount: Schema.Number, paid: Schema.Boolean })
@@ -53,7 +53,7 @@ interface CallRow {
 }
 
 /**
- * Runs the pipeline with `Telemetry.layerTest` + a SQLite Landscape, the sink's target being
+ * Runs the pipeline with `TestExporter.layer` + a SQLite Landscape, the sink's target being
  * `target`; the engine batches exactly `runBatch` rows (a long window makes every batch full).
  */
 const runToDb = (dir: string, records: ReadonlyArray<Order>, sinkBatchSize: number, runBatch: number) =>
@@ -66,7 +66,7 @@ const runToDb = (dir: string, records: ReadonlyArray<Order>, sinkBatchSize: numb
       const events = yield* Effect.flatMap(TestExporter.TestExporter, (t) => t.eventsOf("ExternalCallCompleted"))
       return { exit, events }
     }).pipe(
-      Effect.provide(Layer.mergeAll(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
+      Effect.provide(Layer.mergeAll(TestExporter.layer(), LandscapeSqlite.layer({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
     )
     const calls = yield* querySqlite<CallRow>(landscapeDb, "SELECT * FROM calls ORDER BY created_at, rowid")
     const [sinkOp] = yield* querySqlite<{ operation_id: string; node_id: string; status: string; details_json: string }>(
@@ -159,7 +159,7 @@ describe("SqlSink", () => {
         })
       )
       const exit = yield* Effect.exit(Orchestrator.run(pipeline)).pipe(
-        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: join(dir, "landscape.db") }), SqliteClient.layer({ filename: target })))
+        Effect.provide(Layer.mergeAll(TestExporter.layer(), LandscapeSqlite.layer({ filename: join(dir, "landscape.db") }), SqliteClient.layer({ filename: target })))
       )
       expect(Exit.isFailure(exit) && Option.map(Cause.failureOption(exit.cause), (e) => e._tag)).toEqual(Option.some("SinkError"))
       const calls = yield* querySqlite<CallRow>(join(dir, "landscape.db"), "SELECT * FROM calls")
@@ -198,7 +198,7 @@ describe("SqlSink", () => {
       )
       const landscapeDb = join(dir, "landscape.db")
       yield* Orchestrator.run(pipeline, { batchSize: 400, batchWindow: "1 minute" }).pipe(
-        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
+        Effect.provide(Layer.mergeAll(TestExporter.layer(), LandscapeSqlite.layer({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
       )
       // 32 766 parameters / 100 columns = 327 rows per statement at most.
       const calls = yield* querySqlite<CallRow>(landscapeDb, "SELECT * FROM calls ORDER BY created_at, rowid")
@@ -219,7 +219,7 @@ describe("SqlSink", () => {
       )
       const landscapeDb = join(dir, "landscape.db")
       const exit = yield* Effect.exit(Orchestrator.run(pipeline)).pipe(
-        Effect.provide(Layer.mergeAll(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
+        Effect.provide(Layer.mergeAll(TestExporter.layer(), LandscapeSqlite.layer({ filename: landscapeDb }), SqliteClient.layer({ filename: target })))
       )
       const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
       expect(error?._tag).toBe("SinkError")

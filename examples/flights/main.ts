@@ -9,17 +9,20 @@
  *
  * Environment: SIGHTLINE_OUT (default `out`), SIGHTLINE_TELEMETRY=off (use Telemetry.layerDisabled),
  * SIGHTLINE_GRANULARITY (lifecycle | rows | full, default rows), SIGHTLINE_CONCURRENCY (default 4),
- * FLIGHTS_FILE (a file of vega-datasets' data folder, default flights-20k.json).
+ * FLIGHTS_FILE (a file of vega-datasets' data folder, default flights-20k.json),
+ * SIGHTLINE_PROMETHEUS_PORT (serve /metrics while the job runs), and the OpenTelemetry variables
+ * (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 sends events, spans and metrics over OTLP).
  */
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
 import { join } from "node:path"
-import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry, type TelemetryEvent } from "../../src/index.js"
+import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, PrometheusExporter, Telemetry } from "../../src/index.js"
 import { makePipeline } from "./pipeline.js"
 
 const settings = Config.all({
   outDir: Config.string("SIGHTLINE_OUT").pipe(Config.withDefault("out")),
   telemetry: Config.literal("on", "off")("SIGHTLINE_TELEMETRY").pipe(Config.withDefault("on")),
   granularity: Config.literal("lifecycle", "rows", "full")("SIGHTLINE_GRANULARITY").pipe(Config.withDefault("rows")),
+  prometheusPort: Config.option(Config.port("SIGHTLINE_PROMETHEUS_PORT")),
   concurrency: Config.integer("SIGHTLINE_CONCURRENCY").pipe(Config.withDefault(4)),
   flights: Config.string("FLIGHTS_FILE").pipe(Config.withDefault("flights-20k.json"))
 })
@@ -63,16 +66,24 @@ const main = Effect.gen(function* () {
   )
 })
 
+/**
+ * Telemetry from the environment (`Telemetry.layerConfig`: OTEL_SDK_DISABLED, OTEL_SERVICE_NAME,
+ * OTEL_EXPORTER_OTLP_ENDPOINT, …, SIGHTLINE_GRANULARITY), always with the JSON Lines file; and
+ * `/metrics` for Prometheus while the job runs when SIGHTLINE_PROMETHEUS_PORT is set.
+ */
 const TelemetryLive = Layer.unwrapEffect(
-  Effect.map(settings, (s) =>
-    s.telemetry === "off"
-      ? Telemetry.layerDisabled
-      : Telemetry.layer({
-        granularity: s.granularity as TelemetryEvent.Granularity,
-        // One file per run; `block` so that a slow disk slows the run rather than losing events.
-        exporters: [JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append: false })],
-        exporterQueue: { strategy: "block" }
-      }))
+  Effect.map(settings, (s): Layer.Layer<Telemetry.Telemetry, unknown> => {
+    if (s.telemetry === "off") return Telemetry.layerDisabled
+    const telemetry = Telemetry.layerConfig({
+      // One file per run; `block` so that a slow disk slows the run rather than losing events.
+      exporters: [JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append: false })],
+      exporterQueue: { strategy: "block" }
+    })
+    return Option.match(s.prometheusPort, {
+      onNone: () => telemetry,
+      onSome: (port) => Layer.merge(telemetry, PrometheusExporter.layer({ port }))
+    })
+  })
 )
 
 const LandscapeLive = Layer.unwrapEffect(

@@ -1,6 +1,7 @@
 /** Runs a hub scenario under the TestClock: the body runs in a fiber while virtual time advances. */
 import { type Duration, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import * as Telemetry from "../../src/Telemetry.js"
+import type * as TelemetryStats from "../../src/TelemetryStats.js"
 
 /** Forks `self` and advances the TestClock by `step` until it ends (at most `maxSteps` steps). */
 export const drive = <A>(self: Effect.Effect<A>, step: Duration.DurationInput = "10 millis", maxSteps = 100_000): Effect.Effect<A> =>
@@ -22,7 +23,7 @@ export const drive = <A>(self: Effect.Effect<A>, step: Duration.DurationInput = 
 export const scenario = <A>(
   options: Telemetry.Options<never, never>,
   body: (t: Telemetry.TelemetryService) => Effect.Effect<A>
-): Effect.Effect<{ readonly result: A; readonly stats: Telemetry.TelemetryStats }> =>
+): Effect.Effect<{ readonly result: A; readonly stats: TelemetryStats.TelemetryStats }> =>
   drive(
     Effect.gen(function* () {
       const scope = yield* Scope.make()

@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule, TestContext } from "effect"
 import fc from "fast-check"
 import * as Exporter from "../../src/Exporter.js"
-import * as Telemetry from "../../src/Telemetry.js"
+import * as TelemetryStats from "../../src/TelemetryStats.js"
 import type { TelemetryEvent } from "../../src/TelemetryEvent.js"
 import { row, runStarted, traceId, transform } from "./_helpers.js"
 import { quiet, scenario } from "./_drive-helpers.js"
@@ -98,7 +98,7 @@ describe("accounting identity (property)", () => {
           })
         ]).finally(() => clearTimeout(timer))
         expect(stats.emitted).toBe(p.events.length + stats.healthEvents)
-        for (const name of names) expect(Telemetry.unaccounted(stats, name)).toBe(0)
+        for (const name of names) expect(TelemetryStats.unaccounted(stats, name)).toBe(0)
       }),
       { numRuns: 60 }
     )

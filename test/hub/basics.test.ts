@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule, TestClock } from "effect"
 import * as Telemetry from "../../src/Telemetry.js"
+import * as TelemetryStats from "../../src/TelemetryStats.js"
 import { quiet, scenario } from "./_drive-helpers.js"
 import { faulty, row, runStarted } from "./_helpers.js"
 
@@ -11,7 +12,7 @@ describe("hub basics", () => {
   it.effect("delivers everything and the identity holds", () =>
     Effect.gen(function* () {
       const ok = faulty("ok", "healthy")
-      let statsAfter: Telemetry.TelemetryStats | undefined
+      let statsAfter: TelemetryStats.TelemetryStats | undefined
       yield* build({ exporters: [Effect.succeed(ok.exporter)], lastResort: { write: () => {} } }, (t) =>
         Effect.gen(function* () {
           for (let i = 0; i < 5000; i++) yield* t.emit(row(i))
@@ -21,7 +22,7 @@ describe("hub basics", () => {
         }))
       expect(ok.received.length).toBe(5001)
       expect(statsAfter?.emitted).toBe(5001)
-      expect(Telemetry.unaccounted(statsAfter!, "ok")).toBe(0)
+      expect(TelemetryStats.unaccounted(statsAfter!, "ok")).toBe(0)
     }))
 
   it.effect("batches by exportInterval under the TestClock", () =>
@@ -51,7 +52,7 @@ describe("hub basics", () => {
           const s = yield* t.stats
           expect(bad.calls()).toBe(3)
           expect(s.exporters.bad?.dropped.exportFailed).toBe(1)
-          expect(Telemetry.unaccounted(s, "bad")).toBe(0)
+          expect(TelemetryStats.unaccounted(s, "bad")).toBe(0)
         }))
     }))
 
@@ -72,7 +73,7 @@ describe("hub basics", () => {
           yield* t.flush
           const s = yield* t.stats
           expect(s.dropped.ingressOverflow).toBe(0)
-          expect(Telemetry.droppedFor(s, "ok")).toBe(0)
+          expect(TelemetryStats.droppedFor(s, "ok")).toBe(0)
           expect(ok.received.length).toBe(50_000)
         }))
     }))
@@ -105,7 +106,7 @@ describe("hub basics", () => {
         }))
       expect(result.before).toBe(4)
       expect(result.after).toBe(4)
-      expect(Telemetry.unaccounted(stats, "hung")).toBe(0)
+      expect(TelemetryStats.unaccounted(stats, "hung")).toBe(0)
     }))
 })
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule, TestClock } from "effect"
 import { keep } from "../../src/internal/hub/sampling.js"
-import * as Telemetry from "../../src/Telemetry.js"
+import * as TelemetryStats from "../../src/TelemetryStats.js"
 import { call, fail, row, runStarted, scripted, traceId, transform } from "./_helpers.js"
 import { quiet, scenario } from "./_drive-helpers.js"
 
@@ -34,7 +34,7 @@ describe("control", () => {
       expect(tags.filter((t) => t !== "TelemetryDisabled")).toEqual(["RowCreated", "RunStarted", "RowCreated", "RunStarted"])
       expect(tags.filter((t) => t === "TelemetryDisabled").length).toBe(1)
       expect(stats.filtered).toBe(4)
-      expect(Telemetry.unaccounted(stats, "rec")).toBe(0)
+      expect(TelemetryStats.unaccounted(stats, "rec")).toBe(0)
     }))
 
   it.effect("sampling is per type and keeps or drops a trace whole", () =>
@@ -111,7 +111,7 @@ describe("circuit, health and last resort", () => {
       expect(flaky.received.map((e) => e._tag)).toContain("ExporterRecovered")
       expect(lines.some((l) => l.includes("every telemetry exporter is failing"))).toBe(true)
       expect(lines.some((l) => l.includes("ExporterFailed"))).toBe(true)
-      expect(Telemetry.unaccounted(stats, "flaky")).toBe(0)
+      expect(TelemetryStats.unaccounted(stats, "flaky")).toBe(0)
     }))
 
   it("the last-resort sink is rate-limited and counts what it suppressed", async () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
-import * as Telemetry from "../../src/Telemetry.js"
+import * as TelemetryStats from "../../src/TelemetryStats.js"
 import { type Fault, faulty, row } from "./_helpers.js"
 import { quiet, scenario } from "./_drive-helpers.js"
 
@@ -46,14 +46,14 @@ describe("fault matrix", () => {
             `${fault.padEnd(12)} ${strategy.padEnd(6)} emitted=${stats.emitted} health=${stats.healthEvents} ` +
               `faulty: exported=${f.exported} queueOverflow=${f.dropped.queueOverflow} exportFailed=${f.dropped.exportFailed} ` +
               `circuitOpen=${f.dropped.circuitOpen} shutdown=${f.dropped.shutdown} circuit=${f.circuit} | ` +
-              `healthy: exported=${h.exported} dropped=${Telemetry.droppedFor(stats, "healthy")} | ` +
+              `healthy: exported=${h.exported} dropped=${TelemetryStats.droppedFor(stats, "healthy")} | ` +
               `ingressOverflow=${stats.dropped.ingressOverflow} hubShutdown=${stats.dropped.shutdown}`
           )
-          expect(Telemetry.unaccounted(stats, "faulty")).toBe(0)
-          expect(Telemetry.unaccounted(stats, "healthy")).toBe(0)
+          expect(TelemetryStats.unaccounted(stats, "faulty")).toBe(0)
+          expect(TelemetryStats.unaccounted(stats, "healthy")).toBe(0)
           // The healthy exporter gets every event the pipeline emitted: the faulty one never holds it.
           expect(good.received.filter((e) => e._tag === "RowCreated").length).toBe(N)
-          expect(Telemetry.droppedFor(stats, "healthy")).toBe(0)
+          expect(TelemetryStats.droppedFor(stats, "healthy")).toBe(0)
           if (fault === "throws" || fault === "hangs") {
             expect(f.exported).toBe(0)
             expect(f.dropped.circuitOpen).toBeGreaterThan(0)

@@ -7,8 +7,7 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import type { TelemetryStats } from "../../src/Telemetry.js"
-import { unaccounted } from "../../src/TelemetryStats.js"
+import { type TelemetryStats, unaccounted } from "../../src/TelemetryStats.js"
 import { decodeJson } from "../../src/TelemetryEvent.js"
 
 const child = join(import.meta.dirname, "..", "fixtures", "telemetry-child.ts")

@@ -12,7 +12,7 @@ import { createServer } from "node:http"
 import { createServer as createNetServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../../src/index.js"
+import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../../src/index.js"
 
 export interface Seen {
   readonly path: string
@@ -111,7 +111,7 @@ export const runPipeline = <B, E, R>(
 
 /** Landscape on a SQLite file in `dir` plus the test telemetry. */
 export const auditLayers = (dir: string) =>
-  Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: join(dir, "landscape.db") }))
+  Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: join(dir, "landscape.db") }))
 
 export interface CallDbRow {
   readonly call_id: string

@@ -5,10 +5,10 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { AuditedHttpClient, type CallScope, LandscapeSqlite, Telemetry } from "../../src/index.js"
+import { AuditedHttpClient, type CallScope, LandscapeSqlite, TestExporter } from "../../src/index.js"
 
 declare const client: AuditedHttpClient.Client
-const services = Layer.merge(Telemetry.layerTest(), LandscapeSqlite.layer({ filename: ":memory:" }))
+const services = Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: ":memory:" }))
 
 // Missing CallScope: a type error.
 // @ts-expect-error CallScope is not provided outside a pipeline node

@@ -3,11 +3,11 @@
  * Each `@ts-expect-error` fails the type check if the line below it ever compiles.
  */
 import { Effect, Layer } from "effect"
-import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Telemetry } from "../../src/index.js"
+import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Telemetry, TestExporter } from "../../src/index.js"
 import { ordersPipeline } from "../helpers.js"
 
 const pipeline = ordersPipeline("out/types")
-const TelemetryLive = Telemetry.layerTest()
+const TelemetryLive = TestExporter.layer()
 const LandscapeLive = LandscapeSqlite.layer({ filename: "out/types/landscape.db" })
 
 export const runs = () => {

@@ -45,6 +45,7 @@ const applyRejections = (ctx: RunContext, ops: Operations, batch: ReadonlyArray<
     if (reason === undefined) continue
     const now = ctx.clock.unsafeCurrentTimeMillis()
     const message = `sink "${outcome.sink.name}" refused the row: ${reason}`
+    ctx.metrics.state(outcome.sink.nodeId, "failed", 0)
     processed.journal.state({
       stateId: newId(),
       runId: ctx.runId,
@@ -110,15 +111,22 @@ export const commit = (
     yield* ctx.landscape.recordBatch(records)
 
     const events: Array<TelemetryEvent> = []
+    const routed = new Map<string, number>()
+    const quarantinedAt = new Map<string, number>()
     for (const processed of batch) {
       const { journal } = processed
       journal.committed = true
       ctx.flushed.delete(journal)
       const { outcome, sink } = outcomes.get(processed)!
       counts.read += 1
-      if (outcome === "routed") counts.perSink[sink.planned.name] = (counts.perSink[sink.planned.name] ?? 0) + 1
-      else if (outcome === "quarantined") counts.quarantined += 1
-      else counts.failed += 1
+      if (outcome === "routed") {
+        counts.perSink[sink.planned.name] = (counts.perSink[sink.planned.name] ?? 0) + 1
+        routed.set(sink.planned.name, (routed.get(sink.planned.name) ?? 0) + 1)
+      } else if (outcome === "quarantined") {
+        counts.quarantined += 1
+        const node = processed.outcome._tag === "Quarantined" ? processed.outcome.row.node : sink.planned.name
+        quarantinedAt.set(node, (quarantinedAt.get(node) ?? 0) + 1)
+      } else counts.failed += 1
       if (journal.events === undefined) continue
       for (const event of journal.events) events.push(event)
       if (outcome === "failed") continue
@@ -132,6 +140,7 @@ export const commit = (
         outcome
       })
     }
-    for (const event of events) yield* ctx.telemetry.emit(event)
+    ctx.metrics.committed(batch.length, routed, quarantinedAt)
+    if (events.length > 0) yield* ctx.telemetry.emitAll(events)
     if (failure !== undefined) return yield* failure
   }))

@@ -9,6 +9,7 @@ import type { LandscapeService } from "../../Landscape.js"
 import type { TelemetryService } from "../../Telemetry.js"
 import type { Fatal } from "./fatal.js"
 import type { RowJournal } from "./journal.js"
+import type { RunMetrics } from "./metrics.js"
 import type { Plan } from "./plan.js"
 import { CallRecorder, type CallRecorderService } from "./recorder.js"
 import { CallScope, type OperationScope, type StateScope } from "../../CallScope.js"
@@ -30,8 +31,7 @@ export interface RunContext {
   readonly flushed: Set<RowJournal>
   /** Ids of the run's span: the trace of every event not emitted inside a row's own span. */
   readonly trace: Trace
-  /** Every `traceEvery`-th row (by index) gets a span of its own and one per step; 0: none. */
-  readonly traceEvery: number
+  readonly metrics: RunMetrics
   /** Whether the hub would let row events through; read once per batch. */
   wantsRowEvents: boolean
   /** Plugin code's context: the pipeline's services plus `CallScope` and the engine's `CallRecorder`. */

@@ -8,8 +8,10 @@
  * synchronous steps costs no fiber, no `Deferred` and no span: the engine's cost per row was mostly
  * that (43 % of the main job's profile) before this design.
  *
- * Rows whose index is a multiple of `traceEvery` are traced: they run as an Effect inside a
- * `sightline.row` span with a span per step, and their events carry those spans' ids.
+ * Rows the telemetry samples for spans (`TelemetryService.sampleRowSpans`: deterministic on the
+ * row id, 1 in 1000 by default) are traced: they run as an Effect inside a `sightline.row` span
+ * with a span per step, and their events carry those spans' ids. Other rows' events carry the run
+ * span's ids: a span per row would make a million-span trace of a million-row run.
  *
  * @internal
  */
@@ -18,7 +20,7 @@ import type { StateScope } from "../../CallScope.js"
 import { LandscapeError, type NodeStateEnd } from "../../Landscape.js"
 import type { QuarantinedRow } from "../../Pipeline.js"
 import type { SourceRecord } from "../../Source.js"
-import { currentTrace } from "../../TelemetryEvent.js"
+import { currentIds } from "../../TraceContext.js"
 import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sha256 } from "../hashing.js"
 import { newId } from "../ids.js"
 import * as RowFailure from "../rowFailure.js"
@@ -85,6 +87,7 @@ export const isProcessed = (result: Processed | Effect.Effect<Processed, Landsca
 const sourceFailure = (ctx: RunContext, row: Row, failure: RowFailure.RowFailure): Processed => {
   const { journal } = row
   const now = ctx.clock.unsafeCurrentTimeMillis()
+  ctx.metrics.state(ctx.plan.source.nodeId, "failed", 0)
   journal.state({
     stateId: newId(),
     runId: ctx.runId,
@@ -125,6 +128,7 @@ const settle = (
   const completedAt = ctx.clock.unsafeCurrentTimeMillis()
   const durationMs = elapsedMs(state.startNanos, ctx.clock.unsafeCurrentTimeNanos())
   const close = (end: Omit<NodeStateEnd, "stateId" | "completedAt" | "durationMs">) => {
+    ctx.metrics.state(planned.nodeId, end.status, durationMs)
     const full: NodeStateEnd = { stateId: state.stateId, ...end, completedAt, durationMs }
     if (state.open) journal.endState(full)
     else {
@@ -206,7 +210,7 @@ const runAsync = (
     const settled = Effect.exit(Effect.provide(work, ctx.contextFor(scope, Recorder.forState(ctx, journal)))).pipe(
       Effect.flatMap((exit) => {
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
-        return Effect.map(row.traced ? currentTrace : Effect.succeed(ctx.trace), (trace) =>
+        return Effect.map(row.traced ? currentIds : Effect.succeed(ctx.trace), (trace) =>
           settle(ctx, row, planned, { stateId, startedAt, startNanos, open: true }, value, hash, exit, trace))
       })
     )
@@ -258,14 +262,14 @@ const drive = (
 }
 
 /** Records the source row, decodes it, and takes it as far as it goes without waiting. */
-const start = (ctx: RunContext, record: SourceRecord, rowIndex: number, traced: boolean, trace: Trace) => {
+const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: number, traced: boolean, trace: Trace) => {
   const now = ctx.clock.unsafeCurrentTimeMillis()
-  const journal = new RowJournal(newId(), newId(), rowIndex, ctx.wantsRowEvents)
+  const journal = new RowJournal(rowId, newId(), rowIndex, ctx.wantsRowEvents)
   const text = canonical(record.raw)
   const data = isNonCanonical(text) ? nonCanonicalStandIn(record.raw, text) : record.raw
   const dataJson = isNonCanonical(text) ? canonicalJson(data) : text
   const dataHash = sha256(dataJson)
-  const { rowId, tokenId } = journal
+  const { tokenId } = journal
   journal.row = { rowId, tokenId, runId: ctx.runId, sourceNodeId: ctx.plan.source.nodeId, rowIndex, dataJson, dataHash, createdAt: now }
   journal.events?.push({ _tag: "RowCreated", ...eventBase(ctx, now, trace), rowId, tokenId, nodeId: ctx.plan.source.nodeId, rowIndex, contentHash: dataHash })
   const row: Row = { journal, data, traced }
@@ -285,14 +289,14 @@ const start = (ctx: RunContext, record: SourceRecord, rowIndex: number, traced: 
  * Effect that finishes it (fails only with a fatal `LandscapeError`).
  */
 export const process = (ctx: RunContext, record: SourceRecord, rowIndex: number): Processed | Effect.Effect<Processed, LandscapeError> => {
-  const traced = ctx.traceEvery > 0 && rowIndex % ctx.traceEvery === 0
-  if (!traced) return start(ctx, record, rowIndex, false, ctx.trace)
+  const rowId = newId()
+  if (!ctx.telemetry.sampleRowSpans(rowId)) return start(ctx, record, rowId, rowIndex, false, ctx.trace)
   return Effect.withSpan(
-    Effect.flatMap(currentTrace, (trace) => {
-      const result = start(ctx, record, rowIndex, true, trace)
+    Effect.flatMap(currentIds, (trace) => {
+      const result = start(ctx, record, rowId, rowIndex, true, trace)
       return isProcessed(result) ? Effect.succeed(result) : result
     }),
     "sightline.row",
-    { attributes: { "sightline.row.index": rowIndex }, captureStackTrace: false }
+    { attributes: { "sightline.row.id": rowId, "sightline.row.index": rowIndex }, captureStackTrace: false }
   )
 }
