@@ -15,7 +15,8 @@ import { Cause, type Context, Duration, Effect, Exit, Schedule } from "effect"
 import type { CallScope } from "./CallScope.js"
 import { newId } from "./internal/ids.js"
 import * as Commit from "./internal/run/commit.js"
-import { eventBase, makeContextFor, type RunContext } from "./internal/run/context.js"
+import { makeContextFor, type RunContext } from "./internal/run/context.js"
+import * as Events from "./internal/run/events.js"
 import * as Fatal from "./internal/run/fatal.js"
 import * as Flow from "./internal/run/flow.js"
 import * as Main from "./internal/run/main.js"
@@ -30,7 +31,6 @@ import type { SinkError } from "./Sink.js"
 import type { SourceError } from "./Source.js"
 import { Telemetry } from "./Telemetry.js"
 import type { Phase, RunStatus } from "./TelemetryEvent.js"
-import { currentIds } from "./TraceContext.js"
 
 /**
  * What a completed run reports.
@@ -123,12 +123,12 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
     clock,
     fatal: yield* Fatal.make,
     flushed: new Set(),
-    trace: yield* currentIds,
+    trace: yield* Events.currentTrace,
     metrics: RunMetrics.make(plan),
     wantsRowEvents: wantsRowEvents(),
     contextFor: makeContextFor(captured)
   }
-  const base = () => eventBase(ctx, clock.unsafeCurrentTimeMillis())
+  const base = () => Events.lifecycle(ctx.trace, clock.unsafeCurrentTimeMillis(), runId)
   const phase = (p: Phase) => telemetry.emit({ _tag: "PhaseChanged", ...base(), phase: p })
   const counts: Commit.Counts = { read: 0, quarantined: 0, failed: 0, perSink: Object.fromEntries(plan.sinks.slice(0, -1).map((s) => [s.name, 0])) }
 

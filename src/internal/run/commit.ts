@@ -21,7 +21,8 @@ import type { LandscapeError, TokenEnd, TokenOutcome } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
 import { newId } from "../ids.js"
-import { eventBase, type RunContext } from "./context.js"
+import type { RunContext } from "./context.js"
+import * as Events from "./events.js"
 import { emptyBatch } from "./journal.js"
 import type { Operations, SinkHandle } from "./operations.js"
 import { type Processed, quarantine } from "./processor.js"
@@ -130,15 +131,13 @@ export const commit = (
       if (journal.events === undefined) continue
       for (const event of journal.events) events.push(event)
       if (outcome === "failed") continue
-      events.push({
-        _tag: "TokenCompleted",
-        ...eventBase(ctx, completedAt),
+      events.push(Events.tokenCompleted(ctx.trace, completedAt, ctx.runId, {
         rowId: journal.rowId,
         tokenId: journal.tokenId,
         nodeId: sink.planned.nodeId,
         sink: sink.planned.name,
         outcome
-      })
+      }))
     }
     ctx.metrics.committed(batch.length, routed, quarantinedAt)
     if (events.length > 0) yield* ctx.telemetry.emitAll(events)

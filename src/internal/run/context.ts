@@ -7,18 +7,13 @@
 import { type Clock, Context } from "effect"
 import type { LandscapeService } from "../../Landscape.js"
 import type { TelemetryService } from "../../Telemetry.js"
+import type { Trace } from "./events.js"
 import type { Fatal } from "./fatal.js"
 import type { RowJournal } from "./journal.js"
 import type { RunMetrics } from "./metrics.js"
 import type { Plan } from "./plan.js"
 import { CallRecorder, type CallRecorderService } from "./recorder.js"
 import { CallScope, type OperationScope, type StateScope } from "../../CallScope.js"
-
-/** W3C ids of the span an event is emitted in. */
-export interface Trace {
-  readonly traceId?: string
-  readonly spanId?: string
-}
 
 export interface RunContext {
   readonly runId: string
@@ -49,14 +44,6 @@ export const makeContextFor = (captured: Context.Context<never>) => {
   return (scope: StateScope | OperationScope, recorder: CallRecorderService): Context.Context<unknown> =>
     Context.add(Context.add(base, CallScope, scope), CallRecorder, recorder)
 }
-
-/**
- * The fields every event of a run carries (DESIGN.md invariant 7): when it happened (engine
- * `Clock`, epoch milliseconds), which run, and the W3C ids of the span it belongs to (the run's,
- * or a traced row's own).
- */
-export const eventBase = (ctx: Pick<RunContext, "runId" | "trace">, timestamp: number, trace: Trace = ctx.trace) =>
-  ({ timestamp, runId: ctx.runId, ...trace }) as const
 
 /** Milliseconds between two `Clock.unsafeCurrentTimeNanos` readings (engine time, so `TestClock` drives it). */
 export const elapsedMs = (from: bigint, to: bigint): number => Number(to - from) / 1e6

@@ -62,7 +62,13 @@ export class RowJournal {
     const start = this.open.get(end.stateId)
     this.open.delete(end.stateId)
     if (this.written.has(end.stateId)) this.stateUpdates.push(end)
-    else if (start !== undefined) this.nodeStates.push({ ...start, ...end })
+    else if (start !== undefined) {
+      const { inputHash, nodeId, runId, startedAt, stateId, stepIndex, tokenId } = start
+      const { completedAt, durationMs } = end
+      this.nodeStates.push(end.status === "completed"
+        ? { stateId, runId, tokenId, nodeId, stepIndex, inputHash, startedAt, status: "completed", ...(end.outputHash === undefined ? {} : { outputHash: end.outputHash }), completedAt, durationMs }
+        : { stateId, runId, tokenId, nodeId, stepIndex, inputHash, startedAt, status: "failed", error: end.error, completedAt, durationMs })
+    }
   }
   /** A state that began and ended within the processor's loop: recorded once, complete. */
   state(record: NodeStateRecord): void {

@@ -37,9 +37,16 @@ export const make = (plan: Plan): RunMetrics => {
     return found
   }
   const source = labels(`read`, { node: plan.source.name })
+  /** Per node, the label arrays of its two statuses: two lookups on the hot path, no string built. */
+  const stateLabels = new Map([...names].map(([nodeId, node]) => [nodeId, {
+    completed: labels(`state ${nodeId} completed`, { node, status: "completed" }),
+    failed: labels(`state ${nodeId} failed`, { node, status: "failed" })
+  }] as const))
   return {
-    state: (nodeId, status, durationMs) =>
-      PipelineMetric.nodeStateDuration.unsafeUpdate(durationMs / 1000, labels(`state ${nodeId} ${status}`, { node: names.get(nodeId) ?? nodeId, status })),
+    state: (nodeId, status, durationMs) => {
+      const byStatus = stateLabels.get(nodeId)
+      if (byStatus !== undefined) PipelineMetric.nodeStateDuration.unsafeUpdate(durationMs / 1000, byStatus[status])
+    },
     committed: (read, routed, quarantined) => {
       PipelineMetric.rowsRead.unsafeUpdate(read, source)
       for (const [sink, n] of routed) PipelineMetric.rowsRouted.unsafeUpdate(n, labels(`sink ${sink}`, { sink }))

@@ -17,14 +17,15 @@
  */
 import { Cause, Effect, Either, Exit, Option } from "effect"
 import type { StateScope } from "../../CallScope.js"
-import { LandscapeError, type NodeStateEnd } from "../../Landscape.js"
+import { LandscapeError } from "../../Landscape.js"
 import type { QuarantinedRow } from "../../Pipeline.js"
 import type { SourceRecord } from "../../Source.js"
-import { currentIds } from "../../TraceContext.js"
 import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sha256 } from "../hashing.js"
 import { newId } from "../ids.js"
 import * as RowFailure from "../rowFailure.js"
-import { elapsedMs, eventBase, type RunContext, type Trace } from "./context.js"
+import { elapsedMs, type RunContext } from "./context.js"
+import * as Events from "./events.js"
+import type { Trace } from "./events.js"
 import { RowJournal } from "./journal.js"
 import type { PlannedSink, PlannedStep } from "./plan.js"
 import * as Recorder from "./recorder.js"
@@ -127,30 +128,29 @@ const settle = (
   const step = planned.step
   const completedAt = ctx.clock.unsafeCurrentTimeMillis()
   const durationMs = elapsedMs(state.startNanos, ctx.clock.unsafeCurrentTimeNanos())
-  const close = (end: Omit<NodeStateEnd, "stateId" | "completedAt" | "durationMs">) => {
+  const ids: Events.StateIds = { runId: ctx.runId, rowId: journal.rowId, tokenId: journal.tokenId, nodeId: planned.nodeId, stateId: state.stateId }
+  /** Records the node state, in one record (sync) or as the end of the begun state (async); object literals only (see events.ts). */
+  const close = (end: { readonly status: "completed"; readonly outputHash: string } | { readonly status: "failed"; readonly error: unknown }) => {
     ctx.metrics.state(planned.nodeId, end.status, durationMs)
-    const full: NodeStateEnd = { stateId: state.stateId, ...end, completedAt, durationMs }
-    if (state.open) journal.endState(full)
-    else {
-      journal.state({
-        stateId: state.stateId,
-        runId: ctx.runId,
-        tokenId: journal.tokenId,
-        nodeId: planned.nodeId,
-        stepIndex: planned.stepIndex,
-        inputHash,
-        startedAt: state.startedAt,
-        ...end,
-        completedAt,
-        durationMs
-      })
+    const stateId = state.stateId
+    if (state.open) {
+      journal.endState(end.status === "completed"
+        ? { stateId, status: "completed", outputHash: end.outputHash, completedAt, durationMs }
+        : { stateId, status: "failed", error: end.error, completedAt, durationMs })
+      return
     }
+    const { runId } = ctx
+    const { tokenId } = journal
+    const { nodeId, stepIndex } = planned
+    const { startedAt } = state
+    journal.state(end.status === "completed"
+      ? { stateId, runId, tokenId, nodeId, stepIndex, inputHash, startedAt, status: "completed", outputHash: end.outputHash, completedAt, durationMs }
+      : { stateId, runId, tokenId, nodeId, stepIndex, inputHash, startedAt, status: "failed", error: end.error, completedAt, durationMs })
   }
-  const ids = { ...eventBase(ctx, completedAt, trace), rowId: journal.rowId, tokenId: journal.tokenId, nodeId: planned.nodeId, stateId: state.stateId }
   const fail = (failure: RowFailure.RowFailure): Step => {
     close({ status: "failed", error: failure.detail })
     if (step._tag === "Transform") {
-      journal.events?.push({ _tag: "TransformCompleted", ...ids, status: "failed", durationMs, inputHash, error: failure.reason })
+      journal.events?.push(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { error: failure.reason }))
     }
     return done(row, quarantine(ctx, row, step.name, failure.reason))
   }
@@ -168,7 +168,7 @@ const settle = (
       outputHash = sha256(text)
     }
     close({ status: "completed", outputHash })
-    journal.events?.push({ _tag: "TransformCompleted", ...ids, status: "completed", durationMs, inputHash, outputHash })
+    journal.events?.push(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { outputHash }))
     return { _tag: "Next", value: exit.value, hash: outputHash }
   }
   const destination = String(exit.value)
@@ -186,7 +186,7 @@ const settle = (
     ...(target === undefined ? {} : { destinationNodeId: target.nodeId }),
     createdAt: completedAt
   })
-  journal.events?.push({ _tag: "GateEvaluated", ...ids, destination })
+  journal.events?.push(Events.gateEvaluated(trace, completedAt, ids, destination))
   return target === undefined ? { _tag: "Next", value: input, hash: inputHash } : done(row, { _tag: "Routed", sink: target, value: input, hash: inputHash })
 }
 
@@ -210,7 +210,7 @@ const runAsync = (
     const settled = Effect.exit(Effect.provide(work, ctx.contextFor(scope, Recorder.forState(ctx, journal)))).pipe(
       Effect.flatMap((exit) => {
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
-        return Effect.map(row.traced ? currentIds : Effect.succeed(ctx.trace), (trace) =>
+        return Effect.map(row.traced ? Events.currentTrace : Effect.succeed(ctx.trace), (trace) =>
           settle(ctx, row, planned, { stateId, startedAt, startNanos, open: true }, value, hash, exit, trace))
       })
     )
@@ -271,7 +271,7 @@ const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: n
   const dataHash = sha256(dataJson)
   const { tokenId } = journal
   journal.row = { rowId, tokenId, runId: ctx.runId, sourceNodeId: ctx.plan.source.nodeId, rowIndex, dataJson, dataHash, createdAt: now }
-  journal.events?.push({ _tag: "RowCreated", ...eventBase(ctx, now, trace), rowId, tokenId, nodeId: ctx.plan.source.nodeId, rowIndex, contentHash: dataHash })
+  journal.events?.push(Events.rowCreated(trace, now, ctx.runId, { rowId, tokenId, nodeId: ctx.plan.source.nodeId, rowIndex, contentHash: dataHash }))
   const row: Row = { journal, data, traced }
   if (record.error !== undefined) return sourceFailure(ctx, row, RowFailure.make("parse", record.error))
   if (isNonCanonical(text)) return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `${text.path}: ${text.reason}`))
@@ -292,7 +292,7 @@ export const process = (ctx: RunContext, record: SourceRecord, rowIndex: number)
   const rowId = newId()
   if (!ctx.telemetry.sampleRowSpans(rowId)) return start(ctx, record, rowId, rowIndex, false, ctx.trace)
   return Effect.withSpan(
-    Effect.flatMap(currentIds, (trace) => {
+    Effect.flatMap(Events.currentTrace, (trace) => {
       const result = start(ctx, record, rowId, rowIndex, true, trace)
       return isProcessed(result) ? Effect.succeed(result) : result
     }),
