@@ -35,12 +35,17 @@ const busy = (ms: number) => {
 }
 
 describe("JsonLinesExporter", () => {
-  it("writes one JSON.stringify line per event, and every line decodes back to the same event", () => {
-    const text = JsonLinesExporter.toLines(catalogue)
+  it("writes one JSON line per event (compiled serializers), and every line decodes back to the same event, whatever its strings hold", () => {
+    const awkward: TelemetryEvent.TelemetryEvent = {
+      _tag: "TransformCompleted", timestamp: 1, runId: "r", rowId: "a", tokenId: "t", nodeId: "n", stateId: "s", status: "failed", durationMs: 0.5,
+      inputHash: "h", error: "a \"quote\", a \\ backslash, a\nnewline, a tab\t, é, 😀, a lone \ud800 surrogate, </script>"
+    }
+    const text = JsonLinesExporter.toLines([...catalogue, awkward])
+    expect(TelemetryEvent.decodeJson(text.trim().split("\n").at(-1)!)).toStrictEqual(awkward)
     const lines = text.split("\n")
     expect(lines.at(-1)).toBe("")
-    expect(lines.slice(0, -1).map((l) => TelemetryEvent.decodeJson(l))).toStrictEqual(catalogue)
-    expect(lines.slice(0, -1).map((l) => JSON.parse(l) as unknown)).toEqual(catalogue.map((e) => JSON.parse(TelemetryEvent.encodeJson(e)) as unknown))
+    expect(lines.slice(0, -2).map((l) => TelemetryEvent.decodeJson(l))).toStrictEqual(catalogue)
+    expect(lines.slice(0, -2).map((l) => JSON.parse(l) as unknown)).toEqual(catalogue.map((e) => JSON.parse(TelemetryEvent.encodeJson(e)) as unknown))
   })
 
   it.live("the file written through the hub decodes back, line by line, to the events emitted", () =>
@@ -116,7 +121,9 @@ describe("JsonLinesExporter", () => {
       const slow = Exporter.make({ name: "slow", export: () => Effect.sleep("100 millis") })
       let fastGot = 0
       const fast = Exporter.make({ name: "fast", export: (batch) => Effect.sync(() => void (fastGot += batch.length)) })
-      const { stats } = yield* withTelemetry({ exporters: [Effect.succeed(slow), Effect.succeed(fast)], lastResort: quiet }, (t) =>
+      // A generous shutdown time-out: on a loaded machine the default 5 s could run out before the
+      // last drop report reaches the fast exporter, which this test also checks.
+      const { stats } = yield* withTelemetry({ exporters: [Effect.succeed(slow), Effect.succeed(fast)], lastResort: quiet, shutdownTimeout: "30 seconds" }, (t) =>
         Effect.gen(function* () {
           for (let b = 0; b < 40; b++) {
             yield* t.emitAll(Array.from({ length: 1536 }, (_, i) => row(b * 1536 + i)))
