@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Option, Schema } from "effect"
+import { createHash } from "node:crypto"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
@@ -142,5 +143,30 @@ describe("a source that cannot be read", () => {
       const [run] = yield* querySqlite<{ status: string; error: string }>(db, "SELECT status, error FROM runs")
       expect(run!.status).toBe("failed")
       expect(run!.error).toMatch(/^cannot read .*nope\.json: ENOENT: no such file or directory/)
+    }))
+})
+
+describe("hashes", () => {
+  it.live("a decoded row that mirrors its record has the record's hash as its first step's input hash; one that differs has its own", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const db = join(dir, "l.db")
+      const Same = Schema.Struct({ n: Schema.Number })
+      const Converted = Schema.Struct({ n: Schema.NumberFromString })
+      const run = <I>(name: string, schema: Schema.Schema<{ readonly n: number }, I>, records: ReadonlyArray<unknown>) =>
+        Orchestrator.run(Pipeline.make({ name, source: Source.fromIterable({ records, schema }) }).pipe(
+          Pipeline.transform(Pipeline.makeTransform("keep", (r: { readonly n: number }) => Effect.succeed(r))),
+          Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: join(dir, `${name}.jsonl`) }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+        )).pipe(Effect.provide(layers(db)))
+      yield* run("same", Same, [{ n: 1 }])
+      yield* run("converted", Converted, [{ n: "1" }])
+      const rows = yield* querySqlite<{ pipeline: string; source_data_hash: string; input_hash: string }>(db,
+        `SELECT runs.pipeline, rows.source_data_hash, node_states.input_hash FROM rows JOIN runs USING (run_id)
+         JOIN tokens USING (row_id) JOIN node_states USING (token_id) ORDER BY runs.pipeline`)
+      const sha = (text: string) => createHash("sha256").update(text).digest("hex")
+      expect(rows).toEqual([
+        { pipeline: "converted", source_data_hash: sha('{"n":"1"}'), input_hash: sha('{"n":1}') },
+        { pipeline: "same", source_data_hash: sha('{"n":1}'), input_hash: sha('{"n":1}') }
+      ])
     }))
 })

@@ -94,6 +94,31 @@ export const canonicalJson = (value: unknown): string => {
   return result
 }
 
+/**
+ * `true` when `a` and `b` are the same JSON value as plain data (same keys, same primitives, same
+ * order of array items), so their canonical texts are equal: a decoded row that mirrors its source
+ * record reuses the record's canonical text and hash instead of computing them again (a structural
+ * walk costs a fraction of `canonicalize`). Anything else (a `Date`, a class with `toJSON`, NaN)
+ * answers `false` and is canonicalized.
+ */
+export const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return typeof a !== "number" || Number.isFinite(a)
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype) return false
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  for (const key of keys) {
+    if (!Object.prototype.hasOwnProperty.call(b, key)) return false
+    if (!sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false
+  }
+  return true
+}
+
 /** SHA-256 of the canonical JSON of `value`, hex. Throws like {@link canonicalJson}. */
 export const hashCanonical = (value: unknown): string => sha256(canonicalJson(value))
 

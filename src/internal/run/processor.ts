@@ -20,7 +20,7 @@ import type { StateScope } from "../../CallScope.js"
 import { LandscapeError } from "../../Landscape.js"
 import type { QuarantinedRow } from "../../Pipeline.js"
 import type { SourceRecord } from "../../Source.js"
-import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sha256 } from "../hashing.js"
+import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sameJson, sha256 } from "../hashing.js"
 import { newId } from "../ids.js"
 import * as RowFailure from "../rowFailure.js"
 import { elapsedMs, type RunContext } from "./context.js"
@@ -277,6 +277,8 @@ const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: n
   if (isNonCanonical(text)) return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `${text.path}: ${text.reason}`))
   const decoded = ctx.plan.source.source.decode(record.raw)
   if (Either.isLeft(decoded)) return sourceFailure(ctx, row, decoded.left)
+  // A decoded row that mirrors its record (the common case for JSON sources) has the same hash.
+  if (sameJson(decoded.right, record.raw)) return drive(ctx, row, 0, decoded.right, dataHash)
   const decodedText = canonical(decoded.right)
   if (isNonCanonical(decodedText)) {
     return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `decoded ${decodedText.path}: ${decodedText.reason}`))
