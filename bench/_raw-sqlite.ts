@@ -9,7 +9,7 @@
 import Database from "better-sqlite3"
 import canonicalize from "canonicalize"
 import { createHash } from "node:crypto"
-import { v7 as randomUUID } from "uuid"
+import { newId as randomUUID } from "../src/internal/ids.js"
 import { rows } from "./_identity.js"
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")

@@ -1,11 +1,69 @@
 /**
- * Identifiers for runs, rows, tokens, node states, routing decisions, operations and calls:
- * UUID version 7 (RFC 9562 §5.7), whose leading 48 bits are the Unix time in milliseconds. They
- * sort by creation time, and in the Landscape's B-tree indexes each insert lands at the end
- * instead of at a random page (random v4 keys made inserts the largest cost of a run).
+ * Identifiers for runs, rows, tokens, node states, routing decisions, operations and calls: UUID
+ * version 7 (RFC 9562 §5.7), whose leading 48 bits are the Unix time in milliseconds. They sort by
+ * creation time, so in the Landscape's B-tree indexes each insert lands at the end instead of at a
+ * random page (random v4 keys made inserts the largest cost of a run).
+ *
+ * The engine makes seven per row, so they are generated here rather than with `uuid`'s `v7()`
+ * (1.45 µs each on the project machine, a twentieth of the engine's own time per row). Layout, by
+ * RFC 9562 §6.2 method 1 (a fixed-length dedicated counter):
+ *
+ *   unix_ts_ms (48) | ver 7 (4) | counter high (12) | var 10 (2) | counter low (30) | random (32)
+ *
+ * The 42-bit counter starts at a random value (top bit clear, leaving room to count) at each new
+ * millisecond and goes up by one per id, so ids made in one process are strictly increasing; the
+ * last 32 bits are random for each id. If the clock goes back, the last timestamp is kept. The
+ * tests check the output with `uuid`'s `validate`/`version` and against its ordering.
  *
  * @internal
  */
-import { v7 } from "uuid"
+import { randomFillSync } from "node:crypto"
 
-export const newId = (): string => v7()
+const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"))
+
+/** Random bytes, drawn 4 KiB at a time. */
+const pool = Buffer.alloc(4096)
+let poolOffset = pool.length
+const random32 = (): number => {
+  if (poolOffset + 4 > pool.length) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const value = pool.readUInt32BE(poolOffset)
+  poolOffset += 4
+  return value
+}
+
+let lastMs = -1
+/** "tttttttt-tttt-" for `lastMs`. */
+let timePrefix = ""
+/** The 42-bit counter, as two parts: high 12 bits, low 30 bits. */
+let counterHigh = 0
+let counterLow = 0
+
+const hex8 = (n: number): string => hex[(n >>> 24) & 0xff]! + hex[(n >>> 16) & 0xff]! + hex[(n >>> 8) & 0xff]! + hex[n & 0xff]!
+
+const newMillisecond = (ms: number) => {
+  lastMs = ms
+  const high = Math.floor(ms / 0x10000)
+  const low = ms & 0xffff
+  timePrefix = `${hex8(high)}-${hex[low >>> 8]}${hex[low & 0xff]}-`
+  // Random start with the top bit clear: 2^41 ids may follow in this millisecond before it wraps.
+  counterHigh = random32() & 0x7ff
+  counterLow = random32() & 0x3fffffff
+}
+
+/** A new UUIDv7 string (lowercase, 36 characters). */
+export const newId = (): string => {
+  const now = Date.now()
+  if (now > lastMs) newMillisecond(now)
+  else if (++counterLow > 0x3fffffff) {
+    counterLow = 0
+    if (++counterHigh > 0xfff) newMillisecond(lastMs + 1) // 2^42 ids in one millisecond: borrow the next
+  }
+  // ver 7 + counter high 12 bits | var 0b10 + counter low bits 29..16 | counter low 15..0 | random 32
+  const a = 0x7000 | counterHigh
+  const b = 0x8000 | (counterLow >>> 16)
+  const c = counterLow & 0xffff
+  return `${timePrefix}${hex[a >>> 8]}${hex[a & 0xff]}-${hex[b >>> 8]}${hex[b & 0xff]}-${hex[c >>> 8]}${hex[c & 0xff]}${hex8(random32())}`
+}
