@@ -2,8 +2,9 @@
  * The anchor of `bench/engine.ts`: what the identity pipeline's audit costs when written by hand with
  * better-sqlite3 and nothing else. Per source row it builds and inserts the records the engine
  * writes (a row with its canonical data and SHA-256, its token with its outcome, four node states
- * with input and output hashes, one routing decision), 256 rows per transaction, through prepared
- * single-row statements; one operation for the source and one per sink. It writes no sink files and
+ * with input and output hashes, one routing decision; ids from the engine's own UUIDv7 generator),
+ * 256 rows per transaction, through prepared single-row statements; one operation for the source
+ * and one per sink. It writes no sink files and
  * emits no telemetry: it is the floor the engine's storage sets.
  */
 import Database from "better-sqlite3"
