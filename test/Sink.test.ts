@@ -143,3 +143,27 @@ describe("CSV sink columns", () => {
       expect(existsSync(join(dir, "q.jsonl"))).toBe(true)
     }))
 })
+
+describe("a sink that fails to write", () => {
+  it.live("fails the run with SinkError; the batch's tokens for that sink are recorded failed, the batches before stay routed", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const db = join(dir, "l.db")
+      let batches = 0
+      const flaky = Sink.make<Row, never>({
+        open: () => Effect.succeed({
+          write: () => (++batches === 2 ? Effect.fail(new Sink.SinkError({ sink: "flaky", message: "disk full" })) : Effect.void)
+        })
+      })
+      const pipeline = Pipeline.make({ name: "flaky", source: Source.fromIterable({ records: Array.from({ length: 10 }, (_, n) => ({ n, label: "x" })), schema: Row }) }).pipe(
+        Pipeline.toSinks({ sinks: { out: flaky }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+      )
+      const exit = yield* Effect.exit(Orchestrator.run(pipeline, { batchSize: 4 }).pipe(Effect.provide(layers(db))))
+      expect(Exit.isFailure(exit) && Option.getOrUndefined(Cause.failureOption(exit.cause))).toMatchObject({ _tag: "SinkError", message: "disk full" })
+      const tokens = yield* querySqlite<{ row_index: number; outcome: string }>(db,
+        "SELECT rows.row_index, tokens.outcome FROM tokens JOIN rows USING (row_id) ORDER BY rows.row_index")
+      expect(tokens.map((t) => t.outcome)).toEqual(["routed", "routed", "routed", "routed", "failed", "failed", "failed", "failed"])
+      const [run] = yield* querySqlite<{ status: string; error: string; rows_read: number }>(db, "SELECT status, error, rows_read FROM runs")
+      expect(run).toMatchObject({ status: "failed", error: "disk full", rows_read: 8 })
+    }))
+})
