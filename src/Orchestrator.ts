@@ -177,7 +177,8 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
         const records = emptyBatch()
         const completedAt = clock.unsafeCurrentTimeMillis()
         for (const journal of ctx.flushed) {
-          journal.abandon(records, (stateId) => ({ stateId, status: "failed", error: { kind: "run", message: `the run ${status}: ${error}` }, completedAt, durationMs: 0 }))
+          const message = status === "interrupted" ? "the run was interrupted" : `the run failed: ${error}`
+          journal.abandon(records, (stateId) => ({ stateId, status: "failed", error: { kind: "run", message }, completedAt, durationMs: 0 }))
         }
         yield* landscape.recordBatch(records)
       }
