@@ -10,8 +10,11 @@
  * them when the log is emitted), so the anchor is favoured. Rounds alternate between the two, and
  * each figure is the median of its rounds: the machine is shared and noisy.
  *
- * The second figure of issue 11 §5 (the main job with OTLP against JSON Lines) needs the engine
- * wiring of issue 9 and is not measured here.
+ * Second figure: the main job (the flights pipeline of `npm start`, telemetry `rows`) sending
+ * every event, span and metric over OTLP/HTTP protobuf to a local receiver (a Node HTTP server on
+ * 127.0.0.1 that reads each request and answers 200), against the same job writing its events to
+ * a JSON Lines file (`block`); MAIN_ROUNDS alternated rounds (default 3), medians. Target: OTLP at
+ * most 5 % slower.
  */
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import type { ReadableLogRecord } from "@opentelemetry/sdk-logs"
@@ -19,6 +22,15 @@ import { ProtobufLogsSerializer } from "@opentelemetry/otlp-transformer"
 import { attributesOf, encodeProtobuf, eventNames, severityOf } from "../src/internal/otlp/logs.js"
 import type { RowCreated } from "../src/TelemetryEvent.js"
 import { rowEvent } from "./_events.js"
+import { FetchHttpClient } from "@effect/platform"
+import { Effect, Layer } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { makePipeline } from "../examples/flights/pipeline.js"
+import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, OtlpExporter, Telemetry } from "../src/index.js"
 
 const N = Number(process.env.OTLP_BENCH_EVENTS ?? 20_480)
 const BATCH = 512
@@ -77,3 +89,39 @@ console.log(`otlp benchmark: ${fmt(N)} log records in batches of ${BATCH}, ${ROU
 console.log(`sightline          ${fmt(median(a)).padStart(10)} records/s (rounds ${a.map(fmt).join(", ")}; ${fmt(bytes.ours)} bytes)`)
 console.log(`otlp-transformer   ${fmt(median(b)).padStart(10)} records/s (rounds ${b.map(fmt).join(", ")}; ${fmt(bytes.theirs)} bytes)`)
 console.log(`ratio sightline-otlp-logs-protobuf/otlp-transformer ${(median(a) / median(b)).toFixed(2)}`)
+
+// ---- the main job: OTLP to a local receiver against JSON Lines
+
+const MAIN_ROUNDS = Number(process.env.MAIN_ROUNDS ?? 3)
+const receiver = createServer((req, res) => {
+  req.resume()
+  req.on("end", () => res.writeHead(200, { "content-type": "application/x-protobuf" }).end())
+})
+await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
+const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
+
+const mainJob = (sink: "otlp" | "jsonl") =>
+  Effect.gen(function* () {
+    const dir = mkdtempSync(join(tmpdir(), "sightline-bench-otlp-"))
+    const db = join(dir, "landscape.db")
+    yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
+    const TelemetryLive = sink === "otlp"
+      ? OtlpExporter.layer({ url, serviceName: "flights" }, { granularity: "rows" }).pipe(Layer.provide(FetchHttpClient.layer))
+      : Telemetry.layer({ granularity: "rows", exporters: [JsonLinesExporter.make({ path: join(dir, "events.jsonl"), append: false })], exporterQueue: { strategy: "block" } })
+    const t0 = performance.now()
+    const summary = yield* Orchestrator.run(makePipeline({ outDir: dir })).pipe(Effect.provide(Layer.merge(TelemetryLive, LandscapeSqlite.layer({ filename: db }))))
+    const rate = summary.rowsRead / ((performance.now() - t0) / 1000)
+    rmSync(dir, { recursive: true, force: true })
+    return { rate }
+  })
+
+const otlpRates: Array<number> = []
+const jsonlRates: Array<number> = []
+for (let r = 0; r < MAIN_ROUNDS; r++) {
+  jsonlRates.push((await Effect.runPromise(mainJob("jsonl"))).rate)
+  otlpRates.push((await Effect.runPromise(mainJob("otlp"))).rate)
+}
+receiver.close()
+console.log(`main-job otlp      ${fmt(median(otlpRates)).padStart(10)} rows/s (rounds ${otlpRates.map(fmt).join(", ")}; events, spans and metrics over OTLP/HTTP protobuf)`)
+console.log(`main-job jsonl     ${fmt(median(jsonlRates)).padStart(10)} rows/s (rounds ${jsonlRates.map(fmt).join(", ")}; events to a JSON Lines file)`)
+console.log(`ratio main-job-otlp/main-job-jsonl ${(median(otlpRates) / median(jsonlRates)).toFixed(2)}`)
