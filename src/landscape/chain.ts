@@ -1,0 +1,191 @@
+/**
+ * The per-run hash chain (DESIGN.md invariant 11): every write the Landscape makes for a run (its
+ * begin, nodes, each batch of rows, each call, each operation, its end) is one link.
+ *
+ *   batch_hash(i) = SHA-256(canonical(batch i))
+ *   chain(0)      = SHA-256("sightline-chain-v1:" ‖ run id)
+ *   chain(i)      = SHA-256(chain(i − 1) ‖ batch_hash(i))
+ *
+ * `canonical(batch)` is the RFC 8785 JSON text of an array of facts, one fact per record written
+ * (an array of strings, numbers and nulls, whose `JSON.stringify` text is already canonical: no
+ * object keys to order, and ECMAScript number text is RFC 8785's). Facts come in a fixed order of
+ * kinds ({@link kinds}); records inserted by the write in the order they were given (each stores
+ * its place, `chain_seq` and `chain_ord`, so the order can be read back on any SQL backend), updates
+ * in primary-key order. Payloads (row data, call bodies) enter through their SHA-256 only, so the
+ * chain still verifies after `purge`; `verify` checks each payload against its hash separately.
+ *
+ * Each link is stored in `audit_chain` (run, seq, batch hash, chain value), and the last value in
+ * `runs.chain_hash` when the run ends. Editing, deleting or inserting a record changes the
+ * recomputed batch hash of its link, so `verify` names the first link that differs. An attacker
+ * who can rewrite the whole file can recompute the whole chain too: anchor the final value outside
+ * the file (an export manifest, a signed log) to detect that.
+ *
+ * @internal
+ */
+import { sha256 } from "../internal/hashing.js"
+
+/** The kinds of fact, in the order they appear in a batch. */
+export const kinds = [
+  "run",
+  "node",
+  "operation",
+  "row",
+  "token",
+  "state",
+  "routing",
+  "call",
+  "state_end",
+  "token_end",
+  "operation_end",
+  "run_end"
+] as const
+
+export type FactKind = typeof kinds[number]
+
+/** Kinds that record an update of an earlier record: sorted by primary key within a batch. */
+const updates: ReadonlySet<FactKind> = new Set(["state_end", "token_end", "operation_end"])
+
+type Value = string | number | null
+
+/** The stored form of a value: `undefined` is stored as NULL. */
+const v = (x: Value | undefined): Value => (x === undefined ? null : x)
+
+/** One fact: canonical JSON text of `[kind, ...values]`. */
+const fact = (kind: FactKind, values: ReadonlyArray<Value | undefined>): string => JSON.stringify([kind, ...values.map(v)])
+
+/** The stored columns of each kind of record that the chain covers (payloads by hash only). */
+export const facts = {
+  run: (r: {
+    readonly runId: string
+    readonly pipeline: string
+    readonly startedAt: number
+    readonly configHash: string
+    readonly telemetryEnabled: number
+    readonly telemetryGranularity: string | null
+    readonly ownerHost: string | null
+    readonly ownerPid: number | null
+    readonly canonicalVersion: string | null
+    readonly traceId: string | null
+  }) =>
+    fact("run", [r.runId, r.pipeline, r.startedAt, r.configHash, r.telemetryEnabled, r.telemetryGranularity, r.ownerHost, r.ownerPid, r.canonicalVersion, r.traceId]),
+  runEnd: (r: {
+    readonly runId: string
+    readonly status: string
+    readonly finishedAt: number | null
+    readonly durationMs: number | null
+    readonly rowsRead: number | null
+    readonly rowsQuarantined: number | null
+    readonly error: string | null
+  }) => fact("run_end", [r.runId, r.status, r.finishedAt, r.durationMs, r.rowsRead, r.rowsQuarantined, r.error]),
+  node: (n: { readonly nodeId: string; readonly name: string; readonly kind: string; readonly position: number; readonly configJson: string }) =>
+    fact("node", [n.nodeId, n.name, n.kind, n.position, n.configJson]),
+  operation: (o: { readonly operationId: string; readonly nodeId: string; readonly kind: string; readonly detailsJson: string; readonly startedAt: number }) =>
+    fact("operation", [o.operationId, o.nodeId, o.kind, o.detailsJson, o.startedAt]),
+  operationEnd: (o: {
+    readonly operationId: string
+    readonly status: string
+    readonly detailsJson: string | null
+    readonly error: string | null
+    readonly completedAt: number | null
+    readonly durationMs: number | null
+  }) => fact("operation_end", [o.operationId, o.status, o.detailsJson, o.error, o.completedAt, o.durationMs]),
+  row: (r: { readonly rowId: string; readonly sourceNodeId: string; readonly rowIndex: number; readonly dataHash: string; readonly createdAt: number }) =>
+    fact("row", [r.rowId, r.sourceNodeId, r.rowIndex, r.dataHash, r.createdAt]),
+  token: (t: {
+    readonly tokenId: string
+    readonly rowId: string
+    readonly createdAt: number
+    readonly outcome: string | null
+    readonly sinkNodeId: string | null
+    readonly completedAt: number | null
+  }) => fact("token", [t.tokenId, t.rowId, t.createdAt, t.outcome, t.sinkNodeId, t.completedAt]),
+  tokenEnd: (t: { readonly tokenId: string; readonly outcome: string; readonly sinkNodeId: string | null; readonly completedAt: number | null }) =>
+    fact("token_end", [t.tokenId, t.outcome, t.sinkNodeId, t.completedAt]),
+  state: (s: {
+    readonly stateId: string
+    readonly tokenId: string
+    readonly nodeId: string
+    readonly stepIndex: number
+    readonly attempt: number
+    readonly status: string
+    readonly inputHash: string
+    readonly outputHash: string | null
+    readonly errorJson: string | null
+    readonly startedAt: number
+    readonly completedAt: number | null
+    readonly durationMs: number | null
+  }) =>
+    fact("state", [
+      s.stateId, s.tokenId, s.nodeId, s.stepIndex, s.attempt, s.status, s.inputHash, s.outputHash, s.errorJson, s.startedAt, s.completedAt, s.durationMs
+    ]),
+  stateEnd: (s: {
+    readonly stateId: string
+    readonly status: string
+    readonly outputHash: string | null
+    readonly errorJson: string | null
+    readonly completedAt: number | null
+    readonly durationMs: number | null
+  }) => fact("state_end", [s.stateId, s.status, s.outputHash, s.errorJson, s.completedAt, s.durationMs]),
+  routing: (r: {
+    readonly routingId: string
+    readonly stateId: string
+    readonly tokenId: string
+    readonly destination: string
+    readonly destinationNodeId: string | null
+    readonly createdAt: number
+  }) => fact("routing", [r.routingId, r.stateId, r.tokenId, r.destination, r.destinationNodeId, r.createdAt]),
+  call: (c: {
+    readonly callId: string
+    readonly nodeId: string
+    readonly stateId: string | null
+    readonly operationId: string | null
+    readonly callType: string
+    readonly status: string
+    readonly requestHash: string | null
+    readonly responseHash: string | null
+    readonly attributesJson: string
+    readonly error: string | null
+    readonly latencyMs: number
+    readonly createdAt: number
+  }) =>
+    fact("call", [
+      c.callId, c.nodeId, c.stateId, c.operationId, c.callType, c.status, c.requestHash, c.responseHash, c.attributesJson, c.error, c.latencyMs, c.createdAt
+    ])
+}
+
+/** The facts of one batch, by kind. */
+export type BatchFacts = Partial<Record<FactKind, Array<string>>>
+
+/** Appends `text` to the facts of `kind`. */
+export const add = (batch: BatchFacts, kind: FactKind, text: string): void => {
+  const list = batch[kind]
+  if (list === undefined) batch[kind] = [text]
+  else list.push(text)
+}
+
+/** Number of facts in a batch. */
+export const size = (batch: BatchFacts): number => kinds.reduce((n, k) => n + (batch[k]?.length ?? 0), 0)
+
+/** `canonical(batch)`: the JSON array of its facts, kinds in order, updates sorted by primary key. */
+export const canonicalBatch = (batch: BatchFacts): string => {
+  const parts: Array<string> = []
+  for (const kind of kinds) {
+    const list = batch[kind]
+    if (list === undefined || list.length === 0) continue
+    // An update fact starts with `["<kind>","<primary key>",`: sorting the texts sorts by key.
+    parts.push((updates.has(kind) ? [...list].sort() : list).join(","))
+  }
+  return `[${parts.join(",")}]`
+}
+
+/** SHA-256 of `canonical(batch)`, hex. */
+export const batchHash = (batch: BatchFacts): string => sha256(canonicalBatch(batch))
+
+/** The chain's value before the run's first link. */
+export const genesis = (runId: string): string => sha256(`sightline-chain-v1:${runId}`)
+
+/** The chain's value after a link whose batch hash is `batch`. */
+export const link = (previous: string, batch: string): string => sha256(previous + batch)
+
+/** The name of the chain scheme, as exports and `verify` report it. */
+export const chainAlgorithm = "sha256-chain-v1: chain(i) = sha256(chain(i-1) || sha256(rfc8785(batch(i)))), chain(0) = sha256(\"sightline-chain-v1:\" || runId)"

@@ -1,0 +1,188 @@
+/**
+ * Lineage: `explain` (backward, from a row or token to its source record, through every node
+ * state, routing decision and call, to its outcome) and `trace` (forward, from a source row to
+ * every token of it and where each ended). Each is a handful of indexed lookups (primary keys,
+ * `tokens_row`, `node_states_token`, `routing_events_token`, `calls_state`), so its time does not
+ * grow with the size of the run.
+ *
+ * @internal
+ */
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Effect, Option } from "effect"
+import type { CallStatus, CallType, RunStatus } from "../TelemetryEvent.js"
+import { num, numOrNull, parseJson, payload } from "./decode.js"
+import type { NodeKind, TokenOutcome } from "./records.js"
+import type { CallView, Explanation, ExplainRequest, OutcomeView, StateView, Trace } from "./results.js"
+
+interface TokenRowDb {
+  readonly token_id: string
+  readonly token_created_at: number
+  readonly outcome: TokenOutcome | null
+  readonly sink_node_id: string | null
+  readonly completed_at: number | null
+  readonly row_id: string
+  readonly row_index: number
+  readonly source_node_id: string
+  readonly source_data_json: string | null
+  readonly source_data_hash: string
+  readonly purged_at: number | null
+  readonly created_at: number
+}
+
+interface StateDb {
+  readonly state_id: string
+  readonly token_id: string
+  readonly node_id: string
+  readonly step_index: number
+  readonly attempt: number
+  readonly status: StateView["status"]
+  readonly input_hash: string
+  readonly output_hash: string | null
+  readonly error_json: string | null
+  readonly started_at: number
+  readonly completed_at: number | null
+  readonly duration_ms: number | null
+}
+
+interface CallDb {
+  readonly call_id: string
+  readonly state_id: string | null
+  readonly call_type: CallType
+  readonly status: CallStatus
+  readonly request_json: string | null
+  readonly request_hash: string | null
+  readonly response_json: string | null
+  readonly response_hash: string | null
+  readonly attributes_json: string
+  readonly error: string | null
+  readonly latency_ms: number
+  readonly created_at: number
+  readonly purged_at: number | null
+}
+
+type Node = { readonly name: string; readonly kind: NodeKind }
+
+const tokenColumns = `t.token_id, t.created_at AS token_created_at, t.outcome, t.sink_node_id, t.completed_at,
+  r.row_id, r.row_index, r.source_node_id, r.source_data_json, r.source_data_hash, r.purged_at, r.created_at`
+
+/** Where a token ended, or why it has no outcome (from its run's status). */
+export const outcomeOf = (
+  token: { readonly outcome: TokenOutcome | null; readonly sink_node_id: string | null; readonly completed_at: number | null },
+  runStatus: RunStatus,
+  nodes: ReadonlyMap<string, Node>
+): OutcomeView =>
+  token.outcome !== null
+    ? { outcome: token.outcome, sink: token.sink_node_id === null ? null : nodes.get(token.sink_node_id)?.name ?? token.sink_node_id, completedAt: numOrNull(token.completed_at) }
+    : { outcome: null, reason: runStatus === "running" ? "running" : runStatus === "completed" ? "missing" : "in flight when the run stopped" }
+
+const callView = (c: CallDb): CallView => ({
+  callId: c.call_id,
+  callType: c.call_type,
+  status: c.status,
+  latencyMs: num(c.latency_ms),
+  createdAt: num(c.created_at),
+  requestHash: c.request_hash,
+  responseHash: c.response_hash,
+  request: c.request_hash === null && c.request_json === null ? { status: "none" } : payload(c.request_json, c.purged_at),
+  response: c.response_hash === null && c.response_json === null ? { status: "none" } : payload(c.response_json, c.purged_at),
+  attributes: JSON.parse(c.attributes_json) as Record<string, unknown>,
+  error: c.error
+})
+
+export const makeLineage = (sql: SqlClient.SqlClient) => {
+  const runOf = (runId: string) =>
+    Effect.map(
+      sql<{ readonly run_id: string; readonly pipeline: string; readonly status: RunStatus }>`SELECT run_id, pipeline, status FROM runs WHERE run_id = ${runId}`,
+      (rows) => Option.fromNullable(rows[0])
+    )
+  const nodesOf = (runId: string) =>
+    Effect.map(
+      sql<{ readonly node_id: string; readonly name: string; readonly kind: NodeKind }>`SELECT node_id, name, kind FROM nodes WHERE run_id = ${runId}`,
+      (rows) => new Map(rows.map((n) => [n.node_id, { name: n.name, kind: n.kind }]))
+    )
+  const nameOf = (nodes: ReadonlyMap<string, Node>, id: string) => nodes.get(id)?.name ?? id
+
+  const findToken = (request: ExplainRequest) => {
+    if ("tokenId" in request) {
+      return sql<TokenRowDb>`SELECT ${sql.literal(tokenColumns)} FROM tokens t JOIN rows r ON r.row_id = t.row_id
+        WHERE t.token_id = ${request.tokenId} AND t.run_id = ${request.runId}`
+    }
+    const where = "rowId" in request
+      ? sql`r.row_id = ${request.rowId} AND r.run_id = ${request.runId}`
+      : sql`r.run_id = ${request.runId} AND r.row_index = ${request.rowIndex}`
+    // A row's first token: the one recorded with it.
+    return sql<TokenRowDb>`SELECT ${sql.literal(tokenColumns)} FROM rows r JOIN tokens t ON t.row_id = r.row_id
+      WHERE ${where} ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
+  }
+
+  const explain = (request: ExplainRequest): Effect.Effect<Option.Option<Explanation>, SqlError.SqlError> =>
+    Effect.gen(function* () {
+      const [found] = yield* findToken(request)
+      const run = yield* runOf(request.runId)
+      if (found === undefined || Option.isNone(run)) return Option.none()
+      const nodes = yield* nodesOf(request.runId)
+      const states = yield* sql<StateDb>`SELECT * FROM node_states WHERE token_id = ${found.token_id} ORDER BY step_index, attempt, started_at`
+      const routing = yield* sql<{ readonly state_id: string; readonly destination: string; readonly destination_node_id: string | null }>`
+        SELECT state_id, destination, destination_node_id FROM routing_events WHERE token_id = ${found.token_id} ORDER BY chain_seq, chain_ord`
+      const calls = states.length === 0 ? [] : yield* sql<CallDb>`SELECT * FROM calls WHERE state_id IN ${sql.in(states.map((s) => s.state_id))} ORDER BY created_at, chain_seq`
+      const views: Array<StateView> = states.map((s) => ({
+        stateId: s.state_id,
+        nodeId: s.node_id,
+        node: nameOf(nodes, s.node_id),
+        kind: nodes.get(s.node_id)?.kind ?? "transform",
+        stepIndex: num(s.step_index),
+        attempt: num(s.attempt),
+        status: s.status,
+        inputHash: s.input_hash,
+        outputHash: s.output_hash,
+        startedAt: num(s.started_at),
+        completedAt: numOrNull(s.completed_at),
+        durationMs: numOrNull(s.duration_ms),
+        error: parseJson(s.error_json),
+        routing: routing.filter((r) => r.state_id === s.state_id).map((r) => ({
+          destination: r.destination,
+          sink: r.destination_node_id === null ? null : nameOf(nodes, r.destination_node_id)
+        })),
+        calls: calls.filter((c) => c.state_id === s.state_id).map(callView)
+      }))
+      return Option.some({
+        run: { runId: run.value.run_id, pipeline: run.value.pipeline, status: run.value.status },
+        row: {
+          rowId: found.row_id,
+          rowIndex: num(found.row_index),
+          sourceNode: nameOf(nodes, found.source_node_id),
+          dataHash: found.source_data_hash,
+          data: payload(found.source_data_json, found.purged_at),
+          createdAt: num(found.created_at)
+        },
+        token: { tokenId: found.token_id, createdAt: num(found.token_created_at) },
+        states: views,
+        outcome: outcomeOf(found, run.value.status, nodes)
+      } satisfies Explanation)
+    })
+
+  const trace = (request: { readonly runId: string; readonly rowId: string }): Effect.Effect<Option.Option<Trace>, SqlError.SqlError> =>
+    Effect.gen(function* () {
+      const [row] = yield* sql<{ readonly row_id: string; readonly row_index: number; readonly source_data_hash: string }>`
+        SELECT row_id, row_index, source_data_hash FROM rows WHERE row_id = ${request.rowId} AND run_id = ${request.runId}`
+      const run = yield* runOf(request.runId)
+      if (row === undefined || Option.isNone(run)) return Option.none()
+      const nodes = yield* nodesOf(request.runId)
+      const tokens = yield* sql<{ readonly token_id: string; readonly outcome: TokenOutcome | null; readonly sink_node_id: string | null; readonly completed_at: number | null }>`
+        SELECT token_id, outcome, sink_node_id, completed_at FROM tokens WHERE row_id = ${row.row_id} ORDER BY chain_seq, chain_ord`
+      const states = tokens.length === 0 ? [] : yield* sql<{ readonly token_id: string; readonly node_id: string; readonly status: string }>`
+        SELECT token_id, node_id, status FROM node_states WHERE token_id IN ${sql.in(tokens.map((t) => t.token_id))} ORDER BY step_index, attempt, started_at`
+      return Option.some({
+        runId: request.runId,
+        row: { rowId: row.row_id, rowIndex: num(row.row_index), dataHash: row.source_data_hash },
+        tokens: tokens.map((t) => ({
+          tokenId: t.token_id,
+          parents: [],
+          path: states.filter((s) => s.token_id === t.token_id).map((s) => ({ node: nameOf(nodes, s.node_id), status: s.status })),
+          outcome: outcomeOf(t, run.value.status, nodes)
+        }))
+      } satisfies Trace)
+    })
+
+  return { explain, trace }
+}

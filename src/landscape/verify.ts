@@ -1,0 +1,213 @@
+/**
+ * `verify`: checks one run's audit from what is stored, and names each problem with its record.
+ *
+ * - **Hashes.** Every payload is re-hashed (`rows.source_data_json`, `calls.request_json` and
+ *   `response_json`, `runs.config_json`); a gate's output hash is recomputed from its routing
+ *   decision; along a token, each node state's input hash must be the hash its previous state
+ *   passed on. A purged payload is not a problem (its hash stays, `purged_at` says when).
+ * - **Chain.** The facts of each link are rebuilt from the records (`chain.ts`), link by link, and
+ *   the chain recomputed: the first link whose batch hash differs is the first divergent batch; a
+ *   record outside any link, a missing link, or a final value that differs from `runs.chain_hash`
+ *   is named too. Runs recorded before the chain (schema 0003) have no links: only hashes are checked.
+ * - **Outcomes.** Every token of a completed run has exactly one terminal outcome. In an
+ *   interrupted or failed run a token without one was in flight when the run stopped: counted in
+ *   `inFlight`, not a problem. Every row has its first token.
+ * - **Closed.** No node state or operation is left `running` once the run has ended.
+ * - **Calls.** Each belongs to a node state XOR an operation of the same run.
+ *
+ * Links are read a window at a time (about 20,000 records), each kind through its
+ * `(run_id, chain_seq, chain_ord)` index, so memory stays bounded whatever the run's size.
+ *
+ * @internal
+ */
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Effect } from "effect"
+import { canonicalVersion, sha256 } from "../internal/hashing.js"
+import * as Chain from "./chain.js"
+import { num, numOrNull, type RunDbRow } from "./decode.js"
+import { landscapeError, type LandscapeError } from "./error.js"
+import type { Problem, VerifyReport } from "./results.js"
+import { readWindow, type WindowRecords } from "./verifyWindow.js"
+
+const maxProblems = 1000
+const windowRecords = 20_000
+
+interface LinkDb {
+  readonly seq: number
+  readonly kind: string
+  readonly records: number
+  readonly batch_hash: string
+  readonly chain_hash: string
+}
+
+/** Accumulates problems (the first `maxProblems`) and counts. */
+class Report {
+  readonly problems: Array<Problem> = []
+  problemCount = 0
+  hashesChecked = 0
+  inFlight = 0
+  readonly counts = { rows: 0, tokens: 0, nodeStates: 0, calls: 0, operations: 0 }
+  add(check: Problem["check"], record: string, message: string) {
+    this.problemCount += 1
+    if (this.problems.length < maxProblems) this.problems.push({ check, record, message })
+  }
+  /** Checks a payload against its stored hash. */
+  payload(record: string, json: string | null, hash: string | null, purgedAt: number | null, what: string) {
+    if (json === null) {
+      if (hash !== null && purgedAt === null) this.add("hash", record, `${what} is missing but was not purged (its hash is ${hash})`)
+      return
+    }
+    this.hashesChecked += 1
+    if (hash === null) this.add("hash", record, `${what} is stored without its hash`)
+    else if (sha256(json) !== hash) this.add("hash", record, `${what} does not match its hash ${hash}`)
+  }
+}
+
+/** The per-record checks of one window (hashes, outcomes, open records, lineage). */
+const checkWindow = (w: WindowRecords, run: RunDbRow, report: Report) => {
+  const ended = run.status !== "running"
+  const tokensOfRows = new Set<string>()
+  for (const t of w.tokens) {
+    report.counts.tokens += 1
+    tokensOfRows.add(t.row_id)
+    if (t.outcome !== null) continue
+    if (run.status === "completed") report.add("outcome", `tokens ${t.token_id}`, `token of row ${t.row_id} has no terminal outcome in a completed run`)
+    else if (ended) report.inFlight += 1
+  }
+  for (const r of w.rows) {
+    report.counts.rows += 1
+    report.payload(`rows ${r.row_id}`, r.source_data_json, r.source_data_hash, numOrNull(r.purged_at), "source data")
+    if (!tokensOfRows.has(r.row_id)) report.add("outcome", `rows ${r.row_id}`, `row ${num(r.row_index)} has no token recorded with it`)
+  }
+  const gateOutputs = new Map<string, string | null>()
+  const byToken = new Map<string, Array<(typeof w.states)[number]>>()
+  for (const s of w.states) {
+    report.counts.nodeStates += 1
+    if (ended && s.status === "running") report.add("open", `node_states ${s.state_id}`, `node state at step ${num(s.step_index)} is still running after the run ${run.status}`)
+    if (w.gates.has(s.node_id)) gateOutputs.set(s.state_id, s.output_hash)
+    const list = byToken.get(s.token_id)
+    if (list === undefined) byToken.set(s.token_id, [s])
+    else list.push(s)
+  }
+  for (const r of w.routing) {
+    const output = gateOutputs.get(r.state_id)
+    if (output === undefined || output === null) continue
+    if (sha256(JSON.stringify({ destination: r.destination })) !== output) {
+      report.add("lineage", `node_states ${r.state_id}`, `gate output hash does not match its routing decision "${r.destination}"`)
+    }
+  }
+  for (const [tokenId, states] of byToken) {
+    states.sort((a, b) => num(a.step_index) - num(b.step_index))
+    for (let i = 1; i < states.length; i++) {
+      const prev = states[i - 1]!
+      const next = states[i]!
+      if (prev.status !== "completed") continue
+      const passed = w.transforms.has(prev.node_id) ? prev.output_hash : prev.input_hash
+      if (passed !== null && next.input_hash !== passed) {
+        report.add("lineage", `node_states ${next.state_id}`, `input hash of token ${tokenId} at step ${num(next.step_index)} is not what step ${num(prev.step_index)} passed on`)
+      }
+    }
+  }
+  for (const c of w.calls) {
+    report.counts.calls += 1
+    const purgedAt = numOrNull(c.purged_at)
+    report.payload(`calls ${c.call_id}`, c.request_json, c.request_hash, purgedAt, "request")
+    report.payload(`calls ${c.call_id}`, c.response_json, c.response_hash, purgedAt, "response")
+  }
+  for (const o of w.operations) {
+    report.counts.operations += 1
+    if (ended && o.status === "running") report.add("open", `operations ${o.operation_id}`, `operation ${o.kind} is still running after the run ${run.status}`)
+  }
+}
+
+export const makeVerify = (sql: SqlClient.SqlClient) =>
+  (runId: string): Effect.Effect<VerifyReport, SqlError.SqlError | LandscapeError> =>
+    Effect.gen(function* () {
+      const [run] = yield* sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`
+      if (run === undefined) return yield* landscapeError("verify", `run ${runId} is not recorded`)
+      const report = new Report()
+      if (run.canonical_version !== null && run.canonical_version !== canonicalVersion) {
+        report.add("scheme", `runs ${runId}`, `hash scheme ${run.canonical_version} is not one this Sightline can check (${canonicalVersion})`)
+      }
+      report.payload(`runs ${runId}`, run.config_json, run.config_hash, null, "configuration")
+      const links = yield* sql<LinkDb>`SELECT seq, kind, records, batch_hash, chain_hash FROM audit_chain WHERE run_id = ${runId} ORDER BY seq`
+      const nodes = yield* sql<{ readonly node_id: string; readonly kind: string }>`SELECT node_id, kind FROM nodes WHERE run_id = ${runId}`
+      const kinds = { gates: new Set(nodes.filter((n) => n.kind === "gate").map((n) => n.node_id)), transforms: new Set(nodes.filter((n) => n.kind === "transform").map((n) => n.node_id)) }
+
+      let chain = Chain.genesis(runId)
+      let firstDivergent: number | null = null
+      let brokenAt: number | null = null
+      for (const [i, link] of links.entries()) {
+        if (num(link.seq) !== i + 1) {
+          report.add("chain", `audit_chain ${runId} ${i + 1}`, `link ${i + 1} is missing (the next stored is ${num(link.seq)})`)
+          brokenAt ??= i + 1
+          firstDivergent ??= i + 1
+          break
+        }
+      }
+      // Windows of links holding about `windowRecords` records each.
+      let start = 0
+      while (start < links.length) {
+        let end = start
+        let records = 0
+        while (end < links.length && (records === 0 || records + num(links[end]!.records) <= windowRecords)) records += num(links[end++]!.records)
+        const lo = num(links[start]!.seq)
+        const hi = num(links[end - 1]!.seq)
+        const w = yield* readWindow(sql, run, lo, hi, kinds)
+        checkWindow(w, run, report)
+        for (const link of links.slice(start, end)) {
+          const seq = num(link.seq)
+          const facts = w.facts.get(seq) ?? {}
+          w.facts.delete(seq)
+          const computed = Chain.batchHash(facts)
+          if (computed !== link.batch_hash) {
+            firstDivergent ??= seq
+            report.add("chain", `audit_chain ${runId} ${seq}`, `link ${seq} (${link.kind}): its ${Chain.size(facts)} records now hash to ${computed.slice(0, 12)}…, ${num(link.records)} records hashing to ${link.batch_hash.slice(0, 12)}… were committed`)
+          }
+          chain = Chain.link(chain, computed)
+          if (brokenAt === null && chain !== link.chain_hash) {
+            brokenAt = seq
+            if (computed === link.batch_hash) report.add("chain", `audit_chain ${runId} ${seq}`, `link ${seq}'s stored chain value is not the chain of the links before it`)
+          }
+        }
+        for (const seq of w.facts.keys()) report.add("chain", `audit_chain ${runId} ${seq}`, `records claim link ${seq}, which is not in the chain`)
+        start = end
+      }
+      const unchained = yield* sql<{ readonly t: string; readonly n: number }>`
+        SELECT 'rows' AS t, count(*) AS n FROM rows WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'node_states', count(*) FROM node_states WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'tokens', count(*) FROM tokens WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'calls', count(*) FROM calls WHERE run_id = ${runId} AND chain_seq IS NULL`
+      if (links.length > 0) {
+        for (const u of unchained) if (num(u.n) > 0) report.add("chain", `${u.t} (${num(u.n)} records)`, `${num(u.n)} ${u.t} records of the run are in no link of its chain`)
+      }
+      const computedFinal = links.length === 0 ? null : chain
+      if (run.status !== "running" && links.length > 0) {
+        if (run.chain_hash === null) report.add("chain", `runs ${runId}`, "the run ended without its final chain value")
+        else if (run.chain_hash !== computedFinal) report.add("chain", `runs ${runId}`, "the run's final chain value is not the chain of its records")
+      }
+      const badCalls = yield* sql<{ readonly call_id: string }>`
+        SELECT c.call_id FROM calls c LEFT JOIN node_states s ON s.state_id = c.state_id LEFT JOIN operations o ON o.operation_id = c.operation_id
+        WHERE c.run_id = ${runId} AND NOT ((c.state_id IS NULL) <> (c.operation_id IS NULL) AND (s.run_id = c.run_id OR o.run_id = c.run_id))`
+      for (const c of badCalls) report.add("call", `calls ${c.call_id}`, "the call belongs neither to exactly one node state nor to exactly one operation of the run")
+      if (run.status === "completed") {
+        const [counts] = yield* sql<{ readonly rows: number; readonly quarantined: number }>`
+          SELECT (SELECT count(*) FROM rows WHERE run_id = ${runId}) AS rows,
+                 (SELECT count(*) FROM tokens WHERE run_id = ${runId} AND outcome = 'quarantined') AS quarantined`
+        if (run.rows_read !== null && num(run.rows_read) !== num(counts!.rows)) report.add("counts", `runs ${runId}`, `the run says ${num(run.rows_read)} rows were read, ${num(counts!.rows)} are recorded`)
+        if (run.rows_quarantined !== null && num(run.rows_quarantined) !== num(counts!.quarantined)) {
+          report.add("counts", `runs ${runId}`, `the run says ${num(run.rows_quarantined)} rows were quarantined, ${num(counts!.quarantined)} tokens are`)
+        }
+      }
+      return {
+        runId,
+        ok: report.problemCount === 0,
+        canonicalVersion: run.canonical_version,
+        counts: { ...report.counts, links: links.length, hashesChecked: report.hashesChecked },
+        firstDivergentLink: firstDivergent,
+        chainHash: { computed: computedFinal, stored: run.chain_hash },
+        inFlight: report.inFlight,
+        problems: report.problems,
+        problemCount: report.problemCount
+      } satisfies VerifyReport
+    })
