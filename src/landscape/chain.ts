@@ -45,13 +45,41 @@ export type FactKind = typeof kinds[number]
 /** Kinds that record an update of an earlier record: sorted by primary key within a batch. */
 const updates: ReadonlySet<FactKind> = new Set(["state_end", "token_end", "operation_end"])
 
-type Value = string | number | null
+export type Value = string | number | null
 
 /** The stored form of a value: `undefined` is stored as NULL. */
 const v = (x: Value | undefined): Value => (x === undefined ? null : x)
 
 /** One fact: canonical JSON text of `[kind, ...values]`. */
-const fact = (kind: FactKind, values: ReadonlyArray<Value | undefined>): string => JSON.stringify([kind, ...values.map(v)])
+export const fact = (kind: FactKind, values: ReadonlyArray<Value | undefined>): string => JSON.stringify([kind, ...values.map(v)])
+
+/**
+ * The stored columns of each fact kind that comes from one table, in the fact's order: what
+ * `verify` reads to rebuild facts (`facts` below builds the same arrays from the write's records).
+ */
+export const columns = {
+  node: ["node_id", "name", "kind", "position", "config_json"],
+  operation: ["operation_id", "node_id", "kind", "begin_details_json", "started_at"],
+  row: ["row_id", "source_node_id", "row_index", "source_data_hash", "created_at"],
+  token: ["token_id", "row_id", "created_at", "outcome", "sink_node_id", "completed_at"],
+  state: ["state_id", "token_id", "node_id", "step_index", "attempt", "status", "input_hash", "output_hash", "error_json", "started_at", "completed_at", "duration_ms"],
+  routing: ["routing_id", "state_id", "token_id", "destination", "destination_node_id", "created_at"],
+  call: ["call_id", "node_id", "state_id", "operation_id", "call_type", "status", "request_hash", "response_hash", "attributes_json", "error", "latency_ms", "created_at"],
+  state_end: ["state_id", "status", "output_hash", "error_json", "completed_at", "duration_ms"],
+  token_end: ["token_id", "outcome", "sink_node_id", "completed_at"],
+  operation_end: ["operation_id", "status", "details_json", "error", "completed_at", "duration_ms"]
+} as const
+
+/** The numeric columns of the tables' facts (PostgreSQL returns BIGINT as text). */
+export const numericColumns = {
+  node: ["position"],
+  operation: ["started_at", "chain_seq", "end_seq"],
+  row: ["row_index", "created_at", "chain_seq", "purged_at"],
+  token: ["created_at", "completed_at", "chain_seq", "outcome_seq"],
+  state: ["step_index", "attempt", "started_at", "completed_at", "duration_ms", "chain_seq", "end_seq"],
+  routing: ["created_at", "chain_seq"],
+  call: ["latency_ms", "created_at", "chain_seq", "purged_at"]
+} as const
 
 /** The stored columns of each kind of record that the chain covers (payloads by hash only). */
 export const facts = {

@@ -23,9 +23,13 @@ import * as Chain from "./chain.js"
 import { num, type RunDbRow } from "./decode.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import type { ExportManifest, ExportVerifyReport, Problem } from "./results.js"
-import { readWindow } from "./verifyWindow.js"
 
 const windowLinks = 64
+
+/** Record types of an export and their tables, in the order each window lists them. */
+const tables = [
+  ["node", "nodes"], ["operation", "operations"], ["row", "rows"], ["token", "tokens"], ["node_state", "node_states"], ["routing", "routing_events"], ["call", "calls"]
+] as const
 
 const sign = (key: string, record: object): string => createHmac("sha256", key).update(canonicalJson(record)).digest("hex")
 
@@ -57,11 +61,16 @@ export const makeExport = (sql: SqlClient.SqlClient) =>
         Effect.gen(function* () {
           if (start >= links.length) return [Chunk.empty<string>(), Option.none<number>()] as const
           const slice = links.slice(start, start + windowLinks)
-          const w = yield* readWindow(sql, run, num(slice[0]!.seq), num(slice.at(-1)!.seq), { gates: new Set(), transforms: new Set() })
+          const lo = num(slice[0]!.seq)
+          const hi = num(slice.at(-1)!.seq)
           const out: Array<string> = []
-          for (const [type, list] of [
-            ["node", w.nodes], ["operation", w.operations], ["row", w.rows], ["token", w.tokens], ["node_state", w.states], ["routing", w.routing], ["call", w.calls]
-          ] as const) for (const record of list) out.push(line(type, record))
+          for (const [type, table] of tables) {
+            const records = yield* sql.unsafe<Record<string, unknown>>(
+              `SELECT * FROM ${table} WHERE run_id = ? AND chain_seq BETWEEN ? AND ? ORDER BY chain_seq, chain_ord`,
+              [runId, lo, hi]
+            )
+            for (const record of records) out.push(line(type, record))
+          }
           for (const link of slice) out.push(line("link", { run_id: runId, ...link }))
           const next = start + windowLinks
           return [Chunk.unsafeFromArray(out), next < links.length ? Option.some(next) : Option.none()] as const

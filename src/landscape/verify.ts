@@ -27,7 +27,7 @@ import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import type { Problem, VerifyReport } from "./results.js"
-import { readWindow, type WindowRecords } from "./verifyWindow.js"
+import { at, readWindow, type Values, type WindowRecords } from "./verifyWindow.js"
 
 const maxProblems = 1000
 const windowRecords = 20_000
@@ -63,62 +63,92 @@ class Report {
   }
 }
 
-/** The per-record checks of one window (hashes, outcomes, open records, lineage). */
-const checkWindow = (w: WindowRecords, run: RunDbRow, report: Report) => {
+const col = {
+  tokenId: at("token", "token_id"),
+  tokenRow: at("token", "row_id"),
+  outcome: at("token", "outcome"),
+  rowId: at("row", "row_id"),
+  rowIndex: at("row", "row_index"),
+  rowHash: at("row", "source_data_hash"),
+  rowData: at("row", "source_data_json"),
+  rowPurged: at("row", "purged_at"),
+  stateId: at("state", "state_id"),
+  stateToken: at("state", "token_id"),
+  stateNode: at("state", "node_id"),
+  step: at("state", "step_index"),
+  status: at("state", "status"),
+  input: at("state", "input_hash"),
+  output: at("state", "output_hash"),
+  routingState: at("routing", "state_id"),
+  destination: at("routing", "destination"),
+  callId: at("call", "call_id"),
+  request: at("call", "request_json"),
+  requestHash: at("call", "request_hash"),
+  response: at("call", "response_json"),
+  responseHash: at("call", "response_hash"),
+  callPurged: at("call", "purged_at"),
+  operationId: at("operation", "operation_id"),
+  operationKind: at("operation", "kind"),
+  operationStatus: at("operation", "status")
+}
+const str = (v: unknown) => v as string
+const strOrNull = (v: unknown) => v as string | null
+
+/** The per-record checks of one window (hashes, outcomes, open records, lineage within a link window). */
+const checkWindow = (w: WindowRecords, run: RunDbRow, kinds: NodeKinds, report: Report) => {
   const ended = run.status !== "running"
+  const { call, operation, routing, row, state, token } = w.records
   const tokensOfRows = new Set<string>()
-  for (const t of w.tokens) {
+  for (const t of token) {
     report.counts.tokens += 1
-    tokensOfRows.add(t.row_id)
-    if (t.outcome !== null) continue
-    if (run.status === "completed") report.add("outcome", `tokens ${t.token_id}`, `token of row ${t.row_id} has no terminal outcome in a completed run`)
+    tokensOfRows.add(str(t[col.tokenRow]))
+    if (t[col.outcome] !== null) continue
+    if (run.status === "completed") report.add("outcome", `tokens ${str(t[col.tokenId])}`, `token of row ${str(t[col.tokenRow])} has no terminal outcome in a completed run`)
     else if (ended) report.inFlight += 1
   }
-  for (const r of w.rows) {
+  for (const r of row) {
     report.counts.rows += 1
-    report.payload(`rows ${r.row_id}`, r.source_data_json, r.source_data_hash, numOrNull(r.purged_at), "source data")
-    if (!tokensOfRows.has(r.row_id)) report.add("outcome", `rows ${r.row_id}`, `row ${num(r.row_index)} has no token recorded with it`)
+    report.payload(`rows ${str(r[col.rowId])}`, strOrNull(r[col.rowData]), str(r[col.rowHash]), numOrNull(r[col.rowPurged] as number | null), "source data")
+    if (!tokensOfRows.has(str(r[col.rowId]))) report.add("outcome", `rows ${str(r[col.rowId])}`, `row ${num(r[col.rowIndex] as number)} has no token recorded with it`)
   }
   const gateOutputs = new Map<string, string | null>()
-  const byToken = new Map<string, Array<(typeof w.states)[number]>>()
-  for (const s of w.states) {
+  let previous: Values | undefined
+  for (const s of state) {
     report.counts.nodeStates += 1
-    if (ended && s.status === "running") report.add("open", `node_states ${s.state_id}`, `node state at step ${num(s.step_index)} is still running after the run ${run.status}`)
-    if (w.gates.has(s.node_id)) gateOutputs.set(s.state_id, s.output_hash)
-    const list = byToken.get(s.token_id)
-    if (list === undefined) byToken.set(s.token_id, [s])
-    else list.push(s)
-  }
-  for (const r of w.routing) {
-    const output = gateOutputs.get(r.state_id)
-    if (output === undefined || output === null) continue
-    if (sha256(JSON.stringify({ destination: r.destination })) !== output) {
-      report.add("lineage", `node_states ${r.state_id}`, `gate output hash does not match its routing decision "${r.destination}"`)
-    }
-  }
-  for (const [tokenId, states] of byToken) {
-    states.sort((a, b) => num(a.step_index) - num(b.step_index))
-    for (let i = 1; i < states.length; i++) {
-      const prev = states[i - 1]!
-      const next = states[i]!
-      if (prev.status !== "completed") continue
-      const passed = w.transforms.has(prev.node_id) ? prev.output_hash : prev.input_hash
-      if (passed !== null && next.input_hash !== passed) {
-        report.add("lineage", `node_states ${next.state_id}`, `input hash of token ${tokenId} at step ${num(next.step_index)} is not what step ${num(prev.step_index)} passed on`)
+    const status = str(s[col.status])
+    if (ended && status === "running") report.add("open", `node_states ${str(s[col.stateId])}`, `node state at step ${num(s[col.step] as number)} is still running after the run ${run.status}`)
+    const node = str(s[col.stateNode])
+    if (kinds.gates.has(node)) gateOutputs.set(str(s[col.stateId]), strOrNull(s[col.output]))
+    // Along a token (its states are consecutive within a link, in step order), each input is what the step before passed on.
+    if (previous !== undefined && previous[col.stateToken] === s[col.stateToken] && previous[col.status] === "completed" && num(previous[col.step] as number) < num(s[col.step] as number)) {
+      const passed = kinds.transforms.has(str(previous[col.stateNode])) ? previous[col.output] : previous[col.input]
+      if (passed !== null && s[col.input] !== passed) {
+        report.add("lineage", `node_states ${str(s[col.stateId])}`, `input hash at step ${num(s[col.step] as number)} is not what step ${num(previous[col.step] as number)} passed on`)
       }
     }
+    previous = s
   }
-  for (const c of w.calls) {
+  for (const r of routing) {
+    const output = gateOutputs.get(str(r[col.routingState]))
+    if (output === undefined || output === null) continue
+    const destination = str(r[col.destination])
+    if (sha256(JSON.stringify({ destination })) !== output) {
+      report.add("lineage", `node_states ${str(r[col.routingState])}`, `gate output hash does not match its routing decision "${destination}"`)
+    }
+  }
+  for (const c of call) {
     report.counts.calls += 1
-    const purgedAt = numOrNull(c.purged_at)
-    report.payload(`calls ${c.call_id}`, c.request_json, c.request_hash, purgedAt, "request")
-    report.payload(`calls ${c.call_id}`, c.response_json, c.response_hash, purgedAt, "response")
+    const purgedAt = numOrNull(c[col.callPurged] as number | null)
+    report.payload(`calls ${str(c[col.callId])}`, strOrNull(c[col.request]), strOrNull(c[col.requestHash]), purgedAt, "request")
+    report.payload(`calls ${str(c[col.callId])}`, strOrNull(c[col.response]), strOrNull(c[col.responseHash]), purgedAt, "response")
   }
-  for (const o of w.operations) {
+  for (const o of operation) {
     report.counts.operations += 1
-    if (ended && o.status === "running") report.add("open", `operations ${o.operation_id}`, `operation ${o.kind} is still running after the run ${run.status}`)
+    if (ended && o[col.operationStatus] === "running") report.add("open", `operations ${str(o[col.operationId])}`, `operation ${str(o[col.operationKind])} is still running after the run ${run.status}`)
   }
 }
+
+type NodeKinds = { readonly gates: ReadonlySet<string>; readonly transforms: ReadonlySet<string> }
 
 export const makeVerify = (sql: SqlClient.SqlClient) =>
   (runId: string): Effect.Effect<VerifyReport, SqlError.SqlError | LandscapeError> =>
@@ -153,8 +183,8 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
         while (end < links.length && (records === 0 || records + num(links[end]!.records) <= windowRecords)) records += num(links[end++]!.records)
         const lo = num(links[start]!.seq)
         const hi = num(links[end - 1]!.seq)
-        const w = yield* readWindow(sql, run, lo, hi, kinds)
-        checkWindow(w, run, report)
+        const w = yield* readWindow(sql, run, lo, hi)
+        checkWindow(w, run, kinds, report)
         for (const link of links.slice(start, end)) {
           const seq = num(link.seq)
           const facts = w.facts.get(seq) ?? {}

@@ -4,157 +4,102 @@
  * completed by a later link (`end_seq`, `outcome_seq`) gives its insert-time fact (still running,
  * no outcome) there and its completion fact in the later link.
  *
+ * Records are read as arrays (`SqlClient`'s `values`), their columns in the order of the fact they
+ * make (`Chain.columns`), then the link's place: a third of the cost of objects, which matters at
+ * seven records per source row (`bench/landscape-read.ts`, `verify`).
+ *
  * @internal
  */
 import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
 import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
-import type { TokenOutcome } from "./records.js"
 
-export interface NodeDb {
-  readonly node_id: string
-  readonly name: string
-  readonly kind: string
-  readonly position: number
-  readonly config_json: string
-  readonly chain_seq: number
-}
-export interface RowDb {
-  readonly row_id: string
-  readonly source_node_id: string
-  readonly row_index: number
-  readonly source_data_json: string | null
-  readonly source_data_hash: string
-  readonly purged_at: number | null
-  readonly created_at: number
-  readonly chain_seq: number
-}
-export interface TokenDb {
-  readonly token_id: string
-  readonly row_id: string
-  readonly created_at: number
-  readonly outcome: TokenOutcome | null
-  readonly sink_node_id: string | null
-  readonly completed_at: number | null
-  readonly chain_seq: number
-  readonly outcome_seq: number | null
-}
-export interface StateDb {
-  readonly state_id: string
-  readonly token_id: string
-  readonly node_id: string
-  readonly step_index: number
-  readonly attempt: number
-  readonly status: string
-  readonly input_hash: string
-  readonly output_hash: string | null
-  readonly error_json: string | null
-  readonly started_at: number
-  readonly completed_at: number | null
-  readonly duration_ms: number | null
-  readonly chain_seq: number
-  readonly end_seq: number | null
-}
-export interface CallDb {
-  readonly call_id: string
-  readonly node_id: string
-  readonly state_id: string | null
-  readonly operation_id: string | null
-  readonly call_type: string
-  readonly status: string
-  readonly request_json: string | null
-  readonly request_hash: string | null
-  readonly response_json: string | null
-  readonly response_hash: string | null
-  readonly attributes_json: string
-  readonly error: string | null
-  readonly latency_ms: number
-  readonly created_at: number
-  readonly purged_at: number | null
-  readonly chain_seq: number
-}
-export interface OperationDb {
-  readonly operation_id: string
-  readonly node_id: string
-  readonly kind: string
-  readonly status: string
-  readonly details_json: string
-  readonly begin_details_json: string | null
-  readonly error: string | null
-  readonly started_at: number
-  readonly completed_at: number | null
-  readonly duration_ms: number | null
-  readonly chain_seq: number
-  readonly end_seq: number | null
-}
-export interface RoutingDb {
-  readonly routing_id: string
-  readonly state_id: string
-  readonly token_id: string
-  readonly destination: string
-  readonly destination_node_id: string | null
-  readonly created_at: number
-  readonly chain_seq: number
+/** A record as read: the columns of its fact (see `Chain.columns`), then the `extra` columns of its table. */
+export type Values = ReadonlyArray<unknown>
+
+/** What each table's query reads after the fact's columns. */
+export const extra = {
+  node: ["chain_seq"],
+  operation: ["chain_seq", "end_seq", "status"],
+  row: ["chain_seq", "source_data_json", "purged_at"],
+  token: ["chain_seq", "outcome_seq"],
+  state: ["chain_seq", "end_seq"],
+  routing: ["chain_seq"],
+  call: ["chain_seq", "request_json", "response_json", "purged_at"]
+} as const
+
+const tables = { node: "nodes", operation: "operations", row: "rows", token: "tokens", state: "node_states", routing: "routing_events", call: "calls" } as const
+export type Table = keyof typeof tables
+
+/** Column `name` of a record of `table`, by position. */
+export const at = (table: Table, name: string): number => {
+  const i = (Chain.columns[table] as ReadonlyArray<string>).indexOf(name)
+  return i >= 0 ? i : Chain.columns[table].length + (extra[table] as ReadonlyArray<string>).indexOf(name)
 }
 
 export interface WindowRecords {
-  readonly nodes: ReadonlyArray<NodeDb>
-  readonly rows: ReadonlyArray<RowDb>
-  readonly tokens: ReadonlyArray<TokenDb>
-  readonly states: ReadonlyArray<StateDb>
-  readonly routing: ReadonlyArray<RoutingDb>
-  readonly calls: ReadonlyArray<CallDb>
-  readonly operations: ReadonlyArray<OperationDb>
-  readonly gates: ReadonlySet<string>
-  readonly transforms: ReadonlySet<string>
+  readonly records: { readonly [K in Table]: ReadonlyArray<Values> }
   /** Each link's rebuilt facts. */
   readonly facts: Map<number, Chain.BatchFacts>
 }
 
-const stateFact = (s: StateDb, atInsert: boolean) =>
-  Chain.facts.state({
-    stateId: s.state_id,
-    tokenId: s.token_id,
-    nodeId: s.node_id,
-    stepIndex: num(s.step_index),
-    attempt: num(s.attempt),
-    status: atInsert ? "running" : s.status,
-    inputHash: s.input_hash,
-    outputHash: atInsert ? null : s.output_hash,
-    errorJson: atInsert ? null : s.error_json,
-    startedAt: num(s.started_at),
-    completedAt: atInsert ? null : numOrNull(s.completed_at),
-    durationMs: atInsert ? null : numOrNull(s.duration_ms)
-  })
+/** The select list of `table`: its fact's columns (an operation's begin details as it began), then its extra columns. */
+const selectList = (table: Table) =>
+  [...Chain.columns[table].map((c) => (c === "begin_details_json" ? "coalesce(begin_details_json, details_json)" : c)), ...extra[table]].join(", ")
 
-export const readWindow = (
-  sql: SqlClient.SqlClient,
-  run: RunDbRow,
-  lo: number,
-  hi: number,
-  nodeKinds: { readonly gates: ReadonlySet<string>; readonly transforms: ReadonlySet<string> }
-): Effect.Effect<WindowRecords, SqlError.SqlError> =>
+/** Numbers as numbers (PostgreSQL gives BIGINT as text), in the fact's numeric columns. */
+const numericOf = (table: Table): ReadonlyArray<number> => (Chain.numericColumns[table] as ReadonlyArray<string>).map((n) => at(table, n))
+const numeric: Record<Table, ReadonlyArray<number>> = {
+  node: numericOf("node"),
+  operation: numericOf("operation"),
+  row: numericOf("row"),
+  token: numericOf("token"),
+  state: numericOf("state"),
+  routing: numericOf("routing"),
+  call: numericOf("call")
+}
+const normalize = (table: Table, r: Values): Values => {
+  for (const i of numeric[table]) {
+    const v = r[i]
+    if (typeof v === "string" || typeof v === "bigint") return r.map((x, j) => (numeric[table].includes(j) && x !== null ? Number(x) : x))
+  }
+  return r
+}
+
+const seqOf = (table: Table, r: Values) => num(r[Chain.columns[table].length] as number)
+
+export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, hi: number): Effect.Effect<WindowRecords, SqlError.SqlError> =>
   Effect.gen(function* () {
     const runId = run.run_id
-    const inWindow = <A extends object>(table: string) =>
-      sql.unsafe<A>(`SELECT * FROM ${table} WHERE run_id = ? AND chain_seq BETWEEN ? AND ? ORDER BY chain_seq, chain_ord`, [runId, lo, hi])
-    const nodes = yield* inWindow<NodeDb>("nodes")
-    const operations = yield* inWindow<OperationDb>("operations")
-    const rows = yield* inWindow<RowDb>("rows")
-    const tokens = yield* inWindow<TokenDb>("tokens")
-    const states = yield* inWindow<StateDb>("node_states")
-    const routing = yield* inWindow<RoutingDb>("routing_events")
-    const calls = yield* inWindow<CallDb>("calls")
-    const stateEnds = yield* sql<StateDb>`SELECT * FROM node_states WHERE run_id = ${runId} AND end_seq BETWEEN ${lo} AND ${hi}`
-    const tokenEnds = yield* sql<TokenDb>`SELECT * FROM tokens WHERE run_id = ${runId} AND outcome_seq BETWEEN ${lo} AND ${hi}`
-    const operationEnds = yield* sql<OperationDb>`SELECT * FROM operations WHERE run_id = ${runId} AND end_seq BETWEEN ${lo} AND ${hi}`
+    const read = (table: Table) =>
+      Effect.map(
+        sql.unsafe(`SELECT ${selectList(table)} FROM ${tables[table]} WHERE run_id = ? AND chain_seq BETWEEN ? AND ? ORDER BY chain_seq, chain_ord`, [runId, lo, hi]).values,
+        (rows) => rows.map((r) => normalize(table, r))
+      )
+    const records = {
+      node: yield* read("node"),
+      operation: yield* read("operation"),
+      row: yield* read("row"),
+      token: yield* read("token"),
+      state: yield* read("state"),
+      routing: yield* read("routing"),
+      call: yield* read("call")
+    }
+    /** Completions recorded by links `lo..hi`; the last `numbers` columns of each end kind are numeric. */
+    const ends = (table: Table, columns: ReadonlyArray<string>, seqColumn: string, numbers: number) =>
+      Effect.map(
+        sql.unsafe(`SELECT ${seqColumn}, ${columns.join(", ")} FROM ${tables[table]} WHERE run_id = ? AND ${seqColumn} BETWEEN ? AND ?`, [runId, lo, hi]).values,
+        (rows) => rows.map((r) => [num(r[0] as number), normalizeEnd(r.slice(1), numbers)] as const)
+      )
+    const stateEnds = yield* ends("state", Chain.columns.state_end, "end_seq", 2)
+    const tokenEnds = yield* ends("token", Chain.columns.token_end, "outcome_seq", 1)
+    const operationEnds = yield* ends("operation", Chain.columns.operation_end, "end_seq", 2)
 
     const facts = new Map<number, Chain.BatchFacts>()
-    const add = (seq: number | string, kind: Chain.FactKind, text: string) => {
-      const key = num(seq)
-      let batch = facts.get(key)
-      if (batch === undefined) facts.set(key, batch = {})
+    const add = (seq: number, kind: Chain.FactKind, text: string) => {
+      let batch = facts.get(seq)
+      if (batch === undefined) facts.set(seq, batch = {})
       Chain.add(batch, kind, text)
     }
     if (lo <= 1 && 1 <= hi) {
@@ -171,82 +116,35 @@ export const readWindow = (
         traceId: run.trace_id
       }))
     }
-    for (const n of nodes) add(n.chain_seq, "node", Chain.facts.node({ nodeId: n.node_id, name: n.name, kind: n.kind, position: num(n.position), configJson: n.config_json }))
-    for (const o of operations) {
-      add(o.chain_seq, "operation", Chain.facts.operation({
-        operationId: o.operation_id,
-        nodeId: o.node_id,
-        kind: o.kind,
-        detailsJson: o.begin_details_json ?? o.details_json,
-        startedAt: num(o.started_at)
-      }))
+    const plain = (table: Table) => {
+      const width = Chain.columns[table].length
+      for (const r of records[table]) add(seqOf(table, r), table, Chain.fact(table, r.slice(0, width) as ReadonlyArray<Chain.Value>))
     }
-    for (const r of rows) {
-      add(r.chain_seq, "row", Chain.facts.row({ rowId: r.row_id, sourceNodeId: r.source_node_id, rowIndex: num(r.row_index), dataHash: r.source_data_hash, createdAt: num(r.created_at) }))
+    plain("node")
+    plain("operation")
+    plain("row")
+    // A token whose outcome came later, and a state completed later, were inserted without their end.
+    const tokenWidth = Chain.columns.token.length
+    const outcomeSeq = at("token", "outcome_seq")
+    for (const r of records.token) {
+      const values = r.slice(0, tokenWidth) as Array<Chain.Value>
+      if (r[outcomeSeq] !== null) values.splice(3, 3, null, null, null)
+      add(seqOf("token", r), "token", Chain.fact("token", values))
     }
-    for (const t of tokens) {
-      const later = t.outcome_seq !== null
-      add(t.chain_seq, "token", Chain.facts.token({
-        tokenId: t.token_id,
-        rowId: t.row_id,
-        createdAt: num(t.created_at),
-        outcome: later ? null : t.outcome,
-        sinkNodeId: later ? null : t.sink_node_id,
-        completedAt: later ? null : numOrNull(t.completed_at)
-      }))
+    const stateWidth = Chain.columns.state.length
+    const endSeq = at("state", "end_seq")
+    for (const r of records.state) {
+      const values = r.slice(0, stateWidth) as Array<Chain.Value>
+      if (r[endSeq] !== null) values.splice(5, 7, "running", values[6]!, null, null, values[9]!, null, null)
+      add(seqOf("state", r), "state", Chain.fact("state", values))
     }
-    for (const s of states) add(s.chain_seq, "state", stateFact(s, s.end_seq !== null))
-    for (const r of routing) {
-      add(r.chain_seq, "routing", Chain.facts.routing({
-        routingId: r.routing_id,
-        stateId: r.state_id,
-        tokenId: r.token_id,
-        destination: r.destination,
-        destinationNodeId: r.destination_node_id,
-        createdAt: num(r.created_at)
-      }))
-    }
-    for (const c of calls) {
-      add(c.chain_seq, "call", Chain.facts.call({
-        callId: c.call_id,
-        nodeId: c.node_id,
-        stateId: c.state_id,
-        operationId: c.operation_id,
-        callType: c.call_type,
-        status: c.status,
-        requestHash: c.request_hash,
-        responseHash: c.response_hash,
-        attributesJson: c.attributes_json,
-        error: c.error,
-        latencyMs: num(c.latency_ms),
-        createdAt: num(c.created_at)
-      }))
-    }
-    for (const s of stateEnds) {
-      add(s.end_seq!, "state_end", Chain.facts.stateEnd({
-        stateId: s.state_id,
-        status: s.status,
-        outputHash: s.output_hash,
-        errorJson: s.error_json,
-        completedAt: numOrNull(s.completed_at),
-        durationMs: numOrNull(s.duration_ms)
-      }))
-    }
-    for (const t of tokenEnds) {
-      add(t.outcome_seq!, "token_end", Chain.facts.tokenEnd({ tokenId: t.token_id, outcome: t.outcome ?? "", sinkNodeId: t.sink_node_id, completedAt: numOrNull(t.completed_at) }))
-    }
-    for (const o of operationEnds) {
-      add(o.end_seq!, "operation_end", Chain.facts.operationEnd({
-        operationId: o.operation_id,
-        status: o.status,
-        detailsJson: o.details_json,
-        error: o.error,
-        completedAt: numOrNull(o.completed_at),
-        durationMs: numOrNull(o.duration_ms)
-      }))
-    }
+    plain("routing")
+    plain("call")
+    for (const [seq, r] of stateEnds) add(seq, "state_end", Chain.fact("state_end", r))
+    for (const [seq, r] of tokenEnds) add(seq, "token_end", Chain.fact("token_end", r))
+    for (const [seq, r] of operationEnds) add(seq, "operation_end", Chain.fact("operation_end", r))
     if (run.end_seq !== null && lo <= num(run.end_seq) && num(run.end_seq) <= hi) {
-      add(run.end_seq, "run_end", Chain.facts.runEnd({
+      add(num(run.end_seq), "run_end", Chain.facts.runEnd({
         runId,
         status: run.status,
         finishedAt: numOrNull(run.finished_at),
@@ -256,5 +154,9 @@ export const readWindow = (
         error: run.error
       }))
     }
-    return { nodes, rows, tokens, states, routing, calls, operations, gates: nodeKinds.gates, transforms: nodeKinds.transforms, facts }
+    return { records, facts }
   })
+
+/** An end fact's values, its last `numbers` columns as numbers. */
+const normalizeEnd = (r: ReadonlyArray<unknown>, numbers: number): ReadonlyArray<Chain.Value> =>
+  r.map((x, i) => (x !== null && typeof x !== "number" && i >= r.length - numbers ? Number(x) : x)) as ReadonlyArray<Chain.Value>

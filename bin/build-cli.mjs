@@ -1,0 +1,37 @@
+/**
+ * Bundles the `sightline` command (src/cli/main.ts) into one file, dist/cli/sightline.mjs, with
+ * esbuild: one module to load instead of several hundred, which is what keeps `sightline explain`
+ * within its start-up budget (bench/landscape-read.ts, "cli-explain"). better-sqlite3 stays
+ * external (native code). Written to a temporary file and renamed, so concurrent builds are safe.
+ *
+ *   node bin/build-cli.mjs       (also `npm run build:cli`, and run by `prepack`)
+ */
+import { mkdirSync, renameSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..")
+export const bundlePath = join(root, "dist", "cli", "sightline.mjs")
+
+export const buildCli = async () => {
+  const esbuild = await import("esbuild")
+  mkdirSync(dirname(bundlePath), { recursive: true })
+  const temporary = `${bundlePath}.${process.pid}.tmp`
+  await esbuild.build({
+    entryPoints: [join(root, "src", "cli", "main.ts")],
+    outfile: temporary,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    minify: true,
+    legalComments: "none",
+    external: ["better-sqlite3"],
+    // Some bundled CommonJS dependencies call `require` for Node built-ins.
+    banner: { js: "import { createRequire as __sightlineRequire } from 'node:module'; const require = __sightlineRequire(import.meta.url);" },
+    logLevel: "error"
+  })
+  renameSync(temporary, bundlePath)
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await buildCli()
