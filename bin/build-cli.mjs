@@ -7,6 +7,7 @@
  *   node bin/build-cli.mjs       (also `npm run build:cli`, and run by `prepack`)
  */
 import { mkdirSync, renameSync } from "node:fs"
+import process from "node:process"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 

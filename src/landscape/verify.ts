@@ -165,6 +165,8 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
       const kinds = { gates: new Set(nodes.filter((n) => n.kind === "gate").map((n) => n.node_id)), transforms: new Set(nodes.filter((n) => n.kind === "transform").map((n) => n.node_id)) }
 
       let chain = Chain.genesis(runId)
+      const endSeq = run.end_seq === null ? null : num(run.end_seq)
+      let chainAtEnd: string | null = null
       let firstDivergent: number | null = null
       let brokenAt: number | null = null
       for (const [i, link] of links.entries()) {
@@ -195,6 +197,8 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
             report.add("chain", `audit_chain ${runId} ${seq}`, `link ${seq} (${link.kind}): its ${Chain.size(facts)} records now hash to ${computed.slice(0, 12)}…, ${num(link.records)} records hashing to ${link.batch_hash.slice(0, 12)}… were committed`)
           }
           chain = Chain.link(chain, computed)
+          if (seq === endSeq) chainAtEnd = chain
+          if (endSeq !== null && seq > endSeq) report.add("chain", `audit_chain ${runId} ${seq}`, `link ${seq} (${link.kind}) was written after the run ended (link ${endSeq})`)
           if (brokenAt === null && chain !== link.chain_hash) {
             brokenAt = seq
             if (computed === link.batch_hash) report.add("chain", `audit_chain ${runId} ${seq}`, `link ${seq}'s stored chain value is not the chain of the links before it`)
@@ -207,14 +211,18 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
         SELECT 'rows' AS t, count(*) AS n FROM rows WHERE run_id = ${runId} AND chain_seq IS NULL
         UNION ALL SELECT 'node_states', count(*) FROM node_states WHERE run_id = ${runId} AND chain_seq IS NULL
         UNION ALL SELECT 'tokens', count(*) FROM tokens WHERE run_id = ${runId} AND chain_seq IS NULL
-        UNION ALL SELECT 'calls', count(*) FROM calls WHERE run_id = ${runId} AND chain_seq IS NULL`
+        UNION ALL SELECT 'routing_events', count(*) FROM routing_events WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'calls', count(*) FROM calls WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'operations', count(*) FROM operations WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'nodes', count(*) FROM nodes WHERE run_id = ${runId} AND chain_seq IS NULL`
       if (links.length > 0) {
         for (const u of unchained) if (num(u.n) > 0) report.add("chain", `${u.t} (${num(u.n)} records)`, `${num(u.n)} ${u.t} records of the run are in no link of its chain`)
       }
-      const computedFinal = links.length === 0 ? null : chain
+      const computedFinal = links.length === 0 ? null : endSeq === null ? chain : chainAtEnd
       if (run.status !== "running" && links.length > 0) {
-        if (run.chain_hash === null) report.add("chain", `runs ${runId}`, "the run ended without its final chain value")
-        else if (run.chain_hash !== computedFinal) report.add("chain", `runs ${runId}`, "the run's final chain value is not the chain of its records")
+        if (endSeq === null || run.chain_hash === null) report.add("chain", `runs ${runId}`, "the run ended without recording its final chain value")
+        else if (chainAtEnd === null) report.add("chain", `audit_chain ${runId} ${endSeq}`, `link ${endSeq}, which recorded the run's end, is missing`)
+        else if (run.chain_hash !== chainAtEnd) report.add("chain", `runs ${runId}`, "the run's final chain value is not the chain of its records")
       }
       const badCalls = yield* sql<{ readonly call_id: string }>`
         SELECT c.call_id FROM calls c LEFT JOIN node_states s ON s.state_id = c.state_id LEFT JOIN operations o ON o.operation_id = c.operation_id
