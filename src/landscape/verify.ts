@@ -8,7 +8,8 @@
  * - **Chain.** The facts of each link are rebuilt from the records (`chain.ts`), link by link, and
  *   the chain recomputed: the first link whose batch hash differs is the first divergent batch; a
  *   record outside any link, a missing link, or a final value that differs from `runs.chain_hash`
- *   is named too. Runs recorded before the chain (schema 0003) have no links: only hashes are checked.
+ *   is named too. Runs recorded before the chain (schema 0003) have no links: everything but the
+ *   chain is checked (their records are read at once, not by windows).
  * - **Outcomes.** Every token of a completed run has exactly one terminal outcome. In an
  *   interrupted or failed run a token without one was in flight when the run stopped: counted in
  *   `inFlight`, not a problem. Every row has its first token.
@@ -207,6 +208,8 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
         for (const seq of w.facts.keys()) report.add("chain", `audit_chain ${runId} ${seq}`, `records claim link ${seq}, which is not in the chain`)
         start = end
       }
+      // A run recorded before the chain existed: its records are in no link; check their hashes and outcomes.
+      if (links.length === 0) checkWindow(yield* readWindow(sql, run, 0, 0), run, kinds, report)
       const unchained = yield* sql<{ readonly t: string; readonly n: number }>`
         SELECT 'rows' AS t, count(*) AS n FROM rows WHERE run_id = ${runId} AND chain_seq IS NULL
         UNION ALL SELECT 'node_states', count(*) FROM node_states WHERE run_id = ${runId} AND chain_seq IS NULL

@@ -69,12 +69,17 @@ const normalize = (table: Table, r: Values): Values => {
 
 const seqOf = (table: Table, r: Values) => num(r[Chain.columns[table].length] as number)
 
+/**
+ * The records of links `lo..hi` with their facts; with `lo` = `hi` = 0, the records of a run
+ * recorded before the chain (schema 0003), which are in no link (no facts then).
+ */
 export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, hi: number): Effect.Effect<WindowRecords, SqlError.SqlError> =>
   Effect.gen(function* () {
     const runId = run.run_id
+    const where = lo === 0 && hi === 0 ? "chain_seq IS NULL" : "chain_seq BETWEEN ? AND ?"
     const read = (table: Table) =>
       Effect.map(
-        sql.unsafe(`SELECT ${selectList(table)} FROM ${tables[table]} WHERE run_id = ? AND chain_seq BETWEEN ? AND ? ORDER BY chain_seq, chain_ord`, [runId, lo, hi]).values,
+        sql.unsafe(`SELECT ${selectList(table)} FROM ${tables[table]} WHERE run_id = ? AND ${where} ORDER BY chain_seq, chain_ord`, lo === 0 && hi === 0 ? [runId] : [runId, lo, hi]).values,
         (rows) => rows.map((r) => normalize(table, r))
       )
     const records = {
