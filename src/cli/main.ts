@@ -1,6 +1,6 @@
 /**
  * `sightline`: reads a Landscape from the command line (`npx sightline --help`). Entry point of the
- * `bin` (see `bin/sightline.mjs`, which runs the bundled build of this file).
+ * `bin` (see `bin/sightline.mjs`, which runs the bundled build of this file, dist/cli/sightline.cjs).
  *
  * Exit codes: 0 done; 1 a Landscape failure, or `verify` found a problem; 2 a bad argument or a
  * missing database, said in one line on standard error.
@@ -10,16 +10,11 @@
 import { Command, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Console, Effect, Exit } from "effect"
-import { createRequire } from "node:module"
 import { sightline } from "./commands.js"
 
-const version = (() => {
-  try {
-    return (createRequire(import.meta.url)("../../package.json") as { readonly version: string }).version
-  } catch {
-    return "0.0.0"
-  }
-})()
+/** Set by the bundler (`bin/build-cli.mjs`) from package.json. */
+declare const __SIGHTLINE_VERSION__: string | undefined
+const version = typeof __SIGHTLINE_VERSION__ === "string" ? __SIGHTLINE_VERSION__ : "0.0.0"
 
 const program = Command.run(sightline, { name: "sightline", version })(process.argv).pipe(
   Effect.catchAll((error) => {

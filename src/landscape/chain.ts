@@ -47,11 +47,35 @@ const updates: ReadonlySet<FactKind> = new Set(["state_end", "token_end", "opera
 
 export type Value = string | number | null
 
-/** The stored form of a value: `undefined` is stored as NULL. */
-const v = (x: Value | undefined): Value => (x === undefined ? null : x)
+/** A string `JSON.stringify` would write as it is, between quotes: no quote, backslash, control character or surrogate. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const needsEscape = /["\\\u0000-\u001f\ud800-\udfff]/
 
-/** One fact: canonical JSON text of `[kind, ...values]`. */
-export const fact = (kind: FactKind, values: ReadonlyArray<Value | undefined>): string => JSON.stringify([kind, ...values.map(v)])
+/**
+ * One value's canonical JSON text, as `JSON.stringify` writes it (RFC 8785's form for strings,
+ * numbers and null) but about ten times faster on the ids, hashes and times that make up facts: a
+ * plain string is quoted as it is, a number written in its ECMAScript form.
+ */
+const value = (x: unknown): string =>
+  typeof x === "string"
+    ? needsEscape.test(x) ? JSON.stringify(x) : `"${x}"`
+    : typeof x === "number"
+    ? Number.isFinite(x) ? String(x) : "null"
+    : x === null || x === undefined ? "null" : JSON.stringify(x)
+
+/**
+ * The fact of the first `width` values of `row`: the canonical JSON text of `[kind, ...values]`
+ * (`undefined` as null). Both the write (from its records) and `verify` (from the columns read,
+ * their fact's columns first) build facts with it, so the texts agree.
+ */
+export const factOf = (kind: FactKind, row: ReadonlyArray<unknown>, width: number = row.length): string => {
+  let text = `["${kind}"`
+  for (let i = 0; i < width; i++) text += `,${value(row[i])}`
+  return `${text}]`
+}
+
+/** One fact from its values. */
+export const fact = (kind: FactKind, values: ReadonlyArray<Value | undefined>): string => factOf(kind, values)
 
 /**
  * The stored columns of each fact kind that comes from one table, in the fact's order: what

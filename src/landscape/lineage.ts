@@ -95,58 +95,79 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
       sql<{ readonly run_id: string; readonly pipeline: string; readonly status: RunStatus }>`SELECT run_id, pipeline, status FROM runs WHERE run_id = ${runId}`,
       (rows) => Option.fromNullable(rows[0])
     )
-  const nodesOf = (runId: string) =>
-    Effect.map(
+  /** A run's nodes never change once registered: kept for the last few runs explained. */
+  const nodeCache = new Map<string, ReadonlyMap<string, Node>>()
+  const nodesOf = (runId: string) => {
+    const cached = nodeCache.get(runId)
+    if (cached !== undefined) return Effect.succeed(cached)
+    return Effect.map(
       sql<{ readonly node_id: string; readonly name: string; readonly kind: NodeKind }>`SELECT node_id, name, kind FROM nodes WHERE run_id = ${runId}`,
-      (rows) => new Map(rows.map((n) => [n.node_id, { name: n.name, kind: n.kind }]))
+      (rows) => {
+        const nodes = new Map(rows.map((n) => [n.node_id, { name: n.name, kind: n.kind }]))
+        if (nodes.size > 0) {
+          if (nodeCache.size >= 64) nodeCache.delete(nodeCache.keys().next().value!)
+          nodeCache.set(runId, nodes)
+        }
+        return nodes
+      }
     )
+  }
   const nameOf = (nodes: ReadonlyMap<string, Node>, id: string) => nodes.get(id)?.name ?? id
 
-  const findToken = (request: ExplainRequest) => {
-    if ("tokenId" in request) {
-      return sql<TokenRowDb>`SELECT ${sql.literal(tokenColumns)} FROM tokens t JOIN rows r ON r.row_id = t.row_id
-        WHERE t.token_id = ${request.tokenId} AND t.run_id = ${request.runId}`
-    }
-    const where = "rowId" in request
-      ? sql`r.row_id = ${request.rowId} AND r.run_id = ${request.runId}`
-      : sql`r.run_id = ${request.runId} AND r.row_index = ${request.rowIndex}`
-    // A row's first token: the one recorded with it.
-    return sql<TokenRowDb>`SELECT ${sql.literal(tokenColumns)} FROM rows r JOIN tokens t ON t.row_id = r.row_id
-      WHERE ${where} ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
-  }
+  // Fixed statement texts (prepared once by the client): the token with its row and run, the
+  // token's states each with its routing decision, the calls of those states.
+  const tokenSelect = `SELECT ${tokenColumns}, ru.pipeline, ru.status AS run_status FROM rows r JOIN tokens t ON t.row_id = r.row_id JOIN runs ru ON ru.run_id = r.run_id`
+  const byToken = `${tokenSelect} WHERE t.token_id = ? AND t.run_id = ?`
+  const byRow = `${tokenSelect} WHERE r.row_id = ? AND r.run_id = ? ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
+  const byIndex = `${tokenSelect} WHERE r.run_id = ? AND r.row_index = ? ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
+  const statesOf = `SELECT s.*, re.destination, re.destination_node_id FROM node_states s
+    LEFT JOIN routing_events re ON re.token_id = s.token_id AND re.state_id = s.state_id
+    WHERE s.token_id = ? ORDER BY s.step_index, s.attempt, s.started_at, re.chain_seq, re.chain_ord`
+  const callsOf = `SELECT * FROM calls WHERE state_id IN (SELECT state_id FROM node_states WHERE token_id = ?) ORDER BY created_at, chain_seq, chain_ord`
+
+  type Found = TokenRowDb & { readonly pipeline: string; readonly run_status: RunStatus }
+  const findToken = (request: ExplainRequest) =>
+    "tokenId" in request
+      ? sql.unsafe<Found>(byToken, [request.tokenId, request.runId])
+      : "rowId" in request
+      ? sql.unsafe<Found>(byRow, [request.rowId, request.runId])
+      : sql.unsafe<Found>(byIndex, [request.runId, request.rowIndex])
 
   const explain = (request: ExplainRequest): Effect.Effect<Option.Option<Explanation>, SqlError.SqlError> =>
     Effect.gen(function* () {
       const [found] = yield* findToken(request)
-      const run = yield* runOf(request.runId)
-      if (found === undefined || Option.isNone(run)) return Option.none()
+      if (found === undefined) return Option.none()
       const nodes = yield* nodesOf(request.runId)
-      const states = yield* sql<StateDb>`SELECT * FROM node_states WHERE token_id = ${found.token_id} ORDER BY step_index, attempt, started_at`
-      const routing = yield* sql<{ readonly state_id: string; readonly destination: string; readonly destination_node_id: string | null }>`
-        SELECT state_id, destination, destination_node_id FROM routing_events WHERE token_id = ${found.token_id} ORDER BY chain_seq, chain_ord`
-      const calls = states.length === 0 ? [] : yield* sql<CallDb>`SELECT * FROM calls WHERE state_id IN ${sql.in(states.map((s) => s.state_id))} ORDER BY created_at, chain_seq`
-      const views: Array<StateView> = states.map((s) => ({
-        stateId: s.state_id,
-        nodeId: s.node_id,
-        node: nameOf(nodes, s.node_id),
-        kind: nodes.get(s.node_id)?.kind ?? "transform",
-        stepIndex: num(s.step_index),
-        attempt: num(s.attempt),
-        status: s.status,
-        inputHash: s.input_hash,
-        outputHash: s.output_hash,
-        startedAt: num(s.started_at),
-        completedAt: numOrNull(s.completed_at),
-        durationMs: numOrNull(s.duration_ms),
-        error: parseJson(s.error_json),
-        routing: routing.filter((r) => r.state_id === s.state_id).map((r) => ({
-          destination: r.destination,
-          sink: r.destination_node_id === null ? null : nameOf(nodes, r.destination_node_id)
-        })),
-        calls: calls.filter((c) => c.state_id === s.state_id).map(callView)
-      }))
+      const rows = yield* sql.unsafe<StateDb & { readonly destination: string | null; readonly destination_node_id: string | null }>(statesOf, [found.token_id])
+      const calls = yield* sql.unsafe<CallDb>(callsOf, [found.token_id])
+      const views: Array<StateView> = []
+      for (const s of rows) {
+        const last = views.at(-1)
+        const routing = s.destination === null ? [] : [{ destination: s.destination, sink: s.destination_node_id === null ? null : nameOf(nodes, s.destination_node_id) }]
+        if (last !== undefined && last.stateId === s.state_id) {
+          views[views.length - 1] = { ...last, routing: [...last.routing, ...routing] }
+          continue
+        }
+        views.push({
+          stateId: s.state_id,
+          nodeId: s.node_id,
+          node: nameOf(nodes, s.node_id),
+          kind: nodes.get(s.node_id)?.kind ?? "transform",
+          stepIndex: num(s.step_index),
+          attempt: num(s.attempt),
+          status: s.status,
+          inputHash: s.input_hash,
+          outputHash: s.output_hash,
+          startedAt: num(s.started_at),
+          completedAt: numOrNull(s.completed_at),
+          durationMs: numOrNull(s.duration_ms),
+          error: parseJson(s.error_json),
+          routing,
+          calls: calls.filter((c) => c.state_id === s.state_id).map(callView)
+        })
+      }
       return Option.some({
-        run: { runId: run.value.run_id, pipeline: run.value.pipeline, status: run.value.status },
+        run: { runId: request.runId, pipeline: found.pipeline, status: found.run_status },
         row: {
           rowId: found.row_id,
           rowIndex: num(found.row_index),
@@ -157,7 +178,7 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
         },
         token: { tokenId: found.token_id, createdAt: num(found.token_created_at) },
         states: views,
-        outcome: outcomeOf(found, run.value.status, nodes)
+        outcome: outcomeOf(found, found.run_status, nodes)
       } satisfies Explanation)
     })
 

@@ -173,13 +173,15 @@ export const make = (options: { readonly readonly?: boolean } = {}): Effect.Effe
 
 /**
  * Applies pending migrations on the `SqlClient` in context. Needs no platform services. Foreign
- * keys are off while they run (0002 rebuilds referenced tables, see `migrations.ts`) and checked
- * after: a violation fails the open.
+ * keys are off while they run (0002 and 0003 rebuild referenced tables, see `migrations.ts`) and
+ * checked after, when a migration ran: a violation fails the open. (Checking on every open read the
+ * whole file: some twenty seconds for a million rows, on every `sightline` command.)
  */
 export const migrate = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`PRAGMA foreign_keys = OFF`
-  yield* Migrator.make({})({ loader: migrations }).pipe(Effect.ensuring(Effect.ignore(sql`PRAGMA foreign_keys = ON`)))
+  const applied = yield* Migrator.make({})({ loader: migrations }).pipe(Effect.ensuring(Effect.ignore(sql`PRAGMA foreign_keys = ON`)))
+  if (applied.length === 0) return
   const violations = yield* sql<{ readonly table: string }>`PRAGMA foreign_key_check`
   if (violations.length > 0) {
     return yield* landscapeError("migrate", `${violations.length} foreign key violations after migrating (first in table ${violations[0]!.table})`)

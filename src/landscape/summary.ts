@@ -1,9 +1,9 @@
 /**
  * Runs and run summaries: `runs`, `getRun`, `listRuns`, `llmUsage`, `runSummary`.
  *
- * `runSummary` counts in SQL (`GROUP BY`) and takes duration percentiles by nearest rank from each
- * node's durations read in order (`ORDER BY duration_ms`), so its time grows with the run's node
- * states: about a second per million on this project's 2-core machine (`bench/landscape-read.ts`).
+ * `runSummary` counts in SQL (`GROUP BY`) and takes duration percentiles by nearest rank (the value
+ * at rank ⌈p·n⌉) with a window function over the run's node states, in one sort: its time grows
+ * with the run's node states (see `bench/landscape-read.ts`).
  *
  * @internal
  */
@@ -44,11 +44,30 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
   const stats = (values: ReadonlyArray<number>): DurationStats | null =>
     values.length === 0 ? null : { p50: percentile(values, 0.5), p95: percentile(values, 0.95), max: values[values.length - 1]! }
 
-  const nodeDurations = (runId: string, nodeId: string) =>
+  /**
+   * Nearest-rank p50, p95 and max of each node's state durations in one pass: SQLite numbers each
+   * node's durations in order (a window function) and returns only the three ranks per node.
+   */
+  const nodeDurations = (runId: string) =>
     Effect.map(
-      sql<{ readonly d: number }>`SELECT duration_ms AS d FROM node_states
-        WHERE run_id = ${runId} AND node_id = ${nodeId} AND duration_ms IS NOT NULL ORDER BY duration_ms`,
-      (rows) => stats(rows.map((r) => num(r.d)))
+      sql<{ readonly node_id: string; readonly d: number; readonly rn: number; readonly cnt: number }>`
+        SELECT node_id, d, rn, cnt FROM (
+          SELECT node_id, duration_ms AS d, row_number() OVER (PARTITION BY node_id ORDER BY duration_ms) AS rn, count(*) OVER (PARTITION BY node_id) AS cnt
+          FROM node_states WHERE run_id = ${runId} AND duration_ms IS NOT NULL)
+        WHERE rn = (cnt * 50 + 99) / 100 OR rn = (cnt * 95 + 99) / 100 OR rn = cnt`,
+      (rows) => {
+        const byNode = new Map<string, { p50: number; p95: number; max: number }>()
+        for (const r of rows) {
+          const entry = byNode.get(r.node_id) ?? { p50: 0, p95: 0, max: 0 }
+          const cnt = num(r.cnt)
+          const rn = num(r.rn)
+          if (rn === Math.floor((cnt * 50 + 99) / 100)) entry.p50 = num(r.d)
+          if (rn === Math.floor((cnt * 95 + 99) / 100)) entry.p95 = num(r.d)
+          if (rn === cnt) entry.max = num(r.d)
+          byNode.set(r.node_id, entry)
+        }
+        return byNode
+      }
     )
 
   const runSummary = (runId: string): Effect.Effect<Option.Option<RunSummary>, SqlError.SqlError> =>
@@ -60,7 +79,7 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
       const name = new Map(nodes.map((n) => [n.node_id, n.name]))
       const byStatus = yield* sql<{ readonly node_id: string; readonly status: string; readonly n: number }>`
         SELECT node_id, status, count(*) AS n FROM node_states WHERE run_id = ${runId} GROUP BY node_id, status`
-      const durations = yield* Effect.forEach(nodes, (n) => nodeDurations(runId, n.node_id))
+      const durations = yield* nodeDurations(runId)
       const outcomes = yield* sql<{ readonly outcome: TokenOutcome | null; readonly sink_node_id: string | null; readonly n: number }>`
         SELECT outcome, sink_node_id, count(*) AS n FROM tokens WHERE run_id = ${runId} GROUP BY outcome, sink_node_id`
       const calls = yield* sql<{ readonly call_type: CallType; readonly status: CallStatus; readonly latency_ms: number }>`
@@ -100,13 +119,13 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
       }
       return Option.some({
         run: run.value,
-        nodes: nodes.map((n, i) => ({
+        nodes: nodes.map((n) => ({
           nodeId: n.node_id,
           name: n.name,
           kind: n.kind,
           position: num(n.position),
           states: Object.fromEntries(byStatus.filter((s) => s.node_id === n.node_id).map((s) => [s.status, num(s.n)])),
-          durationMs: durations[i]!
+          durationMs: durations.get(n.node_id) ?? null
         })),
         outcomes: outcomeCounts,
         sinks,

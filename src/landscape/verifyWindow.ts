@@ -123,7 +123,7 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
     }
     const plain = (table: Table) => {
       const width = Chain.columns[table].length
-      for (const r of records[table]) add(seqOf(table, r), table, Chain.fact(table, r.slice(0, width) as ReadonlyArray<Chain.Value>))
+      for (const r of records[table]) add(seqOf(table, r), table, Chain.factOf(table, r, width))
     }
     plain("node")
     plain("operation")
@@ -132,16 +132,14 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
     const tokenWidth = Chain.columns.token.length
     const outcomeSeq = at("token", "outcome_seq")
     for (const r of records.token) {
-      const values = r.slice(0, tokenWidth) as Array<Chain.Value>
-      if (r[outcomeSeq] !== null) values.splice(3, 3, null, null, null)
-      add(seqOf("token", r), "token", Chain.fact("token", values))
+      if (r[outcomeSeq] === null) add(seqOf("token", r), "token", Chain.factOf("token", r, tokenWidth))
+      else add(seqOf("token", r), "token", Chain.factOf("token", [r[0], r[1], r[2], null, null, null], tokenWidth))
     }
     const stateWidth = Chain.columns.state.length
     const endSeq = at("state", "end_seq")
     for (const r of records.state) {
-      const values = r.slice(0, stateWidth) as Array<Chain.Value>
-      if (r[endSeq] !== null) values.splice(5, 7, "running", values[6]!, null, null, values[9]!, null, null)
-      add(seqOf("state", r), "state", Chain.fact("state", values))
+      if (r[endSeq] === null) add(seqOf("state", r), "state", Chain.factOf("state", r, stateWidth))
+      else add(seqOf("state", r), "state", Chain.factOf("state", [r[0], r[1], r[2], r[3], r[4], "running", r[6], null, null, r[9], null, null], stateWidth))
     }
     plain("routing")
     plain("call")
