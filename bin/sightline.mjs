@@ -12,7 +12,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
+import { Buffer } from "node:buffer"
 import process from "node:process"
+import { setImmediate } from "node:timers"
 import { Script } from "node:vm"
 import { bundlePath, root } from "./build-cli.mjs"
 
