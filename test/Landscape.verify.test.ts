@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
-import { Chunk, Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { Chunk, Effect, Layer, Option, Redacted, Schema, Stream } from "effect"
+import { createHash } from "node:crypto"
 import { join } from "node:path"
 import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
 import { querySqlite, tempDir } from "./helpers.js"
@@ -134,6 +135,40 @@ describe("verify", () => {
       // Today an interrupted run closes its operations after recording its end (engine room, reported):
       // verify names those late links; nothing else may be wrong.
       expect(report.problems.filter((p) => !p.message.includes("after the run ended"))).toEqual([])
+    }))
+})
+
+describe("recovery", () => {
+  it.live("a run found dead on open is marked interrupted in one more link of its chain, and verifies", () =>
+    Effect.gen(function* () {
+      const db = join(tempDir(), "landscape.db")
+      const now = Date.now()
+      // A run as a process that then died leaves it: a row written by a call, its state running, an operation open.
+      yield* Effect.gen(function* () {
+        const l = yield* Landscape.Landscape
+        yield* l.beginRun({ runId: "r", pipeline: "p", config: {}, telemetryEnabled: false, telemetryGranularity: "lifecycle", startedAt: now })
+        yield* l.registerNodes([
+          { nodeId: "src", runId: "r", name: "source", kind: "source", position: 0, config: {} },
+          { nodeId: "step", runId: "r", name: "lookup", kind: "transform", position: 1, config: {} }
+        ])
+        yield* l.beginOperation({ operationId: "op", runId: "r", nodeId: "src", kind: "memory.read", details: { n: 1 }, startedAt: now })
+        yield* l.recordBatch({
+          rows: [{ rowId: "row", tokenId: "tok", runId: "r", sourceNodeId: "src", rowIndex: 0, dataJson: "{}", dataHash: createHash("sha256").update("{}").digest("hex"), createdAt: now }],
+          nodeStates: [],
+          runningStates: [{ stateId: "st", runId: "r", tokenId: "tok", nodeId: "step", stepIndex: 1, inputHash: "h", startedAt: now }],
+          stateUpdates: [],
+          routing: [],
+          calls: [{ callId: "c", runId: "r", nodeId: "step", stateId: "st", callType: "http", status: "success", request: { url: "x" }, attributes: {}, latencyMs: 1, createdAt: now }],
+          outcomes: []
+        })
+      }).pipe(Effect.provide(at(db)))
+      // The next open finds no heartbeat within `staleRunAfter` and marks it interrupted.
+      const run = yield* Landscape.getRun("r").pipe(Effect.provide(LandscapeSqlite.layer({ filename: db, staleRunAfter: "0 millis" })))
+      expect(Option.getOrThrow(run)).toMatchObject({ status: "interrupted", chainHash: expect.stringMatching(/^[0-9a-f]{64}$/) })
+      const report = yield* verifyAt(db, "r")
+      expect(report).toMatchObject({ ok: true, problems: [], inFlight: 1, counts: { links: 5, calls: 1 } }) // begin, nodes, operation, batch, recovery
+      const [link] = yield* querySqlite<{ kind: string; records: number }>(db, "SELECT kind, records FROM audit_chain WHERE run_id = 'r' ORDER BY seq DESC LIMIT 1")
+      expect(link).toEqual({ kind: "recover", records: 3 }) // the state, the operation, the run
     }))
 })
 

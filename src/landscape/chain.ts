@@ -53,8 +53,9 @@ const needsEscape = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /**
  * One value's canonical JSON text, as `JSON.stringify` writes it (RFC 8785's form for strings,
- * numbers and null) but about ten times faster on the ids, hashes and times that make up facts: a
- * plain string is quoted as it is, a number written in its ECMAScript form.
+ * numbers and null) but faster on the ids, hashes and times that make up facts (about 3 µs against
+ * 5–10 µs for a node state's fact here): a plain string is quoted as it is, a number written in its
+ * ECMAScript form.
  */
 const value = (x: unknown): string =>
   typeof x === "string"
@@ -69,9 +70,11 @@ const value = (x: unknown): string =>
  * their fact's columns first) build facts with it, so the texts agree.
  */
 export const factOf = (kind: FactKind, row: ReadonlyArray<unknown>, width: number = row.length): string => {
-  let text = `["${kind}"`
-  for (let i = 0; i < width; i++) text += `,${value(row[i])}`
-  return `${text}]`
+  // One join (one flat string) rather than `+=` (a chain of partial strings for the collector).
+  const parts: Array<string> = new Array(width + 1)
+  parts[0] = `["${kind}"`
+  for (let i = 0; i < width; i++) parts[i + 1] = value(row[i])
+  return `${parts.join(",")}]`
 }
 
 /** One fact from its values. */

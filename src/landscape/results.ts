@@ -30,8 +30,11 @@ export interface RunsOptions {
   readonly limit?: number
 }
 
-/** Which row or token `explain` is about. @since 0.1.0 */
-export type ExplainTarget = { readonly rowId: string } | { readonly tokenId: string } | { readonly rowIndex: number }
+/** Which row or token `explain` is about: exactly one of a row id, a token id, or a row index (0 = the source's first record). @since 0.1.0 */
+export type ExplainTarget =
+  | { readonly rowId: string; readonly tokenId?: never; readonly rowIndex?: never }
+  | { readonly tokenId: string; readonly rowId?: never; readonly rowIndex?: never }
+  | { readonly rowIndex: number; readonly rowId?: never; readonly tokenId?: never }
 
 /** @since 0.1.0 */
 export type ExplainRequest = { readonly runId: string } & ExplainTarget
