@@ -62,6 +62,25 @@ interface CallDb {
 
 type Node = { readonly name: string; readonly kind: NodeKind }
 
+/** The routing decision and call columns joined to a state row (null where it has none). */
+interface JoinedDb {
+  readonly routing_id: string | null
+  readonly destination: string | null
+  readonly destination_node_id: string | null
+  readonly call_id: string | null
+  readonly call_type: CallType | null
+  readonly call_status: CallStatus | null
+  readonly request_json: string | null
+  readonly request_hash: string | null
+  readonly response_json: string | null
+  readonly response_hash: string | null
+  readonly attributes_json: string | null
+  readonly call_error: string | null
+  readonly latency_ms: number | null
+  readonly call_created_at: number | null
+  readonly call_purged_at: number | null
+}
+
 const tokenColumns = `t.token_id, t.created_at AS token_created_at, t.outcome, t.sink_node_id, t.completed_at,
   r.row_id, r.row_index, r.source_node_id, r.source_data_json, r.source_data_hash, r.purged_at, r.created_at`
 
@@ -120,10 +139,14 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
   const byToken = `${tokenSelect} WHERE t.token_id = ? AND t.run_id = ?`
   const byRow = `${tokenSelect} WHERE r.row_id = ? AND r.run_id = ? ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
   const byIndex = `${tokenSelect} WHERE r.run_id = ? AND r.row_index = ? ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
-  const statesOf = `SELECT s.*, re.destination, re.destination_node_id FROM node_states s
+  // One statement for a token's states with their routing decisions and calls (a state row repeats per decision and call).
+  const statesOf = `SELECT s.*, re.routing_id, re.destination, re.destination_node_id,
+      c.call_id, c.call_type, c.status AS call_status, c.request_json, c.request_hash, c.response_json, c.response_hash,
+      c.attributes_json, c.error AS call_error, c.latency_ms, c.created_at AS call_created_at, c.purged_at AS call_purged_at
+    FROM node_states s
     LEFT JOIN routing_events re ON re.token_id = s.token_id AND re.state_id = s.state_id
-    WHERE s.token_id = ? ORDER BY s.step_index, s.attempt, s.started_at, re.chain_seq, re.chain_ord`
-  const callsOf = `SELECT * FROM calls WHERE state_id IN (SELECT state_id FROM node_states WHERE token_id = ?) ORDER BY created_at, chain_seq, chain_ord`
+    LEFT JOIN calls c ON c.state_id = s.state_id
+    WHERE s.token_id = ? ORDER BY s.step_index, s.attempt, s.started_at, re.chain_seq, re.chain_ord, c.created_at, c.chain_seq, c.chain_ord`
 
   type Found = TokenRowDb & { readonly pipeline: string; readonly run_status: RunStatus }
   const findToken = (request: ExplainRequest) =>
@@ -138,33 +161,53 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
       const [found] = yield* findToken(request)
       if (found === undefined) return Option.none()
       const nodes = yield* nodesOf(request.runId)
-      const rows = yield* sql.unsafe<StateDb & { readonly destination: string | null; readonly destination_node_id: string | null }>(statesOf, [found.token_id])
-      const calls = yield* sql.unsafe<CallDb>(callsOf, [found.token_id])
-      const views: Array<StateView> = []
+      const rows = yield* sql.unsafe<StateDb & JoinedDb>(statesOf, [found.token_id])
+      const views: Array<StateView & { routing: Array<StateView["routing"][number]>; calls: Array<CallView> }> = []
+      const seen = new Set<string>()
       for (const s of rows) {
-        const last = views.at(-1)
-        const routing = s.destination === null ? [] : [{ destination: s.destination, sink: s.destination_node_id === null ? null : nameOf(nodes, s.destination_node_id) }]
-        if (last !== undefined && last.stateId === s.state_id) {
-          views[views.length - 1] = { ...last, routing: [...last.routing, ...routing] }
-          continue
+        let view = views.at(-1)
+        if (view === undefined || view.stateId !== s.state_id) {
+          view = {
+            stateId: s.state_id,
+            nodeId: s.node_id,
+            node: nameOf(nodes, s.node_id),
+            kind: nodes.get(s.node_id)?.kind ?? "transform",
+            stepIndex: num(s.step_index),
+            attempt: num(s.attempt),
+            status: s.status,
+            inputHash: s.input_hash,
+            outputHash: s.output_hash,
+            startedAt: num(s.started_at),
+            completedAt: numOrNull(s.completed_at),
+            durationMs: numOrNull(s.duration_ms),
+            error: parseJson(s.error_json),
+            routing: [],
+            calls: []
+          }
+          views.push(view)
         }
-        views.push({
-          stateId: s.state_id,
-          nodeId: s.node_id,
-          node: nameOf(nodes, s.node_id),
-          kind: nodes.get(s.node_id)?.kind ?? "transform",
-          stepIndex: num(s.step_index),
-          attempt: num(s.attempt),
-          status: s.status,
-          inputHash: s.input_hash,
-          outputHash: s.output_hash,
-          startedAt: num(s.started_at),
-          completedAt: numOrNull(s.completed_at),
-          durationMs: numOrNull(s.duration_ms),
-          error: parseJson(s.error_json),
-          routing,
-          calls: calls.filter((c) => c.state_id === s.state_id).map(callView)
-        })
+        if (s.routing_id !== null && !seen.has(s.routing_id)) {
+          seen.add(s.routing_id)
+          view.routing.push({ destination: s.destination!, sink: s.destination_node_id === null ? null : nameOf(nodes, s.destination_node_id) })
+        }
+        if (s.call_id !== null && !seen.has(s.call_id)) {
+          seen.add(s.call_id)
+          view.calls.push(callView({
+            call_id: s.call_id,
+            state_id: s.state_id,
+            call_type: s.call_type!,
+            status: s.call_status!,
+            request_json: s.request_json,
+            request_hash: s.request_hash,
+            response_json: s.response_json,
+            response_hash: s.response_hash,
+            attributes_json: s.attributes_json!,
+            error: s.call_error,
+            latency_ms: s.latency_ms!,
+            created_at: s.call_created_at!,
+            purged_at: s.call_purged_at
+          }))
+        }
       }
       return Option.some({
         run: { runId: request.runId, pipeline: found.pipeline, status: found.run_status },
