@@ -92,7 +92,7 @@ const interrupt = (sql: SqlClient.SqlClient, runId: string, reason: string, now:
             WHERE run_id = ${runId} AND status = 'running'`
       ], { discard: true })
     if (num(chained?.n ?? 0) === 0) return yield* sql.withTransaction(updates(null, null))
-    yield* makeChain(sql)(runId, "recover", facts, updates)
+    yield* makeChain(sql)(runId, "recover", facts, states.length + operations.length + 1, updates)
   })
 
 /** Marks every dead `running` run `interrupted`; returns the ids it marked. */

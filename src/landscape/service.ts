@@ -40,7 +40,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
           canonicalVersion,
           traceId: run.traceId ?? null
         }
-        return append(run.runId, "run", { run: [Chain.facts.run(row)] }, () =>
+        return append(run.runId, "run", { run: [Chain.facts.run(row)] }, 1, () =>
           sql`INSERT INTO runs ${
             sql.insert({
               run_id: row.runId,
@@ -73,7 +73,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
           rowsQuarantined: run.rowsQuarantined,
           error: run.error ?? null
         }
-        return append(run.runId, "run_end", { run_end: [Chain.facts.runEnd(end)] }, (seq, chainHash) =>
+        return append(run.runId, "run_end", { run_end: [Chain.facts.runEnd(end)] }, 1, (seq, chainHash) =>
           Effect.gen(function* () {
             const [before] = yield* sql<{ readonly status: string; readonly error: string | null }>`SELECT status, error FROM runs WHERE run_id = ${run.runId}`
             if (before === undefined) return yield* landscapeError("finishRun", `run ${run.runId} is not recorded`)
@@ -99,7 +99,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
         const rows = nodes.map((n) => ({ ...n, configJson: json(n.config) }))
         const runs = new Set(rows.map((n) => n.runId))
         if (runs.size > 1) return Effect.fail(landscapeError("registerNodes", `nodes of one run at a time, these are of ${runs.size}`))
-        return append(rows[0]!.runId, "nodes", { node: rows.map((n) => Chain.facts.node(n)) }, (seq) =>
+        return append(rows[0]!.runId, "nodes", { node: rows.map((n) => Chain.facts.node(n)) }, rows.length, (seq) =>
           sql`INSERT INTO nodes ${
             sql.insert(rows.map((n, ord) => ({
               node_id: n.nodeId,
@@ -118,7 +118,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
       operation("beginOperation", Effect.suspend(() => {
         const detailsJson = json(o.details)
         const fact = Chain.facts.operation({ operationId: o.operationId, nodeId: o.nodeId, kind: o.kind, detailsJson, startedAt: o.startedAt })
-        return append(o.runId, "operation", { operation: [fact] }, (seq) =>
+        return append(o.runId, "operation", { operation: [fact] }, 1, (seq) =>
           sql`INSERT INTO operations ${
             sql.insert({
               operation_id: o.operationId,
@@ -146,7 +146,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
           completedAt: o.completedAt,
           durationMs: o.durationMs
         }
-        yield* append(found.run_id, "operation_end", { operation_end: [Chain.facts.operationEnd(end)] }, (seq) =>
+        yield* append(found.run_id, "operation_end", { operation_end: [Chain.facts.operationEnd(end)] }, 1, (seq) =>
           sql`UPDATE operations SET ${
             sql.update({
               status: end.status,

@@ -195,7 +195,7 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
           const computed = Chain.batchHash(facts)
           if (computed !== link.batch_hash) {
             firstDivergent ??= seq
-            report.add("chain", `audit_chain ${runId} ${seq}`, `link ${seq} (${link.kind}): its ${Chain.size(facts)} records now hash to ${computed.slice(0, 12)}…, ${num(link.records)} records hashing to ${link.batch_hash.slice(0, 12)}… were committed`)
+            report.add("chain", `audit_chain ${runId} ${seq}`, `link ${seq} (${link.kind}): its records now hash to ${computed.slice(0, 12)}…, not to the ${link.batch_hash.slice(0, 12)}… of the ${num(link.records)} records committed`)
           }
           chain = Chain.link(chain, computed)
           if (seq === endSeq) chainAtEnd = chain

@@ -107,6 +107,13 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
       if (batch === undefined) facts.set(seq, batch = {})
       Chain.add(batch, kind, text)
     }
+    /** Inserted records' facts: one writer per link and kind (see `Chain.FactWriter`). */
+    const writers = new Map<number, Partial<Record<Chain.FactKind, Chain.FactWriter>>>()
+    const writer = (seq: number, kind: Chain.FactKind) => {
+      let byKind = writers.get(seq)
+      if (byKind === undefined) writers.set(seq, byKind = {})
+      return (byKind[kind] ??= new Chain.FactWriter())
+    }
     if (lo <= 1 && 1 <= hi) {
       add(1, "run", Chain.facts.run({
         runId,
@@ -123,7 +130,7 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
     }
     const plain = (table: Table) => {
       const width = Chain.columns[table].length
-      for (const r of records[table]) add(seqOf(table, r), table, Chain.factOf(table, r, width))
+      for (const r of records[table]) writer(seqOf(table, r), table).fact(table, r, width)
     }
     plain("node")
     plain("operation")
@@ -132,14 +139,12 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
     const tokenWidth = Chain.columns.token.length
     const outcomeSeq = at("token", "outcome_seq")
     for (const r of records.token) {
-      if (r[outcomeSeq] === null) add(seqOf("token", r), "token", Chain.factOf("token", r, tokenWidth))
-      else add(seqOf("token", r), "token", Chain.factOf("token", [r[0], r[1], r[2], null, null, null], tokenWidth))
+      writer(seqOf("token", r), "token").fact("token", r[outcomeSeq] === null ? r : [r[0], r[1], r[2], null, null, null], tokenWidth)
     }
     const stateWidth = Chain.columns.state.length
     const endSeq = at("state", "end_seq")
     for (const r of records.state) {
-      if (r[endSeq] === null) add(seqOf("state", r), "state", Chain.factOf("state", r, stateWidth))
-      else add(seqOf("state", r), "state", Chain.factOf("state", [r[0], r[1], r[2], r[3], r[4], "running", r[6], null, null, r[9], null, null], stateWidth))
+      writer(seqOf("state", r), "state").fact("state", r[endSeq] === null ? r : [r[0], r[1], r[2], r[3], r[4], "running", r[6], null, null, r[9], null, null], stateWidth)
     }
     plain("routing")
     plain("call")
@@ -156,6 +161,11 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
         rowsQuarantined: numOrNull(run.rows_quarantined),
         error: run.error
       }))
+    }
+    for (const [seq, byKind] of writers) {
+      let batch = facts.get(seq)
+      if (batch === undefined) facts.set(seq, batch = {})
+      for (const [kind, w] of Object.entries(byKind)) batch[kind as Chain.FactKind] = w.list()
     }
     return { records, facts }
   })

@@ -41,37 +41,40 @@ export const prepareCall = (c: CallRecord): CallInsert => {
   }
 }
 
-const stateFact = (s: StateInsert, errorJson: string | null) =>
-  Chain.facts.state({
-    stateId: s.stateId,
-    tokenId: s.tokenId,
-    nodeId: s.nodeId,
-    stepIndex: s.stepIndex,
-    attempt: 1,
-    status: s.status ?? "running",
-    inputHash: s.inputHash,
-    outputHash: s.outputHash ?? null,
-    errorJson,
-    startedAt: s.startedAt,
-    completedAt: s.completedAt ?? null,
-    durationMs: s.durationMs ?? null
-  })
-
-const callFact = (c: CallInsert) =>
-  Chain.facts.call({
-    callId: c.callId,
-    nodeId: c.nodeId,
-    stateId: c.stateId ?? null,
-    operationId: c.operationId ?? null,
-    callType: c.callType,
-    status: c.status,
-    requestHash: c.requestHash ?? null,
-    responseHash: c.responseHash ?? null,
-    attributesJson: json(c.attributes),
-    error: c.error ?? null,
-    latencyMs: c.latencyMs,
-    createdAt: c.createdAt
-  })
+/** The facts of a batch's inserted records, in `Chain.columns` order, JSON-text columns by hash (see `Chain.FactWriter`). */
+const writeFacts = {
+  rows: (rows: ReadonlyArray<{ readonly row: RowRecord; readonly end: TokenEnd | undefined }>) => {
+    const w = new Chain.FactWriter()
+    for (const { row: r } of rows) w.begin("row").str(r.rowId).str(r.sourceNodeId).num(r.rowIndex).str(r.dataHash).num(r.createdAt).end()
+    return w.list()
+  },
+  tokens: (rows: ReadonlyArray<{ readonly row: RowRecord; readonly end: TokenEnd | undefined }>) => {
+    const w = new Chain.FactWriter()
+    for (const { end, row: r } of rows) w.begin("token").str(r.tokenId).str(r.rowId).num(r.createdAt).str(end?.outcome).str(end?.sinkNodeId).num(end?.completedAt).end()
+    return w.list()
+  },
+  states: (states: ReadonlyArray<{ readonly state: StateInsert; readonly errorJson: string | null }>) => {
+    const w = new Chain.FactWriter()
+    for (const { errorJson, state: s } of states) {
+      w.begin("state").str(s.stateId).str(s.tokenId).str(s.nodeId).num(s.stepIndex).num(1).str(s.status ?? "running")
+        .str(s.inputHash).str(s.outputHash).json(errorJson).num(s.startedAt).num(s.completedAt).num(s.durationMs).end()
+    }
+    return w.list()
+  },
+  routing: (routing: ReadonlyArray<RoutingRecord>) => {
+    const w = new Chain.FactWriter()
+    for (const r of routing) w.begin("routing").str(r.routingId).str(r.stateId).str(r.tokenId).str(r.destination).str(r.destinationNodeId).num(r.createdAt).end()
+    return w.list()
+  },
+  calls: (calls: ReadonlyArray<CallInsert>) => {
+    const w = new Chain.FactWriter()
+    for (const c of calls) {
+      w.begin("call").str(c.callId).str(c.nodeId).str(c.stateId).str(c.operationId).str(c.callType).str(c.status).str(c.requestHash)
+        .str(c.responseHash).json(json(c.attributes)).str(c.error).num(c.latencyMs).num(c.createdAt).end()
+    }
+    return w.list()
+  }
+}
 
 /** The multi-row inserters of one client (see `insert.ts`); each record stores its chain place. */
 export const makeInserters = (sql: SqlClient.SqlClient) => ({
@@ -126,17 +129,17 @@ export const makeChain = (sql: SqlClient.SqlClient) => {
   })`
   /**
    * Writes one link of `runId`'s chain in one transaction: `write(seq, chainHash)` writes the
-   * records (whose facts are `facts`) as link `seq`, then the link is appended.
+   * `records` records (whose facts are `facts`) as link `seq`, then the link is appended.
    */
   return (
     runId: string,
     kind: string,
     facts: Chain.BatchFacts,
+    records: number,
     write: (seq: number, chainHash: string) => Write
   ): Write =>
     Effect.suspend(() => {
       const batchHash = Chain.batchHash(facts)
-      const records = Chain.size(facts)
       return sql.withTransaction(Effect.gen(function* () {
         const [last] = yield* sql.unsafe<{ readonly seq: number; readonly chain_hash: string }>(head, [runId])
         const seq = last === undefined ? 1 : Number(last.seq) + 1
@@ -182,50 +185,30 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
   const append = makeChain(sql)
   return (batch: RecordBatch): Write =>
     Effect.flatMap(resolveBatch(sql, batch), (resolved) => Effect.suspend(() => {
-      const facts: Chain.BatchFacts = { row: [], token: [], state: [], routing: [], call: [], state_end: [], token_end: [] }
       const ends = new Map(batch.outcomes.map((end) => [end.tokenId, end]))
-      const newTokens = batch.rows.map((row) => {
-        const end = ends.get(row.tokenId)
-        facts.row!.push(Chain.facts.row(row))
-        facts.token!.push(Chain.facts.token({
-          tokenId: row.tokenId,
-          rowId: row.rowId,
-          createdAt: row.createdAt,
-          outcome: end?.outcome ?? null,
-          sinkNodeId: end?.sinkNodeId ?? null,
-          completedAt: end?.completedAt ?? null
-        }))
-        return { row, end }
-      })
+      const newTokens = batch.rows.map((row) => ({ row, end: ends.get(row.tokenId) }))
       const states: Array<{ readonly state: StateInsert; readonly errorJson: string | null }> = []
       for (const list of [batch.nodeStates, batch.runningStates] as ReadonlyArray<ReadonlyArray<StateInsert>>) {
-        for (const state of list) {
-          const errorJson = jsonOrNull(state.error)
-          states.push({ state, errorJson })
-          facts.state!.push(stateFact(state, errorJson))
-        }
+        for (const state of list) states.push({ state, errorJson: jsonOrNull(state.error) })
       }
-      const updates = resolved.stateUpdates.map((s) => {
-        const errorJson = jsonOrNull(s.error)
-        facts.state_end!.push(Chain.facts.stateEnd({
-          stateId: s.stateId,
-          status: s.status,
-          outputHash: s.outputHash ?? null,
-          errorJson,
-          completedAt: s.completedAt,
-          durationMs: s.durationMs
-        }))
-        return { s, errorJson }
-      })
-      for (const r of batch.routing) facts.routing!.push(Chain.facts.routing({ ...r, destinationNodeId: r.destinationNodeId ?? null }))
+      const updates = resolved.stateUpdates.map((s) => ({ s, errorJson: jsonOrNull(s.error) }))
       const calls = batch.calls.map(prepareCall)
-      for (const c of calls) facts.call!.push(callFact(c))
       // Outcomes of tokens recorded by an earlier batch (a row flushed early by an external call).
       const laterOutcomes = resolved.laterOutcomes
-      for (const t of laterOutcomes) facts.token_end!.push(Chain.facts.tokenEnd(t))
+      const facts: Chain.BatchFacts = {
+        row: writeFacts.rows(newTokens),
+        token: writeFacts.tokens(newTokens),
+        state: writeFacts.states(states),
+        routing: writeFacts.routing(batch.routing),
+        call: writeFacts.calls(calls),
+        state_end: updates.map(({ errorJson, s }) =>
+          Chain.facts.stateEnd({ stateId: s.stateId, status: s.status, outputHash: s.outputHash ?? null, errorJson, completedAt: s.completedAt, durationMs: s.durationMs })),
+        token_end: laterOutcomes.map((t) => Chain.facts.tokenEnd(t))
+      }
+      const records = newTokens.length * 2 + states.length + updates.length + batch.routing.length + calls.length + laterOutcomes.length
       if (resolved.runId === undefined) return Effect.void
       const runId = resolved.runId
-      return append(runId, "batch", facts, (seq) =>
+      return append(runId, "batch", facts, records, (seq) =>
           Effect.all([
             write.rows(batch.rows, seq),
             write.tokens(newTokens, seq),
