@@ -113,7 +113,10 @@ export class FactWriter {
     for (let i = 0; i < width; i++) {
       const x = values[i]
       if (typeof x === "number") this.num(x)
-      else if (typeof x === "string") hashed?.has(i) ? this.json(x) : this.str(x)
+      else if (typeof x === "string") {
+        if (hashed?.has(i)) this.json(x)
+        else this.str(x)
+      }
       else this.parts.push(",null")
     }
     return this.end()
