@@ -44,10 +44,8 @@ export const landscapeOf = (n: number) =>
       Effect.provide(Layer.merge(Telemetry.layerDisabled, LandscapeSqlite.layer({ filename: building })))
     )
     console.log(`built in ${((performance.now() - t0) / 1000).toFixed(0)} s: ${summary.rowsRead} rows, ${summary.quarantined} quarantined`)
-    // Checkpoint the WAL into the file before moving it.
-    yield* Effect.provide(Effect.void, LandscapeSqlite.layer({ filename: building }))
-    for (const suffix of ["-wal", "-shm"]) rmSync(building + suffix, { force: true })
-    renameSync(building, db)
+    // Closing the last connection checkpoints the WAL into the file; move whatever is left with it.
+    for (const suffix of ["", "-wal", "-shm"]) if (existsSync(building + suffix)) renameSync(building + suffix, db + suffix)
     return db
   })
 
