@@ -8,7 +8,7 @@
 /** A table: a header row and rows of cells, columns padded to their widest cell (right-aligned when numeric). */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string | number | null>>): string => {
   const cells = rows.map((r) => r.map((c) => (c === null ? "-" : typeof c === "number" ? formatNumber(c) : c)))
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => r[i] === null || typeof r[i] === "number"))
+  const numeric = header.map((_, i) => rows.some((r) => typeof r[i] === "number") && rows.every((r) => r[i] === null || typeof r[i] === "number"))
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)))
   const line = (r: ReadonlyArray<string>) =>
     r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd()
