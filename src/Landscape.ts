@@ -1,257 +1,46 @@
 /**
  * The `Landscape` service: the permanent audit trail of what happened (DESIGN.md). Every run, node,
- * row, token, node state, routing decision, operation and external call is recorded here, 100 %.
+ * row, token, node state, routing decision, operation and external call is recorded here, 100 %,
+ * each write one link of its run's hash chain; and read back: lineage (`explain`, `trace`),
+ * `findRows`, audit queries, run summaries, `verify`, signed `exportRun`, `purge`.
  *
  * Every operation fails with {@link LandscapeError}, and a Landscape failure is fatal: the engine
  * never recovers it, so the run's `Exit` names it (DESIGN.md invariant 3). Times are epoch
  * milliseconds, durations milliseconds, hashes SHA-256 hex over RFC 8785 canonical JSON.
  *
+ * `make` builds the service over any `@effect/sql` `SqlClient` (after `migrate`);
+ * `LandscapeSqlite.layer` is the embedded default.
+ *
  * @since 0.1.0
  */
-import { Context, Effect, type Option, Schema } from "effect"
-import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus } from "./TelemetryEvent.js"
-import type { RunTotals } from "./internal/usage.js"
+import type { SqlClient } from "@effect/sql"
+import { Config, Context, Effect, type Option, Redacted, Stream } from "effect"
+import type { LandscapeService } from "./landscape/api.js"
+import { landscapeError, type LandscapeError } from "./landscape/error.js"
+import { verifyExport as verifyExportLines } from "./landscape/export.js"
+import type { RunRow } from "./landscape/records.js"
+import type {
+  AuditPage,
+  AuditQuery,
+  Explanation,
+  ExplainRequest,
+  ExportVerifyReport,
+  FindRowsRequest,
+  FoundRow,
+  PurgeOptions,
+  PurgeResult,
+  RunsOptions,
+  RunSummary,
+  Trace,
+  VerifyReport
+} from "./landscape/results.js"
+import * as Service from "./landscape/service.js"
 
 export type { RunTotals, Totals } from "./internal/usage.js"
-
-/**
- * A Landscape read or write failed. `operation` names the Landscape method (`beginRun`,
- * `recordRow`, ...); `cause` holds the driver's error.
- *
- * @since 0.1.0
- * @category errors
- */
-export class LandscapeError extends Schema.TaggedError<LandscapeError>()("LandscapeError", {
-  operation: Schema.String,
-  message: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {}
-
-/** @since 0.1.0 */
-export type NodeKind = "source" | "transform" | "gate" | "sink"
-
-/** @since 0.1.0 */
-export interface RunStart {
-  readonly runId: string
-  readonly pipeline: string
-  /** The pipeline's configuration as JSON-compatible data; stored with its hash. */
-  readonly config: unknown
-  readonly telemetryEnabled: boolean
-  readonly telemetryGranularity: Granularity
-  readonly startedAt: number
-}
-
-/** @since 0.1.0 */
-export interface RunEnd {
-  readonly runId: string
-  readonly status: Exclude<RunStatus, "running">
-  readonly finishedAt: number
-  readonly durationMs: number
-  readonly rowsRead: number
-  readonly rowsQuarantined: number
-  readonly error?: string
-}
-
-/** @since 0.1.0 */
-export interface NodeRecord {
-  readonly nodeId: string
-  readonly runId: string
-  readonly name: string
-  readonly kind: NodeKind
-  /** Position in the pipeline: source 0, then steps, then sinks. */
-  readonly position: number
-  readonly config: unknown
-}
-
-/** A source row and its first token, recorded together. @since 0.1.0 */
-export interface RowRecord {
-  readonly rowId: string
-  readonly tokenId: string
-  readonly runId: string
-  readonly sourceNodeId: string
-  readonly rowIndex: number
-  /**
-   * The row as the source read it (before decoding), as RFC 8785 canonical JSON text: the caller
-   * canonicalizes once and hashes that text, so what is stored is exactly what was hashed.
-   */
-  readonly dataJson: string
-  /** SHA-256 (hex) of `dataJson`. */
-  readonly dataHash: string
-  readonly createdAt: number
-}
-
-/** @since 0.1.0 */
-export interface NodeStateStart {
-  readonly stateId: string
-  readonly runId: string
-  readonly tokenId: string
-  readonly nodeId: string
-  readonly stepIndex: number
-  readonly inputHash: string
-  readonly startedAt: number
-}
-
-/** @since 0.1.0 */
-export interface NodeStateEnd {
-  readonly stateId: string
-  readonly status: Exclude<NodeStateStatus, "running">
-  readonly outputHash?: string
-  /** The failure, as JSON-compatible data (e.g. `{ _tag, message }`). */
-  readonly error?: unknown
-  readonly completedAt: number
-  readonly durationMs: number
-}
-
-/**
- * A node state recorded in one go, with its final status (the usual case: the engine journals a
- * step and writes it once it has finished).
- *
- * @since 0.1.0
- */
-export type NodeStateRecord = NodeStateStart & Omit<NodeStateEnd, "stateId">
-
-/**
- * Records written together, in one transaction: what the engine journals for a batch of rows.
- * `runningStates` are states still in progress (written as `running`); `stateUpdates` complete
- * states written as `running` earlier; `outcomes` are the terminal outcomes of tokens (a token
- * recorded in the same batch is inserted with its outcome, an earlier one is updated).
- *
- * @since 0.1.0
- */
-export interface RecordBatch {
-  readonly rows: ReadonlyArray<RowRecord>
-  readonly nodeStates: ReadonlyArray<NodeStateRecord>
-  readonly runningStates: ReadonlyArray<NodeStateStart>
-  readonly stateUpdates: ReadonlyArray<NodeStateEnd>
-  readonly routing: ReadonlyArray<RoutingRecord>
-  /** External calls, written after the node states they refer to. */
-  readonly calls: ReadonlyArray<CallRecord>
-  readonly outcomes: ReadonlyArray<TokenEnd>
-}
-
-/** @since 0.1.0 */
-export interface RoutingRecord {
-  readonly routingId: string
-  readonly runId: string
-  readonly stateId: string
-  readonly tokenId: string
-  /** Sink name, or `continue`. */
-  readonly destination: string
-  readonly destinationNodeId?: string
-  readonly createdAt: number
-}
-
-/**
- * A token's terminal outcome: `routed` (written to the sink `sinkNodeId`), `quarantined` (written
- * to the quarantine sink), `failed` (its sink could not write it; the sink's operation holds the error).
- *
- * @since 0.1.0
- */
-export type TokenOutcome = "routed" | "quarantined" | "failed"
-
-/** @since 0.1.0 */
-export interface TokenEnd {
-  readonly tokenId: string
-  readonly outcome: TokenOutcome
-  readonly sinkNodeId: string
-  readonly completedAt: number
-}
-
-/** @since 0.1.0 */
-export interface OperationStart {
-  readonly operationId: string
-  readonly runId: string
-  readonly nodeId: string
-  /** e.g. `source.read`, `sink.write`. */
-  readonly kind: string
-  readonly details: unknown
-  readonly startedAt: number
-}
-
-/** @since 0.1.0 */
-export interface OperationEnd {
-  readonly operationId: string
-  readonly status: "completed" | "failed"
-  readonly details: unknown
-  readonly error?: string
-  readonly completedAt: number
-  readonly durationMs: number
-}
-
-/**
- * One external call. Exactly one of `stateId` (made in a transform) or `operationId` (made in a
- * source or sink) is set; the table enforces it with a CHECK constraint too.
- *
- * @since 0.1.0
- */
-export type CallRecord = {
-  readonly callId: string
-  readonly runId: string
-  readonly nodeId: string
-  readonly callType: CallType
-  readonly status: CallStatus
-  /** Redacted request, JSON-compatible. */
-  readonly request?: unknown
-  readonly requestHash?: string
-  /** Redacted response, JSON-compatible. */
-  readonly response?: unknown
-  readonly responseHash?: string
-  /** OpenTelemetry semantic-convention attributes (`http.request.method`, ...). */
-  readonly attributes: Readonly<Record<string, string | number | boolean>>
-  readonly error?: string
-  readonly latencyMs: number
-  readonly createdAt: number
-} & ({ readonly stateId: string; readonly operationId?: never } | { readonly operationId: string; readonly stateId?: never })
-
-/** A run as stored. @since 0.1.0 */
-export interface RunRow {
-  readonly runId: string
-  readonly pipeline: string
-  readonly status: RunStatus
-  readonly startedAt: number
-  readonly finishedAt: number | null
-  readonly durationMs: number | null
-  readonly configHash: string
-  readonly telemetryEnabled: boolean
-  readonly telemetryGranularity: string | null
-  readonly rowsRead: number | null
-  readonly rowsQuarantined: number | null
-  readonly error: string | null
-  /** The host and process that run(s) it; a run left `running` by a dead process is marked `interrupted` on the next open. */
-  readonly ownerHost: string | null
-  readonly ownerPid: number | null
-  /** Last sign of life of a `running` run, epoch milliseconds. */
-  readonly heartbeatAt: number | null
-}
-
-/**
- * @since 0.1.0
- */
-export interface LandscapeService {
-  /** Records a `running` run owned by this process (host name and pid), with a first heartbeat. */
-  readonly beginRun: (run: RunStart) => Effect.Effect<void, LandscapeError>
-  /** Refreshes the run's heartbeat (`heartbeat_at`), so another process opening the Landscape sees it is alive. */
-  readonly heartbeat: (runId: string) => Effect.Effect<void, LandscapeError>
-  /**
-   * Records how the run ended. Fails with `LandscapeError` if the run is no longer `running` (another
-   * process found it without a heartbeat and marked it `interrupted`).
-   */
-  readonly finishRun: (run: RunEnd) => Effect.Effect<void, LandscapeError>
-  readonly registerNodes: (nodes: ReadonlyArray<NodeRecord>) => Effect.Effect<void, LandscapeError>
-  /**
-   * Writes a batch of rows (each with its first token), node states, routing decisions and calls
-   * in one transaction: the engine journals each row and writes a batch of rows at a time.
-   */
-  readonly recordBatch: (batch: RecordBatch) => Effect.Effect<void, LandscapeError>
-  readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>
-  readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>
-  readonly recordCall: (call: CallRecord) => Effect.Effect<void, LandscapeError>
-  readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRow>, LandscapeError>
-  /** Tokens and cost (USD) of the run's LLM calls, for the run and per node. */
-  readonly llmUsage: (runId: string) => Effect.Effect<RunTotals, LandscapeError>
-  /** Most recent first. */
-  readonly listRuns: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<RunRow>, LandscapeError>
-}
+export type { LandscapeService } from "./landscape/api.js"
+export { LandscapeError, Operation } from "./landscape/error.js"
+export type * from "./landscape/records.js"
+export type * from "./landscape/results.js"
 
 /**
  * @since 0.1.0
@@ -259,10 +48,90 @@ export interface LandscapeService {
  */
 export class Landscape extends Context.Tag("sightline/Landscape")<Landscape, LandscapeService>() {}
 
+/**
+ * The Landscape service over the `SqlClient` in context, whose schema {@link migrate} has brought up
+ * to date. `readonly: true` when the client cannot write (`findRows` then scans instead of creating
+ * its field index). Portable SQL (SQLite, PostgreSQL), except the snapshot mark of `query`'s
+ * continuation tokens, which reads SQLite's `rowid` (issue 13 gives PostgreSQL its own).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Service.make
+
+/**
+ * Applies the Landscape's pending migrations (versioned, forward-only: an old file is migrated,
+ * never recreated) on the `SqlClient` in context. Fails with `LandscapeError` (`operation: "migrate"`).
+ *
+ * @since 0.1.0
+ */
+export const migrate: Effect.Effect<void, LandscapeError, SqlClient.SqlClient> = Service.migrate
+
 /** @since 0.1.0 */
 export const getRun = (runId: string): Effect.Effect<Option.Option<RunRow>, LandscapeError, Landscape> =>
   Effect.flatMap(Landscape, (l) => l.getRun(runId))
 
-/** @since 0.1.0 */
-export const listRuns = (options?: { readonly limit?: number }) =>
+/** Most recent first, at most `limit` (default 100). @since 0.1.0 */
+export const listRuns = (options?: { readonly limit?: number }): Effect.Effect<ReadonlyArray<RunRow>, LandscapeError, Landscape> =>
   Effect.flatMap(Landscape, (l) => l.listRuns(options))
+
+/** Runs by status, pipeline and start time, most recent first. @since 0.1.0 */
+export const runs = (options?: RunsOptions): Effect.Effect<ReadonlyArray<RunRow>, LandscapeError, Landscape> =>
+  Effect.flatMap(Landscape, (l) => l.runs(options))
+
+/** See {@link LandscapeService.runSummary}. @since 0.1.0 */
+export const runSummary = (runId: string): Effect.Effect<Option.Option<RunSummary>, LandscapeError, Landscape> =>
+  Effect.flatMap(Landscape, (l) => l.runSummary(runId))
+
+/** Backward lineage of a row (by id or index) or a token; `None` when the run has none such. @since 0.1.0 */
+export const explain = (request: ExplainRequest): Effect.Effect<Option.Option<Explanation>, LandscapeError, Landscape> =>
+  Effect.flatMap(Landscape, (l) => l.explain(request))
+
+/** Forward lineage of a row; `None` when the run has no such row. @since 0.1.0 */
+export const trace = (request: { readonly runId: string; readonly rowId: string }): Effect.Effect<Option.Option<Trace>, LandscapeError, Landscape> =>
+  Effect.flatMap(Landscape, (l) => l.trace(request))
+
+/** Rows by source field values. @since 0.1.0 */
+export const findRows = (request: FindRowsRequest): Effect.Effect<ReadonlyArray<FoundRow>, LandscapeError, Landscape> =>
+  Effect.flatMap(Landscape, (l) => l.findRows(request))
+
+/** One page of an audit query. @since 0.1.0 */
+export const query = (q: AuditQuery): Effect.Effect<AuditPage, LandscapeError, Landscape> => Effect.flatMap(Landscape, (l) => l.query(q))
+
+/** Checks one run's hashes, chain, outcomes, open records and calls. @since 0.1.0 */
+export const verify = (runId: string): Effect.Effect<VerifyReport, LandscapeError, Landscape> => Effect.flatMap(Landscape, (l) => l.verify(runId))
+
+/** See {@link LandscapeService.purge}. @since 0.1.0 */
+export const purge = (options: PurgeOptions): Effect.Effect<PurgeResult, LandscapeError, Landscape> => Effect.flatMap(Landscape, (l) => l.purge(options))
+
+/**
+ * The signing key of exports: `SIGHTLINE_SIGNING_KEY`. Fails with `LandscapeError` when it is not
+ * set or empty: an export is never written unsigned.
+ *
+ * @since 0.1.0
+ */
+export const signingKey = (operation: "export" | "verifyExport"): Effect.Effect<Redacted.Redacted<string>, LandscapeError> =>
+  Config.redacted("SIGHTLINE_SIGNING_KEY").pipe(
+    Effect.filterOrFail((key) => Redacted.value(key).length > 0, () => landscapeError(operation, "SIGHTLINE_SIGNING_KEY is empty")),
+    Effect.catchTag("ConfigError", () => Effect.fail(landscapeError(operation, "no signing key: set SIGHTLINE_SIGNING_KEY (an export is never written unsigned)")))
+  )
+
+/**
+ * The run's complete audit as signed JSON Lines ending in a manifest (see `LandscapeService.exportRun`),
+ * signed with `key` or else `SIGHTLINE_SIGNING_KEY`.
+ *
+ * @since 0.1.0
+ */
+export const exportRun = (runId: string, key?: Redacted.Redacted<string>): Stream.Stream<string, LandscapeError, Landscape> =>
+  Stream.unwrap(Effect.zipWith(Landscape, key === undefined ? signingKey("export") : Effect.succeed(key), (l, k) => l.exportRun(runId, k)))
+
+/**
+ * Checks an export offline: every record's signature, the manifest's count and final hash, every
+ * payload against its hash, and the chain values of the links. Needs no database; the key is `key`
+ * or else `SIGHTLINE_SIGNING_KEY`.
+ *
+ * @since 0.1.0
+ */
+export const verifyExport = <E>(lines: Stream.Stream<string, E>, key?: Redacted.Redacted<string>): Effect.Effect<ExportVerifyReport, E | LandscapeError> =>
+  Effect.flatMap(key === undefined ? signingKey("verifyExport") : Effect.succeed(key), (k) => verifyExportLines(lines, k))
+

@@ -5,12 +5,13 @@
  */
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Cause, Duration, Effect, Layer } from "effect"
+import { Cause, Config, type ConfigError, Duration, Effect, Layer } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Landscape, type LandscapeError } from "./Landscape.js"
+import { toLandscapeError } from "./landscape/error.js"
 import { recoverStaleRuns } from "./landscape/recovery.js"
-import { make, migrate, toLandscapeError } from "./landscape/service.js"
+import { make, migrate } from "./landscape/service.js"
 
 /**
  * Options of {@link layer}.
@@ -67,8 +68,18 @@ export const layer = (options: Options): Layer.Layer<Landscape, LandscapeError> 
         const recovered = yield* Effect.mapError(recoverStaleRuns(sql, staleAfterMs), toLandscapeError("recoverStaleRuns", where))
         if (recovered.length > 0) yield* Effect.logWarning(`Landscape: marked ${recovered.length} run(s) left running by a dead process interrupted`, recovered)
       }
-      return yield* make
+      return yield* make({ readonly: options.readonly ?? false })
     }).pipe(Effect.withTracerEnabled(false))
   )
   return service.pipe(Layer.provide(client))
 }
+
+/**
+ * {@link layer} with its options from `Config` (e.g. `Config.string("SIGHTLINE_LANDSCAPE")` for
+ * `filename`). Fails with the `ConfigError` too.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (config: Config.Config.Wrap<Options>): Layer.Layer<Landscape, LandscapeError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -8,7 +8,7 @@
  *
  * Layers: {@link layer} (exporters given in code), {@link layerConfig} (from the environment,
  * honouring the standard `OTEL_*` variables), {@link layerDisabled} (off, explicitly). For tests,
- * `TestExporter.layer()` (also reachable as the deprecated `Telemetry.layerTest`).
+ * `TestExporter.layer()`.
  *
  * @since 0.1.0
  */

@@ -15,7 +15,11 @@ describe("Landscape", () => {
       const db = join(tempDir(), "nested", "landscape.db")
       for (let i = 0; i < 2; i++) yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
       const applied = yield* querySqlite<{ migration_id: number; name: string }>(db, "SELECT migration_id, name FROM effect_sql_migrations")
-      expect(applied).toEqual([{ migration_id: 1, name: "create_landscape" }, { migration_id: 2, name: "run_owner_and_interrupted" }])
+      expect(applied).toEqual([
+        { migration_id: 1, name: "create_landscape" },
+        { migration_id: 2, name: "run_owner_and_interrupted" },
+        { migration_id: 3, name: "chain_and_read_side" }
+      ])
       const tables = yield* querySqlite<{ name: string }>(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
       expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(
         ["calls", "node_states", "nodes", "operations", "routing_events", "rows", "runs", "tokens"]

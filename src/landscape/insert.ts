@@ -24,8 +24,11 @@ const maxRowsPerStatement = 256
 export interface Table<A> {
   readonly name: string
   readonly columns: ReadonlyArray<string>
-  /** Appends the values of `record`, in `columns` order, to `params`. */
-  readonly values: (record: A, params: Array<unknown>) => void
+  /**
+   * Appends the values of `record`, in `columns` order, to `params`. `seq` is the hash-chain link
+   * the records belong to and `ord` the record's position among them (see `chain.ts`).
+   */
+  readonly values: (record: A, params: Array<unknown>, seq: number, ord: number) => void
 }
 
 /** Builds the statements of one table for one client; returns the function that writes records with them. */
@@ -49,8 +52,8 @@ export const makeInserter = <A>(sql: SqlClient.SqlClient, table: Table<A>) => {
     }
     return t
   }
-  /** Inserts `records` (in order) with as few statements as the powers-of-two chunking gives. */
-  return (records: ReadonlyArray<A>): Effect.Effect<void, SqlError.SqlError> =>
+  /** Inserts `records` (in order, as link `seq` of their run's chain) with as few statements as the powers-of-two chunking gives. */
+  return (records: ReadonlyArray<A>, seq: number): Effect.Effect<void, SqlError.SqlError> =>
     Effect.suspend(() => {
       const statements: Array<Effect.Effect<unknown, SqlError.SqlError>> = []
       let offset = 0
@@ -58,11 +61,11 @@ export const makeInserter = <A>(sql: SqlClient.SqlClient, table: Table<A>) => {
         let rows = limit
         while (rows > records.length - offset) rows >>= 1
         const params: Array<unknown> = []
-        for (let i = offset; i < offset + rows; i++) table.values(records[i]!, params)
+        for (let i = offset; i < offset + rows; i++) table.values(records[i]!, params, seq, i)
         // SQLite runs each statement synchronously: let the event loop in between (see eventLoop.ts).
         statements.push(Effect.zipRight(sql.unsafe(text(rows), params), yieldIfBusy()))
         offset += rows
       }
-      return statements.length === 1 ? Effect.asVoid(statements[0]!) : Effect.all(statements, { discard: true })
+      return statements.length === 0 ? Effect.void : statements.length === 1 ? Effect.asVoid(statements[0]!) : Effect.all(statements, { discard: true })
     })
 }

@@ -31,6 +31,76 @@ const runsColumns = `run_id, pipeline, status, started_at, finished_at, duration
   telemetry_enabled, telemetry_granularity, rows_read, rows_quarantined, error`
 const tokensColumns = "token_id, row_id, run_id, created_at, outcome, sink_node_id, completed_at"
 
+const rowsColumns0002 = "row_id, run_id, source_node_id, row_index, source_data_json, source_data_hash, created_at"
+
+/** 0003: `rows.source_data_json` may be NULL (purged) and rows get their chain place and `purged_at`. */
+const rowsPurgeable = {
+  sqlite: [
+    `CREATE TABLE rows_0003 (
+      row_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      source_node_id TEXT NOT NULL REFERENCES nodes (node_id),
+      row_index INTEGER NOT NULL,
+      source_data_json TEXT,
+      source_data_hash TEXT NOT NULL,
+      created_at BIGINT NOT NULL,
+      chain_seq INTEGER,
+      chain_ord INTEGER,
+      purged_at BIGINT,
+      UNIQUE (run_id, row_index)
+    )`,
+    `INSERT INTO rows_0003 (${rowsColumns0002}) SELECT ${rowsColumns0002} FROM rows`,
+    `DROP TABLE rows`,
+    `ALTER TABLE rows_0003 RENAME TO rows`
+  ],
+  pg: [
+    `ALTER TABLE rows ALTER COLUMN source_data_json DROP NOT NULL`,
+    `ALTER TABLE rows ADD COLUMN chain_seq INTEGER`,
+    `ALTER TABLE rows ADD COLUMN chain_ord INTEGER`,
+    `ALTER TABLE rows ADD COLUMN purged_at BIGINT`,
+    `DROP INDEX rows_run`
+  ]
+}
+
+const chainAndReadSide = [
+  `ALTER TABLE runs ADD COLUMN canonical_version TEXT`,
+  `UPDATE runs SET canonical_version = 'sha256-rfc8785-v1'`,
+  `ALTER TABLE runs ADD COLUMN trace_id TEXT`,
+  `ALTER TABLE runs ADD COLUMN chain_hash TEXT`,
+  `ALTER TABLE runs ADD COLUMN end_seq INTEGER`,
+  ...["nodes", "operations", "tokens", "node_states", "routing_events", "calls"].flatMap((table) => [
+    `ALTER TABLE ${table} ADD COLUMN chain_seq INTEGER`,
+    `ALTER TABLE ${table} ADD COLUMN chain_ord INTEGER`
+  ]),
+  `ALTER TABLE node_states ADD COLUMN end_seq INTEGER`,
+  `ALTER TABLE operations ADD COLUMN end_seq INTEGER`,
+  `ALTER TABLE operations ADD COLUMN begin_details_json TEXT`,
+  `ALTER TABLE tokens ADD COLUMN outcome_seq INTEGER`,
+  `ALTER TABLE calls ADD COLUMN purged_at BIGINT`,
+  `CREATE TABLE audit_chain (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    batch_hash TEXT NOT NULL,
+    chain_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+  )`,
+  `CREATE INDEX rows_chain ON rows (run_id, chain_seq, chain_ord)`,
+  `DROP INDEX node_states_run_node`,
+  `CREATE INDEX node_states_chain ON node_states (run_id, chain_seq, chain_ord)`,
+  `CREATE INDEX node_states_end ON node_states (run_id, end_seq) WHERE end_seq IS NOT NULL`,
+  `CREATE INDEX tokens_chain ON tokens (run_id, chain_seq, chain_ord)`,
+  `CREATE INDEX tokens_outcome_seq ON tokens (run_id, outcome_seq) WHERE outcome_seq IS NOT NULL`,
+  `CREATE INDEX tokens_unrouted ON tokens (run_id, chain_seq, chain_ord) WHERE outcome IS NULL OR outcome <> 'routed'`,
+  `CREATE INDEX routing_events_chain ON routing_events (run_id, chain_seq, chain_ord)`,
+  `CREATE INDEX calls_chain ON calls (run_id, chain_seq, chain_ord)`,
+  `CREATE INDEX operations_run ON operations (run_id, chain_seq, chain_ord)`,
+  `CREATE INDEX nodes_run ON nodes (run_id, position)`,
+  `CREATE INDEX runs_started ON runs (started_at)`
+]
+
 export const migrations = Migrator.fromRecord({
   "0001_create_landscape": statements(
     `CREATE TABLE runs (
@@ -191,5 +261,21 @@ export const migrations = Migrator.fromRecord({
       `ALTER TABLE tokens ADD CONSTRAINT tokens_outcome_check CHECK (outcome IN ('routed', 'quarantined', 'failed'))`,
       `CREATE INDEX runs_status ON runs (status)`
     ]
-  })
+  }),
+  /**
+   * The read side and the hash chain (see `chain.ts`): runs record their hash scheme
+   * (`canonical_version`, backfilled with the one scheme that ever wrote them), their trace id and
+   * final chain value; every audit record stores its place in its run's chain (`chain_seq`, the
+   * link; `chain_ord`, its position among the link's records of its kind), and records completed
+   * by a later write store that link too (`end_seq`, `outcome_seq`). `audit_chain` holds the links.
+   * An operation keeps the details it began with (`begin_details_json`) beside the final ones
+   * (`details_json`, replaced when it completes), so both stay checkable. `purged_at` marks payloads
+   * deleted by `purge` (their hashes stay); `rows.source_data_json` becomes nullable for it (SQLite
+   * rebuilds `rows` for that, as 0002 did for `runs`).
+   *
+   * Indexes: the chain order of each record kind (replacing `rows_run` and `node_states_run_node`,
+   * so rows and node states cost no extra index entry), tokens not routed (quarantined, failed or
+   * without outcome: a partial index, empty for the usual routed token), and runs by start time.
+   */
+  "0003_chain_and_read_side": byDialect({ sqlite: [...rowsPurgeable.sqlite, ...chainAndReadSide], pg: [...rowsPurgeable.pg, ...chainAndReadSide] })
 })

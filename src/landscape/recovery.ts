@@ -8,13 +8,17 @@
  * - otherwise alive (another process of this host, or this very process): left alone.
  *
  * A gone run is marked `interrupted` with the reason, and its open operations and node states are
- * closed as `failed` with the same reason, in one transaction.
+ * closed as `failed` with the same reason, in one transaction: one link of the run's hash chain.
  *
  * @internal
  */
 import type { SqlClient, SqlError } from "@effect/sql"
 import { Clock, Effect } from "effect"
 import { hostname } from "node:os"
+import * as Chain from "./chain.js"
+import { num, numOrNull, type RunDbRow } from "./decode.js"
+import type { LandscapeError } from "./error.js"
+import { makeChain } from "./write.js"
 
 interface RunningRow {
   readonly run_id: string
@@ -48,11 +52,54 @@ const deathOf = (run: RunningRow, now: number, staleAfterMs: number, host: strin
   return undefined
 }
 
+/**
+ * Marks one run `interrupted` with `reason`, closing its open node states and operations `failed`,
+ * in one transaction that is one link of the run's hash chain (a run recorded before the chain
+ * existed gets plain updates).
+ */
+const interrupt = (sql: SqlClient.SqlClient, runId: string, reason: string, now: number) =>
+  Effect.gen(function* () {
+    const states = yield* sql<{ readonly state_id: string; readonly output_hash: string | null; readonly duration_ms: number | null }>`
+      SELECT state_id, output_hash, duration_ms FROM node_states WHERE run_id = ${runId} AND status = 'running'`
+    const operations = yield* sql<{ readonly operation_id: string; readonly details_json: string; readonly duration_ms: number | null }>`
+      SELECT operation_id, details_json, duration_ms FROM operations WHERE run_id = ${runId} AND status = 'running'`
+    const [run] = yield* sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`
+    const [chained] = yield* sql<{ readonly n: number }>`SELECT count(*) AS n FROM audit_chain WHERE run_id = ${runId}`
+    if (run === undefined) return
+    const errorJson = JSON.stringify({ kind: "interrupted", message: reason })
+    const facts: Chain.BatchFacts = {
+      state_end: states.map((s) =>
+        Chain.facts.stateEnd({ stateId: s.state_id, status: "failed", outputHash: s.output_hash, errorJson, completedAt: now, durationMs: numOrNull(s.duration_ms) })),
+      operation_end: operations.map((o) =>
+        Chain.facts.operationEnd({ operationId: o.operation_id, status: "failed", detailsJson: o.details_json, error: reason, completedAt: now, durationMs: numOrNull(o.duration_ms) })),
+      run_end: [Chain.facts.runEnd({
+        runId,
+        status: "interrupted",
+        finishedAt: now,
+        durationMs: numOrNull(run.duration_ms),
+        rowsRead: numOrNull(run.rows_read),
+        rowsQuarantined: numOrNull(run.rows_quarantined),
+        error: reason
+      })]
+    }
+    const updates = (seq: number | null, chainHash: string | null) =>
+      Effect.all([
+        sql`UPDATE node_states SET status = 'failed', error_json = ${errorJson}, completed_at = ${now}, end_seq = ${seq}
+            WHERE run_id = ${runId} AND status = 'running'`,
+        sql`UPDATE operations SET status = 'failed', error = ${reason}, completed_at = ${now}, end_seq = ${seq}
+            WHERE run_id = ${runId} AND status = 'running'`,
+        sql`UPDATE runs SET status = 'interrupted', error = ${reason}, finished_at = ${now}, end_seq = ${seq}, chain_hash = ${chainHash}
+            WHERE run_id = ${runId} AND status = 'running'`
+      ], { discard: true })
+    if (num(chained?.n ?? 0) === 0) return yield* sql.withTransaction(updates(null, null))
+    yield* makeChain(sql)(runId, "recover", facts, states.length + operations.length + 1, updates)
+  })
+
 /** Marks every dead `running` run `interrupted`; returns the ids it marked. */
 export const recoverStaleRuns = (
   sql: SqlClient.SqlClient,
   staleAfterMs: number
-): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError> =>
+): Effect.Effect<ReadonlyArray<string>, SqlError.SqlError | LandscapeError> =>
   Effect.gen(function* () {
     const running = yield* sql<RunningRow>`SELECT run_id, owner_host, owner_pid, heartbeat_at, started_at FROM runs WHERE status = 'running'`
     if (running.length === 0) return []
@@ -62,14 +109,6 @@ export const recoverStaleRuns = (
       const reason = deathOf(run, now, staleAfterMs, host)
       return reason === undefined ? [] : [{ runId: run.run_id, reason: `interrupted: ${reason}` }]
     })
-    yield* Effect.forEach(dead, ({ reason, runId }) =>
-      sql.withTransaction(Effect.all([
-        sql`UPDATE node_states SET status = 'failed', error_json = ${JSON.stringify({ kind: "interrupted", message: reason })},
-            completed_at = ${now} WHERE run_id = ${runId} AND status = 'running'`,
-        sql`UPDATE operations SET status = 'failed', error = ${reason}, completed_at = ${now}
-            WHERE run_id = ${runId} AND status = 'running'`,
-        sql`UPDATE runs SET status = 'interrupted', error = ${reason}, finished_at = ${now}
-            WHERE run_id = ${runId} AND status = 'running'`
-      ], { discard: true })), { discard: true })
+    yield* Effect.forEach(dead, ({ reason, runId }) => interrupt(sql, runId, reason, now), { discard: true })
     return dead.map((d) => d.runId)
   })

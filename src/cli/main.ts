@@ -1,0 +1,36 @@
+/**
+ * `sightline`: reads a Landscape from the command line (`npx sightline --help`). Entry point of the
+ * `bin` (see `bin/sightline.mjs`, which runs the bundled build of this file, dist/cli/sightline.cjs).
+ *
+ * Exit codes: 0 done; 1 a Landscape failure, or `verify` found a problem; 2 a bad argument or a
+ * missing database, said in one line on standard error.
+ *
+ * @internal
+ */
+import { Command, ValidationError } from "@effect/cli"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Cause, Console, Effect, Exit } from "effect"
+import { sightline } from "./commands.js"
+
+/** Set by the bundler (`bin/build-cli.mjs`) from package.json. */
+declare const __SIGHTLINE_VERSION__: string | undefined
+const version = typeof __SIGHTLINE_VERSION__ === "string" ? __SIGHTLINE_VERSION__ : "0.0.0"
+
+const program = Command.run(sightline, { name: "sightline", version })(process.argv).pipe(
+  Effect.catchAll((error) => {
+    // @effect/cli has printed its own message for a bad argument.
+    if (ValidationError.isValidationError(error)) return Effect.sync(() => void (process.exitCode = 2))
+    const usage = error._tag === "UsageError"
+    return Console.error(`sightline: ${error.message.replace(/\s*\n\s*/g, " ")}`).pipe(
+      Effect.zipRight(Effect.sync(() => void (process.exitCode = usage ? 2 : 1)))
+    )
+  }),
+  Effect.provide(NodeContext.layer)
+)
+
+Effect.runPromiseExit(program).then((exit) => {
+  if (Exit.isFailure(exit)) {
+    console.error(`sightline: ${String(Cause.squash(exit.cause)).split("\n")[0]}`)
+    process.exitCode = 1
+  }
+})

@@ -1,0 +1,80 @@
+/**
+ * The `LandscapeService` interface: the engine's writes and the read side.
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Option, Redacted, Stream } from "effect"
+import type { RunTotals } from "../internal/usage.js"
+import type { LandscapeError } from "./error.js"
+import type { CallRecord, NodeRecord, OperationEnd, OperationStart, RecordBatch, RunEnd, RunRow, RunStart } from "./records.js"
+import type {
+  AuditPage,
+  AuditQuery,
+  Explanation,
+  ExplainRequest,
+  FindRowsRequest,
+  FoundRow,
+  PurgeOptions,
+  PurgeResult,
+  RunsOptions,
+  RunSummary,
+  Trace,
+  VerifyReport
+} from "./results.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface LandscapeService {
+  /** Records a `running` run owned by this process (host name and pid), with a first heartbeat; the first link of its hash chain. */
+  readonly beginRun: (run: RunStart) => Effect.Effect<void, LandscapeError>
+  /** Refreshes the run's heartbeat (`heartbeat_at`), so another process opening the Landscape sees it is alive. Not chained: liveness, not audit. */
+  readonly heartbeat: (runId: string) => Effect.Effect<void, LandscapeError>
+  /**
+   * Records how the run ended, as the last link of its chain, and stores the chain's final value.
+   * Fails with `LandscapeError` if the run is no longer `running` (another process found it without
+   * a heartbeat and marked it `interrupted`).
+   */
+  readonly finishRun: (run: RunEnd) => Effect.Effect<void, LandscapeError>
+  /** Registers the nodes of one run (one link). */
+  readonly registerNodes: (nodes: ReadonlyArray<NodeRecord>) => Effect.Effect<void, LandscapeError>
+  /**
+   * Writes a batch of one run's rows (each with its first token), node states, routing decisions,
+   * calls and outcomes in one transaction, as one link of its chain.
+   */
+  readonly recordBatch: (batch: RecordBatch) => Effect.Effect<void, LandscapeError>
+  readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>
+  readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>
+  /** Records one call made in a node state or an operation (one link). */
+  readonly recordCall: (call: CallRecord) => Effect.Effect<void, LandscapeError>
+  readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRow>, LandscapeError>
+  /** Tokens and cost (USD) of the run's LLM calls, for the run and per node. */
+  readonly llmUsage: (runId: string) => Effect.Effect<RunTotals, LandscapeError>
+  /** Most recent first. */
+  readonly listRuns: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<RunRow>, LandscapeError>
+  /** Runs by status, pipeline and start time, most recent first. */
+  readonly runs: (options?: RunsOptions) => Effect.Effect<ReadonlyArray<RunRow>, LandscapeError>
+  /** Per node counts by status and duration percentiles, calls by type and status, LLM tokens and cost, quarantine reasons grouped. `None` for an unknown run. */
+  readonly runSummary: (runId: string) => Effect.Effect<Option.Option<RunSummary>, LandscapeError>
+  /** Backward lineage of a row (its first token) or a token. `None` when the run has no such row or token. */
+  readonly explain: (request: ExplainRequest) => Effect.Effect<Option.Option<Explanation>, LandscapeError>
+  /** Forward lineage of a row: every token and where each ended. `None` when the run has no such row. */
+  readonly trace: (request: { readonly runId: string; readonly rowId: string }) => Effect.Effect<Option.Option<Trace>, LandscapeError>
+  /**
+   * Rows whose stored source record has the given field values. The first search on a field creates
+   * an expression index for it (`rows_field_<name>`, a few seconds on a million rows; each index then
+   * costs the write path one `json_extract` per row); a read-only Landscape scans instead.
+   */
+  readonly findRows: (request: FindRowsRequest) => Effect.Effect<ReadonlyArray<FoundRow>, LandscapeError>
+  /** Node states, calls, operations and quarantines, filtered, in audit order, a page at a time. */
+  readonly query: (query: AuditQuery) => Effect.Effect<AuditPage, LandscapeError>
+  /** Recomputes every hash and the run's chain, and checks outcomes, open records and calls. */
+  readonly verify: (runId: string) => Effect.Effect<VerifyReport, LandscapeError>
+  /**
+   * The run's complete audit as JSON Lines (one record a line, each signed with HMAC-SHA256 over its
+   * canonical JSON with `key`), ending in the manifest line.
+   */
+  readonly exportRun: (runId: string, key: Redacted.Redacted<string>) => Stream.Stream<string, LandscapeError>
+  /** Deletes the payloads (row data, call bodies) of runs that finished before `olderThan`; every hash stays. */
+  readonly purge: (options: PurgeOptions) => Effect.Effect<PurgeResult, LandscapeError>
+}

@@ -1,0 +1,212 @@
+/**
+ * The records the engine writes to the Landscape (see `LandscapeService`'s write methods). Times are
+ * epoch milliseconds, durations milliseconds, hashes SHA-256 hex over RFC 8785 canonical JSON.
+ *
+ * @since 0.1.0
+ */
+import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus } from "../TelemetryEvent.js"
+
+/** @since 0.1.0 */
+export type NodeKind = "source" | "transform" | "gate" | "sink"
+
+/** @since 0.1.0 */
+export interface RunStart {
+  readonly runId: string
+  readonly pipeline: string
+  /** The pipeline's configuration as JSON-compatible data; stored with its hash. */
+  readonly config: unknown
+  readonly telemetryEnabled: boolean
+  readonly telemetryGranularity: Granularity
+  readonly startedAt: number
+  /** W3C trace id (32 hex) of the run's span, so audit queries can find the run from a trace. */
+  readonly traceId?: string
+}
+
+/** @since 0.1.0 */
+export interface RunEnd {
+  readonly runId: string
+  readonly status: Exclude<RunStatus, "running">
+  readonly finishedAt: number
+  readonly durationMs: number
+  readonly rowsRead: number
+  readonly rowsQuarantined: number
+  readonly error?: string
+}
+
+/** @since 0.1.0 */
+export interface NodeRecord {
+  readonly nodeId: string
+  readonly runId: string
+  readonly name: string
+  readonly kind: NodeKind
+  /** Position in the pipeline: source 0, then steps, then sinks. */
+  readonly position: number
+  readonly config: unknown
+}
+
+/** A source row and its first token, recorded together. @since 0.1.0 */
+export interface RowRecord {
+  readonly rowId: string
+  readonly tokenId: string
+  readonly runId: string
+  readonly sourceNodeId: string
+  readonly rowIndex: number
+  /**
+   * The row as the source read it (before decoding), as RFC 8785 canonical JSON text: the caller
+   * canonicalizes once and hashes that text, so what is stored is exactly what was hashed.
+   */
+  readonly dataJson: string
+  /** SHA-256 (hex) of `dataJson`. */
+  readonly dataHash: string
+  readonly createdAt: number
+}
+
+/** @since 0.1.0 */
+export interface NodeStateStart {
+  readonly stateId: string
+  readonly runId: string
+  readonly tokenId: string
+  readonly nodeId: string
+  readonly stepIndex: number
+  readonly inputHash: string
+  readonly startedAt: number
+}
+
+/** @since 0.1.0 */
+export interface NodeStateEnd {
+  readonly stateId: string
+  readonly status: Exclude<NodeStateStatus, "running">
+  readonly outputHash?: string
+  /** The failure, as JSON-compatible data (e.g. `{ _tag, message }`). */
+  readonly error?: unknown
+  readonly completedAt: number
+  readonly durationMs: number
+}
+
+/**
+ * A node state recorded in one go, with its final status (the usual case: the engine journals a
+ * step and writes it once it has finished).
+ *
+ * @since 0.1.0
+ */
+export type NodeStateRecord = NodeStateStart & Omit<NodeStateEnd, "stateId">
+
+/**
+ * Records written together, in one transaction: what the engine journals for a batch of rows.
+ * `runningStates` are states still in progress (written as `running`); `stateUpdates` complete
+ * states written as `running` earlier; `outcomes` are the terminal outcomes of tokens (a token
+ * recorded in the same batch is inserted with its outcome, an earlier one is updated).
+ *
+ * @since 0.1.0
+ */
+export interface RecordBatch {
+  readonly rows: ReadonlyArray<RowRecord>
+  readonly nodeStates: ReadonlyArray<NodeStateRecord>
+  readonly runningStates: ReadonlyArray<NodeStateStart>
+  readonly stateUpdates: ReadonlyArray<NodeStateEnd>
+  readonly routing: ReadonlyArray<RoutingRecord>
+  /** External calls, written after the node states they refer to. */
+  readonly calls: ReadonlyArray<CallRecord>
+  readonly outcomes: ReadonlyArray<TokenEnd>
+}
+
+/** @since 0.1.0 */
+export interface RoutingRecord {
+  readonly routingId: string
+  readonly runId: string
+  readonly stateId: string
+  readonly tokenId: string
+  /** Sink name, or `continue`. */
+  readonly destination: string
+  readonly destinationNodeId?: string
+  readonly createdAt: number
+}
+
+/**
+ * A token's terminal outcome: `routed` (written to the sink `sinkNodeId`), `quarantined` (written
+ * to the quarantine sink), `failed` (its sink could not write it; the sink's operation holds the error).
+ *
+ * @since 0.1.0
+ */
+export type TokenOutcome = "routed" | "quarantined" | "failed"
+
+/** @since 0.1.0 */
+export interface TokenEnd {
+  readonly tokenId: string
+  readonly outcome: TokenOutcome
+  readonly sinkNodeId: string
+  readonly completedAt: number
+}
+
+/** @since 0.1.0 */
+export interface OperationStart {
+  readonly operationId: string
+  readonly runId: string
+  readonly nodeId: string
+  /** e.g. `source.read`, `sink.write`. */
+  readonly kind: string
+  readonly details: unknown
+  readonly startedAt: number
+}
+
+/** @since 0.1.0 */
+export interface OperationEnd {
+  readonly operationId: string
+  readonly status: "completed" | "failed"
+  readonly details: unknown
+  readonly error?: string
+  readonly completedAt: number
+  readonly durationMs: number
+}
+
+/**
+ * One external call. Exactly one of `stateId` (made in a transform) or `operationId` (made in a
+ * source or sink) is set; the table enforces it with a CHECK constraint too.
+ *
+ * @since 0.1.0
+ */
+export type CallRecord = {
+  readonly callId: string
+  readonly runId: string
+  readonly nodeId: string
+  readonly callType: CallType
+  readonly status: CallStatus
+  /** Redacted request, JSON-compatible. */
+  readonly request?: unknown
+  readonly requestHash?: string
+  /** Redacted response, JSON-compatible. */
+  readonly response?: unknown
+  readonly responseHash?: string
+  /** OpenTelemetry semantic-convention attributes (`http.request.method`, ...). */
+  readonly attributes: Readonly<Record<string, string | number | boolean>>
+  readonly error?: string
+  readonly latencyMs: number
+  readonly createdAt: number
+} & ({ readonly stateId: string; readonly operationId?: never } | { readonly operationId: string; readonly stateId?: never })
+
+/** A run as stored. @since 0.1.0 */
+export interface RunRow {
+  readonly runId: string
+  readonly pipeline: string
+  readonly status: RunStatus
+  readonly startedAt: number
+  readonly finishedAt: number | null
+  readonly durationMs: number | null
+  readonly configHash: string
+  readonly telemetryEnabled: boolean
+  readonly telemetryGranularity: string | null
+  readonly rowsRead: number | null
+  readonly rowsQuarantined: number | null
+  readonly error: string | null
+  /** The host and process that run(s) it; a run left `running` by a dead process is marked `interrupted` on the next open. */
+  readonly ownerHost: string | null
+  readonly ownerPid: number | null
+  /** Last sign of life of a `running` run, epoch milliseconds. */
+  readonly heartbeatAt: number | null
+  /** The hash scheme of the run's records (`sha256-rfc8785-v1`); `null` for runs recorded before schema 0003 (same scheme). */
+  readonly canonicalVersion: string | null
+  /** W3C trace id of the run's span, when the engine gave it. */
+  readonly traceId: string | null
+  /** The run's final hash-chain value, stored when it ended (`null` while running, or recorded before the chain existed). */
+  readonly chainHash: string | null
+}

@@ -1,0 +1,243 @@
+/**
+ * The Landscape's write side over any `SqlClient`: what the engine records, each write one link of
+ * its run's hash chain (`chain.ts`), in the same transaction as its records.
+ *
+ * Every write builds its facts and their batch hash before taking the connection, then, inside its
+ * transaction, reads the run's last link, writes its records with their place in the chain and
+ * appends the link. The client runs one transaction at a time, so an early flush from a row's fiber
+ * and the committer's batch can interleave freely: each gets the next link in commit order. Two
+ * processes writing one run (issue 13, PostgreSQL) cannot fork the chain either: the second link
+ * with the same number fails on `audit_chain`'s primary key.
+ *
+ * @internal
+ */
+import type { SqlClient, SqlError } from "@effect/sql"
+import { Clock, Effect } from "effect"
+import { hostname } from "node:os"
+import { canonicalJson, canonicalVersion, hashCanonical, sha256 } from "../internal/hashing.js"
+import * as Chain from "./chain.js"
+import { landscapeError, type LandscapeError } from "./error.js"
+import { makeInserter } from "./insert.js"
+import type { CallRecord, NodeStateEnd, NodeStateStart, RecordBatch, RoutingRecord, RowRecord, TokenEnd } from "./records.js"
+
+type Write = Effect.Effect<void, SqlError.SqlError | LandscapeError>
+
+const json = (value: unknown): string => canonicalJson(value)
+const jsonOrNull = (value: unknown): string | null => (value === undefined ? null : json(value))
+
+type StateInsert = NodeStateStart & Partial<Omit<NodeStateEnd, "stateId">>
+type CallInsert = CallRecord & { readonly requestJson: string | null; readonly responseJson: string | null; readonly errorJson?: never }
+
+/** A call with its payloads serialized and every payload's hash filled in (so purge keeps it checkable). */
+export const prepareCall = (c: CallRecord): CallInsert => {
+  const requestJson = jsonOrNull(c.request)
+  const responseJson = jsonOrNull(c.response)
+  return {
+    ...c,
+    requestJson,
+    responseJson,
+    ...(requestJson === null ? {} : { requestHash: c.requestHash ?? sha256(requestJson) }),
+    ...(responseJson === null ? {} : { responseHash: c.responseHash ?? sha256(responseJson) })
+  }
+}
+
+/** The facts of a batch's inserted records, in `Chain.columns` order, JSON-text columns by hash (see `Chain.FactWriter`). */
+const writeFacts = {
+  rows: (rows: ReadonlyArray<{ readonly row: RowRecord; readonly end: TokenEnd | undefined }>) => {
+    const w = new Chain.FactWriter()
+    for (const { row: r } of rows) w.begin("row").str(r.rowId).str(r.sourceNodeId).num(r.rowIndex).str(r.dataHash).num(r.createdAt).end()
+    return w.list()
+  },
+  tokens: (rows: ReadonlyArray<{ readonly row: RowRecord; readonly end: TokenEnd | undefined }>) => {
+    const w = new Chain.FactWriter()
+    for (const { end, row: r } of rows) w.begin("token").str(r.tokenId).str(r.rowId).num(r.createdAt).str(end?.outcome).str(end?.sinkNodeId).num(end?.completedAt).end()
+    return w.list()
+  },
+  states: (states: ReadonlyArray<{ readonly state: StateInsert; readonly errorJson: string | null }>) => {
+    const w = new Chain.FactWriter()
+    for (const { errorJson, state: s } of states) {
+      w.begin("state").str(s.stateId).str(s.tokenId).str(s.nodeId).num(s.stepIndex).num(1).str(s.status ?? "running")
+        .str(s.inputHash).str(s.outputHash).json(errorJson).num(s.startedAt).num(s.completedAt).num(s.durationMs).end()
+    }
+    return w.list()
+  },
+  routing: (routing: ReadonlyArray<RoutingRecord>) => {
+    const w = new Chain.FactWriter()
+    for (const r of routing) w.begin("routing").str(r.routingId).str(r.stateId).str(r.tokenId).str(r.destination).str(r.destinationNodeId).num(r.createdAt).end()
+    return w.list()
+  },
+  calls: (calls: ReadonlyArray<CallInsert>) => {
+    const w = new Chain.FactWriter()
+    for (const c of calls) {
+      w.begin("call").str(c.callId).str(c.nodeId).str(c.stateId).str(c.operationId).str(c.callType).str(c.status).str(c.requestHash)
+        .str(c.responseHash).json(json(c.attributes)).str(c.error).num(c.latencyMs).num(c.createdAt).end()
+    }
+    return w.list()
+  }
+}
+
+/** The multi-row inserters of one client (see `insert.ts`); each record stores its chain place. */
+export const makeInserters = (sql: SqlClient.SqlClient) => ({
+  rows: makeInserter<RowRecord>(sql, {
+    name: "rows",
+    columns: ["row_id", "run_id", "source_node_id", "row_index", "source_data_json", "source_data_hash", "created_at", "chain_seq", "chain_ord"],
+    values: (r, p, seq, ord) => void p.push(r.rowId, r.runId, r.sourceNodeId, r.rowIndex, r.dataJson, r.dataHash, r.createdAt, seq, ord)
+  }),
+  /** A row's first token, with its outcome when the same batch holds it. */
+  tokens: makeInserter<{ readonly row: RowRecord; readonly end: TokenEnd | undefined }>(sql, {
+    name: "tokens",
+    columns: ["token_id", "row_id", "run_id", "created_at", "outcome", "sink_node_id", "completed_at", "chain_seq", "chain_ord"],
+    values: ({ end, row }, p, seq, ord) =>
+      void p.push(row.tokenId, row.rowId, row.runId, row.createdAt, end?.outcome ?? null, end?.sinkNodeId ?? null, end?.completedAt ?? null, seq, ord)
+  }),
+  states: makeInserter<{ readonly state: StateInsert; readonly errorJson: string | null }>(sql, {
+    name: "node_states",
+    columns: [
+      "state_id", "run_id", "token_id", "node_id", "step_index", "status", "input_hash", "output_hash", "error_json",
+      "started_at", "completed_at", "duration_ms", "chain_seq", "chain_ord"
+    ],
+    values: ({ errorJson, state: s }, p, seq, ord) =>
+      void p.push(
+        s.stateId, s.runId, s.tokenId, s.nodeId, s.stepIndex, s.status ?? "running", s.inputHash, s.outputHash ?? null, errorJson,
+        s.startedAt, s.completedAt ?? null, s.durationMs ?? null, seq, ord
+      )
+  }),
+  routing: makeInserter<RoutingRecord>(sql, {
+    name: "routing_events",
+    columns: ["routing_id", "run_id", "state_id", "token_id", "destination", "destination_node_id", "created_at", "chain_seq", "chain_ord"],
+    values: (r, p, seq, ord) => void p.push(r.routingId, r.runId, r.stateId, r.tokenId, r.destination, r.destinationNodeId ?? null, r.createdAt, seq, ord)
+  }),
+  calls: makeInserter<CallInsert>(sql, {
+    name: "calls",
+    columns: [
+      "call_id", "run_id", "node_id", "state_id", "operation_id", "call_type", "status", "request_json", "request_hash",
+      "response_json", "response_hash", "attributes_json", "error", "latency_ms", "created_at", "chain_seq", "chain_ord"
+    ],
+    values: (c, p, seq, ord) =>
+      void p.push(
+        c.callId, c.runId, c.nodeId, c.stateId ?? null, c.operationId ?? null, c.callType, c.status, c.requestJson, c.requestHash ?? null,
+        c.responseJson, c.responseHash ?? null, json(c.attributes), c.error ?? null, c.latencyMs, c.createdAt, seq, ord
+      )
+  })
+})
+
+/** Appending links to runs' chains on one client. */
+export const makeChain = (sql: SqlClient.SqlClient) => {
+  const head = `SELECT seq, chain_hash FROM audit_chain WHERE run_id = ${sql.onDialectOrElse({ pg: () => "$1", orElse: () => "?" })} ORDER BY seq DESC LIMIT 1`
+  const insert = `INSERT INTO audit_chain (run_id, seq, kind, records, batch_hash, chain_hash, created_at) VALUES (${
+    sql.onDialectOrElse({ pg: () => "$1, $2, $3, $4, $5, $6, $7", orElse: () => "?, ?, ?, ?, ?, ?, ?" })
+  })`
+  /**
+   * Writes one link of `runId`'s chain in one transaction: `write(seq, chainHash)` writes the
+   * `records` records (whose facts are `facts`) as link `seq`, then the link is appended.
+   */
+  return (
+    runId: string,
+    kind: string,
+    facts: Chain.BatchFacts,
+    records: number,
+    write: (seq: number, chainHash: string) => Write
+  ): Write =>
+    Effect.suspend(() => {
+      const batchHash = Chain.batchHash(facts)
+      return sql.withTransaction(Effect.gen(function* () {
+        const [last] = yield* sql.unsafe<{ readonly seq: number; readonly chain_hash: string }>(head, [runId])
+        const seq = last === undefined ? 1 : Number(last.seq) + 1
+        const chainHash = Chain.link(last?.chain_hash ?? Chain.genesis(runId), batchHash)
+        yield* write(seq, chainHash)
+        const now = yield* Clock.currentTimeMillis
+        yield* sql.unsafe(insert, [runId, seq, kind, records, batchHash, chainHash, now])
+      }))
+    })
+}
+
+/**
+ * The run of a batch (a batch is one run's) and the earlier records it completes. An update of a
+ * state or token that was never recorded (the engine closes what a failed flush meant to write) is
+ * dropped, as the bare `UPDATE` would have done: it would otherwise put a fact in the chain that no
+ * record backs.
+ */
+const resolveBatch = (sql: SqlClient.SqlClient, batch: RecordBatch) =>
+  Effect.gen(function* () {
+    const ids = new Set<string>()
+    for (const list of [batch.rows, batch.nodeStates, batch.runningStates, batch.routing, batch.calls]) for (const r of list) ids.add(r.runId)
+    if (ids.size > 1) return yield* landscapeError("recordBatch", `a batch holds the records of one run, this one of ${ids.size} (${[...ids].join(", ")})`)
+    const newTokens = new Set(batch.rows.map((r) => r.tokenId))
+    const laterOutcomes = batch.outcomes.filter((t) => !newTokens.has(t.tokenId))
+    const knownStates = batch.stateUpdates.length === 0 ? [] : yield* sql<{ readonly id: string; readonly run_id: string }>`
+      SELECT state_id AS id, run_id FROM node_states WHERE state_id IN ${sql.in(batch.stateUpdates.map((s) => s.stateId))}`
+    const knownTokens = laterOutcomes.length === 0 ? [] : yield* sql<{ readonly id: string; readonly run_id: string }>`
+      SELECT token_id AS id, run_id FROM tokens WHERE token_id IN ${sql.in(laterOutcomes.map((t) => t.tokenId))}`
+    for (const known of [...knownStates, ...knownTokens]) ids.add(known.run_id)
+    if (ids.size > 1) return yield* landscapeError("recordBatch", `a batch completes records of other runs (${[...ids].join(", ")})`)
+    const states = new Set(knownStates.map((k) => k.id))
+    const tokens = new Set(knownTokens.map((k) => k.id))
+    return {
+      runId: ids.size === 0 ? undefined : [...ids][0]!,
+      stateUpdates: batch.stateUpdates.filter((u) => states.has(u.stateId)),
+      laterOutcomes: laterOutcomes.filter((t) => tokens.has(t.tokenId))
+    }
+  })
+
+/** `recordBatch` over one client. */
+export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
+  const write = makeInserters(sql)
+  const append = makeChain(sql)
+  return (batch: RecordBatch): Write =>
+    Effect.flatMap(resolveBatch(sql, batch), (resolved) => Effect.suspend(() => {
+      const ends = new Map(batch.outcomes.map((end) => [end.tokenId, end]))
+      const newTokens = batch.rows.map((row) => ({ row, end: ends.get(row.tokenId) }))
+      const states: Array<{ readonly state: StateInsert; readonly errorJson: string | null }> = []
+      for (const list of [batch.nodeStates, batch.runningStates] as ReadonlyArray<ReadonlyArray<StateInsert>>) {
+        for (const state of list) states.push({ state, errorJson: jsonOrNull(state.error) })
+      }
+      const updates = resolved.stateUpdates.map((s) => ({ s, errorJson: jsonOrNull(s.error) }))
+      const calls = batch.calls.map(prepareCall)
+      // Outcomes of tokens recorded by an earlier batch (a row flushed early by an external call).
+      const laterOutcomes = resolved.laterOutcomes
+      const facts: Chain.BatchFacts = {
+        row: writeFacts.rows(newTokens),
+        token: writeFacts.tokens(newTokens),
+        state: writeFacts.states(states),
+        routing: writeFacts.routing(batch.routing),
+        call: writeFacts.calls(calls),
+        state_end: updates.map(({ errorJson, s }) =>
+          Chain.facts.stateEnd({ stateId: s.stateId, status: s.status, outputHash: s.outputHash ?? null, errorJson, completedAt: s.completedAt, durationMs: s.durationMs })),
+        token_end: laterOutcomes.map((t) => Chain.facts.tokenEnd(t))
+      }
+      const records = newTokens.length * 2 + states.length + updates.length + batch.routing.length + calls.length + laterOutcomes.length
+      if (resolved.runId === undefined) return Effect.void
+      const runId = resolved.runId
+      return append(runId, "batch", facts, records, (seq) =>
+          Effect.all([
+            write.rows(batch.rows, seq),
+            write.tokens(newTokens, seq),
+            write.states(states, seq),
+            Effect.forEach(updates, ({ errorJson, s }) =>
+              sql`UPDATE node_states SET ${
+                sql.update({
+                  status: s.status,
+                  output_hash: s.outputHash ?? null,
+                  error_json: errorJson,
+                  completed_at: s.completedAt,
+                  duration_ms: s.durationMs,
+                  end_seq: seq
+                })
+              } WHERE state_id = ${s.stateId} AND run_id = ${runId}`, { discard: true }),
+            write.routing(batch.routing, seq),
+            write.calls(calls, seq),
+            Effect.forEach(laterOutcomes, (t) =>
+              sql`UPDATE tokens SET ${
+                sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt, outcome_seq: seq })
+              } WHERE token_id = ${t.tokenId} AND run_id = ${runId}`, { discard: true })
+          ], { discard: true }))
+    }))
+}
+
+/** The owner recorded with a run: this process. */
+export const owner = { host: hostname(), pid: process.pid }
+
+/** The canonical JSON and hash of a run's configuration. */
+export const configOf = (config: unknown) => ({ json: json(config), hash: hashCanonical(config) })
+
+export { canonicalVersion, json, jsonOrNull }
