@@ -138,7 +138,8 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
     config: plan.config,
     telemetryEnabled: telemetry.enabled,
     telemetryGranularity: telemetry.granularity,
-    startedAt
+    startedAt,
+    traceId: ctx.trace.traceId
   })
   yield* telemetry.emit({ _tag: "RunStarted", ...base(), pipeline: plan.pipeline, configHash: plan.configHash })
 
