@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Landscape, type LandscapeError } from "./Landscape.js"
 import { toLandscapeError } from "./landscape/error.js"
+import * as Checkpointer from "./landscape/checkpointer.js"
 import { recoverStaleRuns } from "./landscape/recovery.js"
 import { make, migrate } from "./landscape/service.js"
 
@@ -58,12 +59,17 @@ export const layer = (options: Options): Layer.Layer<Landscape, LandscapeError> 
     Layer.catchAllCause((cause) => Layer.fail(toLandscapeError("open", where)(Cause.squash(cause))))
   )
   const staleAfterMs = Duration.toMillis(Duration.decode(options.staleRunAfter ?? "60 seconds"))
-  const service = Layer.effect(
+  const service = Layer.scoped(
     Landscape,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       if (!options.readonly) {
         yield* Effect.mapError(sql`PRAGMA synchronous = NORMAL`, toLandscapeError("open", where))
+        if (options.filename !== ":memory:") {
+          // Checkpoints off the event loop's thread (see landscape/checkpointer.ts).
+          yield* Effect.mapError(sql`PRAGMA wal_autocheckpoint = 0`, toLandscapeError("open", where))
+          yield* Checkpointer.start(options.filename)
+        }
         yield* migrate
         const recovered = yield* Effect.mapError(recoverStaleRuns(sql, staleAfterMs), toLandscapeError("recoverStaleRuns", where))
         if (recovered.length > 0) yield* Effect.logWarning(`Landscape: marked ${recovered.length} run(s) left running by a dead process interrupted`, recovered)

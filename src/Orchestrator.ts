@@ -10,9 +10,10 @@
  *
  * @since 0.1.0
  */
-import type { RunMain } from "@effect/platform/Runtime"
+import type { Teardown } from "@effect/platform/Runtime"
 import { Cause, type Context, Duration, Effect, Exit, Schedule } from "effect"
 import type { CallScope } from "./CallScope.js"
+import * as EventLoop from "./internal/eventLoop.js"
 import { newId } from "./internal/ids.js"
 import * as Commit from "./internal/run/commit.js"
 import { makeContextFor, type RunContext } from "./internal/run/context.js"
@@ -95,7 +96,7 @@ export type RunError = LandscapeError | SourceError | SinkError | PipelineDefini
 const heartbeatEvery = Duration.seconds(5)
 
 /** Longest stretch the engine works before it lets the event loop run, milliseconds (`bench/engine.ts` measures the loop's delay). */
-const yieldAfterMs = 8
+const yieldAfterMs = 4
 
 const messageOf = (cause: Cause.Cause<unknown>): string =>
   Cause.isInterruptedOnly(cause) ? "interrupted" : describeError(Cause.squash(cause))
@@ -243,7 +244,10 @@ export const run = <R>(
   pipeline: Pipeline<R>,
   options: RunOptions = {}
 ): Effect.Effect<RunSummary, RunError, Landscape | Telemetry | Exclude<R, CallScope>> =>
-  Effect.flatMap(Effect.context<Exclude<R, CallScope>>(), (captured) => runPlanned(pipeline, options, captured))
+  Effect.flatMap(Effect.context<Exclude<R, CallScope>>(), (captured) => runPlanned(pipeline, options, captured)).pipe(
+    // The event loop gets a turn at least every 8 ms of the run's work (internal/eventLoop.ts).
+    Effect.withScheduler(EventLoop.scheduler)
+  )
 
 /**
  * Runs a program as the process's main fiber (`@effect/platform`'s `RunMain`): on SIGINT or SIGTERM
@@ -257,4 +261,7 @@ export const run = <R>(
  *
  * @since 0.1.0
  */
-export const runMain: RunMain = Main.runMain
+export const runMain: <A, E>(
+  program: Effect.Effect<A, E>,
+  options?: { readonly disableErrorReporting?: boolean; readonly disablePrettyLogger?: boolean; readonly teardown?: Teardown }
+) => void = Main.runMain

@@ -17,6 +17,7 @@ import type { ExportError, Exporter } from "./Exporter.js"
 import type * as Spans from "./internal/hub/spans.js"
 import * as HubConfig from "./internal/hub/config.js"
 import { defaultSettings } from "./internal/hub/control.js"
+import * as EventLoop from "./internal/eventLoop.js"
 import * as Hub from "./internal/hub/hub.js"
 import type { MetricExporter, SpanExporter } from "./Exporter.js"
 import type { EventTag, Granularity, TelemetryEvent } from "./TelemetryEvent.js"
@@ -303,7 +304,9 @@ export const makeWithTracer = <E, R>(
     const exporters = yield* Effect.all(options.exporters)
     const spanExporters = yield* Effect.all(options.spanExporters ?? [])
     const metricExporters = yield* Effect.all(options.metricExporters ?? [])
-    const hub = yield* Hub.make(config, exporters, { spanExporters, metricExporters })
+    // The hub's fibers share the engine's time-sliced scheduler, so exporting never holds the event
+    // loop for long (internal/eventLoop.ts).
+    const hub = yield* Effect.withScheduler(Hub.make(config, exporters, { spanExporters, metricExporters }), EventLoop.scheduler)
     return { service: serviceOf(hub), tracer: hub.tracer }
   })
 

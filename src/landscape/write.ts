@@ -14,6 +14,7 @@
 import type { SqlClient, SqlError } from "@effect/sql"
 import { Clock, Effect } from "effect"
 import { hostname } from "node:os"
+import { yieldIfBusy } from "../internal/eventLoop.js"
 import { canonicalJson, canonicalVersion, hashCanonical, sha256 } from "../internal/hashing.js"
 import * as Chain from "./chain.js"
 import { landscapeError, type LandscapeError } from "./error.js"
@@ -208,7 +209,7 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
       const records = newTokens.length * 2 + states.length + updates.length + batch.routing.length + calls.length + laterOutcomes.length
       if (resolved.runId === undefined) return Effect.void
       const runId = resolved.runId
-      return append(runId, "batch", facts, records, (seq) =>
+      return Effect.zipRight(yieldIfBusy(), append(runId, "batch", facts, records, (seq) =>
           Effect.all([
             write.rows(batch.rows, seq),
             write.tokens(newTokens, seq),
@@ -230,7 +231,7 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
               sql`UPDATE tokens SET ${
                 sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt, outcome_seq: seq })
               } WHERE token_id = ${t.tokenId} AND run_id = ${runId}`, { discard: true })
-          ], { discard: true }))
+          ], { discard: true })))
     }))
 }
 

@@ -8,6 +8,9 @@
  *    node states, routing decisions;
  * 4. the events are emitted (Landscape first, then telemetry).
  *
+ * Between its stretches of synchronous work it hands the event loop a turn when due
+ * (`eventLoop.ts`): a commit of 256 rows is tens of milliseconds of CPU on a slow machine.
+ *
  * Sinks write before the Landscape records the outcomes so that an outcome is never `routed` for
  * a row its sink failed to write: a sink failure records those tokens `failed` (and the rows of
  * the sinks after it, not written, `failed` too) and then fails the run with the `SinkError`. A
@@ -20,6 +23,7 @@ import { Effect } from "effect"
 import type { LandscapeError, TokenEnd, TokenOutcome } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
+import { yieldIfBusy } from "../eventLoop.js"
 import { newId } from "../ids.js"
 import type { RunContext } from "./context.js"
 import * as Events from "./events.js"
@@ -97,6 +101,7 @@ export const commit = (
         const written = yield* Effect.either(handle.writer.write(rows.map((processed) => valueOf(processed) as never)))
         if (written._tag === "Left") failure = written.left
         else handle.rows += rows.length
+        yield* yieldIfBusy()
       }
       const outcome: TokenOutcome = failure !== undefined ? "failed" : handle.planned.name === "quarantine" ? "quarantined" : "routed"
       for (const processed of rows) outcomes.set(processed, { outcome, sink: handle })
@@ -109,6 +114,7 @@ export const commit = (
       processed.journal.drainInto(records)
       records.outcomes.push({ tokenId: processed.journal.tokenId, outcome, sinkNodeId: sink.planned.nodeId, completedAt } satisfies TokenEnd)
     }
+    yield* yieldIfBusy()
     yield* ctx.landscape.recordBatch(records)
 
     const events: Array<TelemetryEvent> = []

@@ -12,8 +12,9 @@
  *
  * @internal
  */
-import { makeRunMain } from "@effect/platform/Runtime"
-import { Cause, Exit } from "effect"
+import { makeRunMain, type Teardown } from "@effect/platform/Runtime"
+import { Cause, Effect, Exit } from "effect"
+import * as EventLoop from "../eventLoop.js"
 import { constants } from "node:os"
 
 /** How long a repeated signal counts as the same request, milliseconds. */
@@ -21,7 +22,7 @@ export const repeatWindowMs = 2000
 
 const codeOf = (signal: NodeJS.Signals): number => 128 + (constants.signals[signal] ?? 0)
 
-export const runMain = makeRunMain(({ fiber, teardown }) => {
+const runWithSignals = makeRunMain(({ fiber, teardown }) => {
   const keepAlive = setInterval(() => undefined, 2 ** 31 - 1)
   let first: { readonly signal: NodeJS.Signals; readonly at: number } | undefined
   const onSignal = (signal: NodeJS.Signals) => {
@@ -44,3 +45,9 @@ export const runMain = makeRunMain(({ fiber, teardown }) => {
     })
   })
 })
+
+/** Runs `program` as the main fiber, on the scheduler that keeps the event loop responsive (`eventLoop.ts`). */
+export const runMain = <A, E>(
+  program: Effect.Effect<A, E>,
+  options?: { readonly disableErrorReporting?: boolean; readonly disablePrettyLogger?: boolean; readonly teardown?: Teardown }
+): void => runWithSignals(Effect.withScheduler(program, EventLoop.scheduler), options)

@@ -1,0 +1,57 @@
+/**
+ * WAL checkpoints of a SQLite Landscape, in a worker thread.
+ *
+ * In WAL mode SQLite copies the log back into the database file at a commit once the log passes
+ * 1,000 pages ("automatic checkpoint"), synchronously, in the committing connection. With
+ * better-sqlite3 that connection is on the event loop's thread: the checkpoints of a run held the
+ * loop for 30–60 ms every few batches (measured with `monitorEventLoopDelay`, issue 9). SQLite's
+ * documentation suggests the alternative used here (https://www.sqlite.org/wal.html, "Automatic
+ * Checkpoint"): the writing connection turns automatic checkpoints off (`wal_autocheckpoint = 0`)
+ * and another connection, in a worker thread, runs `wal_checkpoint(PASSIVE)` every `intervalMs`.
+ * A passive checkpoint never blocks the writer; the log is folded back when the last connection
+ * closes.
+ *
+ * @internal
+ */
+import { Effect, type Scope } from "effect"
+import { createRequire } from "node:module"
+import { Worker } from "node:worker_threads"
+
+/** The worker, as CommonJS source (no file to resolve, in `src/` under tsx as in `dist/`). */
+const source = `
+const { parentPort, workerData } = require("node:worker_threads")
+const Database = require(workerData.driver)
+const db = new Database(workerData.filename, { fileMustExist: true })
+const checkpoint = () => { try { db.pragma("wal_checkpoint(PASSIVE)") } catch (e) { parentPort.postMessage({ error: String(e && e.message || e) }) } }
+const timer = setInterval(checkpoint, workerData.intervalMs)
+parentPort.on("message", () => { clearInterval(timer); checkpoint(); db.close(); parentPort.close() })
+`
+
+/**
+ * Starts the checkpointer of `filename` in the current scope; closing the scope runs a last
+ * passive checkpoint and stops it. Errors inside the worker are logged, never fatal: a missed
+ * checkpoint only lets the log grow until the next one.
+ */
+export const start = (filename: string, intervalMs = 500): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const worker = new Worker(source, {
+        eval: true,
+        workerData: { filename, intervalMs, driver: createRequire(import.meta.url).resolve("better-sqlite3") }
+      })
+      worker.unref()
+      const errors: Array<string> = []
+      worker.on("message", (m: { readonly error?: string }) => void (m.error !== undefined && errors.push(m.error)))
+      worker.on("error", (e) => void errors.push(e.message))
+      return { worker, errors }
+    }),
+    ({ errors, worker }) =>
+      Effect.async<void>((resume) => {
+        worker.once("exit", () => resume(Effect.void))
+        worker.postMessage("stop")
+      }).pipe(
+        Effect.timeout("5 seconds"),
+        Effect.catchAll(() => Effect.promise(() => worker.terminate())),
+        Effect.zipRight(errors.length === 0 ? Effect.void : Effect.logWarning(`Landscape: WAL checkpoints of ${filename} failed`, errors))
+      )
+  ).pipe(Effect.asVoid)
