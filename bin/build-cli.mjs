@@ -29,7 +29,13 @@ export const buildCli = async () => {
     minify: true,
     legalComments: "none",
     external: ["better-sqlite3"],
-    define: { __SIGHTLINE_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version) },
+    // `import.meta.url` has no meaning in CommonJS (esbuild leaves it undefined); the Landscape's
+    // checkpointer resolves better-sqlite3 from it, so the bundle defines it from its own file name.
+    banner: { js: "const __sightlineImportMetaUrl = require(\"node:url\").pathToFileURL(__filename).href;" },
+    define: {
+      "import.meta.url": "__sightlineImportMetaUrl",
+      __SIGHTLINE_VERSION__: JSON.stringify(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version)
+    },
     logLevel: "error"
   })
   renameSync(temporary, bundlePath)
