@@ -12,7 +12,7 @@
  * @internal
  */
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Schedule } from "effect"
 import { hostname } from "node:os"
 import { yieldIfBusy } from "../internal/eventLoop.js"
 import { canonicalJson, canonicalVersion, hashCanonical, sha256 } from "../internal/hashing.js"
@@ -122,6 +122,21 @@ export const makeInserters = (sql: SqlClient.SqlClient) => ({
   })
 })
 
+/**
+ * A transaction SQLite refused with `SQLITE_BUSY`: another connection held the write lock when it
+ * upgraded from reading to writing, a case in which SQLite returns at once instead of calling the
+ * busy handler (https://www.sqlite.org/rescode.html#busy). The WAL checkpointer's restart
+ * (`checkpointer.ts`) and a `sightline purge` from another process cause it; the transaction was
+ * rolled back, so it is run again.
+ */
+const isBusy = (error: SqlError.SqlError | LandscapeError): boolean => {
+  const cause: unknown = error._tag === "SqlError" ? error.cause : undefined
+  return typeof cause === "object" && cause !== null && "code" in cause && String(cause.code).startsWith("SQLITE_BUSY")
+}
+
+/** Up to 12 retries, 1 ms doubling: about four seconds in all, under the writer's 5 s busy timeout. */
+const busyRetry = { while: isBusy, schedule: Schedule.intersect(Schedule.exponential("1 millis"), Schedule.recurs(12)) }
+
 /** Appending links to runs' chains on one client. */
 export const makeChain = (sql: SqlClient.SqlClient) => {
   const head = `SELECT seq, chain_hash FROM audit_chain WHERE run_id = ${sql.onDialectOrElse({ pg: () => "$1", orElse: () => "?" })} ORDER BY seq DESC LIMIT 1`
@@ -148,7 +163,7 @@ export const makeChain = (sql: SqlClient.SqlClient) => {
         yield* write(seq, chainHash)
         const now = yield* Clock.currentTimeMillis
         yield* sql.unsafe(insert, [runId, seq, kind, records, batchHash, chainHash, now])
-      }))
+      })).pipe(Effect.retry(busyRetry))
     })
 }
 
