@@ -2,7 +2,7 @@
 /**
  * The `sightline` command: runs the bundled build, dist/cli/sightline.cjs. In a checkout of the
  * repository (its tsconfig.json is there, which a published package does not ship) the bundle is
- * rebuilt first when it is missing or older than a source file, so `npx sightline` always runs the
+ * rebuilt first when it is missing or older than a source file (or package.json, or the build script), so `npx sightline` always runs the
  * current source; a published package ships the bundle (`prepack`).
  *
  * The bundle is compiled through `vm.Script` with V8's cached data (beside it, else in the temporary
@@ -28,7 +28,7 @@ const newestSource = (dir) => {
 }
 
 if (existsSync(join(root, "tsconfig.json")) && existsSync(join(root, "src", "cli", "main.ts"))) {
-  const stale = !existsSync(bundlePath) || statSync(bundlePath).mtimeMs < Math.max(newestSource(join(root, "src")), statSync(join(root, "package.json")).mtimeMs)
+  const stale = !existsSync(bundlePath) || statSync(bundlePath).mtimeMs < Math.max(newestSource(join(root, "src")), ...["package.json", "bin/build-cli.mjs"].map((f) => statSync(join(root, f)).mtimeMs))
   if (stale) await (await import("./build-cli.mjs")).buildCli()
 }
 const source = readFileSync(bundlePath, "utf8")
