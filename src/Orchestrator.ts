@@ -11,8 +11,8 @@
  * @since 0.1.0
  */
 import type { Teardown } from "@effect/platform/Runtime"
-import { Cause, type Context, Duration, Effect, Exit, Schedule } from "effect"
-import type { CallScope } from "./CallScope.js"
+import { Cause, type Context, Duration, Effect, Exit, Option, Schedule, type Tracer } from "effect"
+import { CallScope } from "./CallScope.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import { newId } from "./internal/ids.js"
 import * as Commit from "./internal/run/commit.js"
@@ -81,6 +81,29 @@ export interface RunOptions {
   readonly batchWindow?: Duration.DurationInput
   /** Called after every committed batch. */
   readonly onProgress?: (progress: Progress) => Effect.Effect<void>
+  /** Where the run sits in a larger piece of work: its parent run and the caller's trace. */
+  readonly parent?: RunParent
+}
+
+/**
+ * The parent of a run, for hierarchical runs (an orchestrator run whose step starts worker runs,
+ * a service that starts a run per request): the run joins the caller's trace and records its
+ * parent, so the whole tree is one trace and `Landscape.runs({ parentRunId })` lists a run's children.
+ *
+ * @since 0.2.0
+ */
+export interface RunParent {
+  /**
+   * The run that started this one, stored as `runs.parent_run_id`. Default: the run whose step
+   * (or source or sink) is calling `run`, when there is one.
+   */
+  readonly runId?: string
+  /**
+   * The caller's span: the run's span (`sightline.run`) becomes its child, in its trace, e.g. the
+   * `parent` of `TraceContext.fromHeaders(...)` for a W3C `traceparent` received from elsewhere.
+   * Default: the current span, when there is one (else the run starts a new trace).
+   */
+  readonly span?: Tracer.AnySpan
 }
 
 /**
@@ -104,13 +127,22 @@ const messageOf = (cause: Cause.Cause<unknown>): string =>
 const statusOf = (exit: Exit.Exit<unknown, unknown>): Exclude<RunStatus, "running"> =>
   Exit.isSuccess(exit) ? "completed" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"
 
-const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unknown>, options: RunOptions, captured: Context.Context<never>) {
+const runPlanned = Effect.fn("sightline.run")(function* (
+  pipeline: Pipeline<unknown>,
+  options: RunOptions,
+  captured: Context.Context<never>,
+  parentRunId: string | undefined
+) {
   const plan = yield* Plan.make(pipeline)
   const landscape = yield* Landscape
   const telemetry = yield* Telemetry
   const clock = yield* Effect.clock
   const runId = newId()
-  yield* Effect.annotateCurrentSpan({ "sightline.run.id": runId, "sightline.pipeline": plan.pipeline })
+  yield* Effect.annotateCurrentSpan({
+    "sightline.run.id": runId,
+    "sightline.pipeline": plan.pipeline,
+    ...(parentRunId === undefined ? {} : { "sightline.run.parent_id": parentRunId })
+  })
   const startedAt = clock.unsafeCurrentTimeMillis()
   const startNanos = clock.unsafeCurrentTimeNanos()
   const elapsed = () => Number(clock.unsafeCurrentTimeNanos() - startNanos) / 1e6
@@ -140,7 +172,8 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
     telemetryEnabled: telemetry.enabled,
     telemetryGranularity: telemetry.granularity,
     startedAt,
-    traceId: ctx.trace.traceId
+    traceId: ctx.trace.traceId,
+    ...(parentRunId === undefined ? {} : { parentRunId })
   })
   yield* telemetry.emit({ _tag: "RunStarted", ...base(), pipeline: plan.pipeline, configHash: plan.configHash })
 
@@ -236,7 +269,8 @@ const runPlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unkn
  * the run is recorded `failed` (as far as the Landscape still works) and `RunFinished` is emitted
  * with the reason. Interrupted (a signal through {@link runMain}, or the caller), the run stops
  * reading, lets the batch being committed finish, drops the rest as a unit, closes every operation
- * and is recorded `interrupted`.
+ * and is recorded `interrupted`. The run's span (`sightline.run`) is a child of the current span or
+ * of `options.parent.span`; a run started by another run's step records that run as its parent.
  *
  * @since 0.1.0
  */
@@ -244,8 +278,14 @@ export const run = <R>(
   pipeline: Pipeline<R>,
   options: RunOptions = {}
 ): Effect.Effect<RunSummary, RunError, Landscape | Telemetry | Exclude<R, CallScope>> =>
-  Effect.flatMap(Effect.context<Exclude<R, CallScope>>(), (captured) => runPlanned(pipeline, options, captured)).pipe(
-    // The event loop gets a turn at least every 8 ms of the run's work (internal/eventLoop.ts).
+  Effect.gen(function* () {
+    const captured = yield* Effect.context<Exclude<R, CallScope>>()
+    const caller = yield* Effect.serviceOption(CallScope)
+    const parentRunId = options.parent?.runId ?? Option.getOrUndefined(Option.map(caller, (scope) => scope.runId))
+    const planned = runPlanned(pipeline, options, captured, parentRunId)
+    return yield* (options.parent?.span === undefined ? planned : Effect.withParentSpan(planned, options.parent.span))
+  }).pipe(
+    // The event loop gets a turn at least every 4 ms of the run's work (internal/eventLoop.ts).
     Effect.withScheduler(EventLoop.scheduler)
   )
 

@@ -42,6 +42,7 @@ const pipelineFor = (dir: string, records: ReadonlyArray<Order>, sinkBatchSize: 
   )
 
 interface CallRow {
+  readonly call_id: string
   readonly call_type: string
   readonly status: string
   readonly node_id: string
@@ -116,7 +117,7 @@ describe("SqlSink", () => {
         expect(e).toMatchObject({ callType: "sql", status: "success", nodeId: sinkOp.node_id })
         expect(e.attributes["db.operation.name"]).toBe("INSERT")
       }
-      expect(new Set(events.map((e) => e.callId))).toEqual(new Set(calls.map((c) => (c as unknown as { call_id: string }).call_id)))
+      expect(new Set(events.map((e) => e.callId))).toEqual(new Set(calls.map((c) => c.call_id)))
     }))
 
   it.live("a row violating a CHECK constraint fails the run with SinkError after recording the failed call; the batch is rolled back", () =>

@@ -33,11 +33,14 @@ const runs = Command.make("runs", {
   json: asJson,
   status: Options.choice("status", ["running", "completed", "failed", "interrupted"]).pipe(Options.optional),
   pipeline: Options.text("pipeline").pipe(Options.optional),
+  parent: Options.text("parent").pipe(Options.withDescription("only the runs this run started (its children): a run id, a prefix, or latest"), Options.optional),
   limit: Options.integer("limit").pipe(Options.withDefault(20))
 }, (o) =>
   withLandscape(o.db, Effect.gen(function* () {
+    const parentRunId = Option.isSome(o.parent) ? yield* resolveRun(o.parent.value) : undefined
     const list = yield* L.runs({
       limit: o.limit,
+      ...(parentRunId === undefined ? {} : { parentRunId }),
       ...Option.match(o.status, { onNone: () => ({}), onSome: (status) => ({ status }) }),
       ...Option.match(o.pipeline, { onNone: () => ({}), onSome: (pipeline) => ({ pipeline }) })
     })

@@ -198,8 +198,14 @@ export const facts = {
     readonly ownerPid: number | null
     readonly canonicalVersion: string | null
     readonly traceId: string | null
+    readonly parentRunId: string | null
   }) =>
-    fact("run", [r.runId, r.pipeline, r.startedAt, r.configHash, r.telemetryEnabled, r.telemetryGranularity, r.ownerHost, r.ownerPid, r.canonicalVersion, r.traceId]),
+    // The parent (schema 0004) is a field of the fact only when there is one, so the runs recorded
+    // before it keep the hashes they were chained with.
+    fact("run", [
+      r.runId, r.pipeline, r.startedAt, r.configHash, r.telemetryEnabled, r.telemetryGranularity, r.ownerHost, r.ownerPid, r.canonicalVersion, r.traceId,
+      ...(r.parentRunId === null ? [] : [r.parentRunId])
+    ]),
   runEnd: (r: {
     readonly runId: string
     readonly status: string

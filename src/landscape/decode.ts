@@ -30,6 +30,7 @@ export interface RunDbRow {
   readonly heartbeat_at: number | null
   readonly canonical_version: string | null
   readonly trace_id: string | null
+  readonly parent_run_id: string | null
   readonly chain_hash: string | null
   readonly end_seq: number | null
 }
@@ -52,6 +53,7 @@ export const toRunRow = (r: RunDbRow): RunRow => ({
   heartbeatAt: numOrNull(r.heartbeat_at),
   canonicalVersion: r.canonical_version,
   traceId: r.trace_id,
+  parentRunId: r.parent_run_id,
   chainHash: r.chain_hash
 })
 

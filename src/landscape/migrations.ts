@@ -277,5 +277,14 @@ export const migrations = Migrator.fromRecord({
    * so rows and node states cost no extra index entry), tokens not routed (quarantined, failed or
    * without outcome: a partial index, empty for the usual routed token), and runs by start time.
    */
-  "0003_chain_and_read_side": byDialect({ sqlite: [...rowsPurgeable.sqlite, ...chainAndReadSide], pg: [...rowsPurgeable.pg, ...chainAndReadSide] })
+  "0003_chain_and_read_side": byDialect({ sqlite: [...rowsPurgeable.sqlite, ...chainAndReadSide], pg: [...rowsPurgeable.pg, ...chainAndReadSide] }),
+  /**
+   * Hierarchical runs: `parent_run_id`, the run that started this one (an orchestrator run whose
+   * step starts a worker run), indexed so a run's children are found without a scan. No foreign
+   * key: the parent may live in another Landscape.
+   */
+  "0004_parent_run": statements(
+    `ALTER TABLE runs ADD COLUMN parent_run_id TEXT`,
+    `CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL`
+  )
 })

@@ -20,6 +20,8 @@ export interface RunStart {
   readonly startedAt: number
   /** W3C trace id (32 hex) of the run's span, so audit queries can find the run from a trace. */
   readonly traceId?: string
+  /** The run that started this one (`Orchestrator.RunOptions.parent`), stored as `runs.parent_run_id`. */
+  readonly parentRunId?: string
 }
 
 /** @since 0.1.0 */
@@ -207,6 +209,8 @@ export interface RunRow {
   readonly canonicalVersion: string | null
   /** W3C trace id of the run's span, when the engine gave it. */
   readonly traceId: string | null
+  /** The run that started this one, when there was one (schema 0004). */
+  readonly parentRunId: string | null
   /** The run's final hash-chain value, stored when it ended (`null` while running, or recorded before the chain existed). */
   readonly chainHash: string | null
 }

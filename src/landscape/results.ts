@@ -24,6 +24,8 @@ export type Payload =
 export interface RunsOptions {
   readonly status?: RunStatus | ReadonlyArray<RunStatus>
   readonly pipeline?: string
+  /** The runs started by this run (`Orchestrator.RunOptions.parent`): its children in a run tree. */
+  readonly parentRunId?: string
   /** Runs started at or after this time. */
   readonly since?: number
   /** At most this many, most recent first. Default 100. */

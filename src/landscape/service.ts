@@ -38,7 +38,8 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
           ownerHost: owner.host,
           ownerPid: owner.pid,
           canonicalVersion,
-          traceId: run.traceId ?? null
+          traceId: run.traceId ?? null,
+          parentRunId: run.parentRunId ?? null
         }
         return append(run.runId, "run", { run: [Chain.facts.run(row)] }, 1, () =>
           sql`INSERT INTO runs ${
@@ -55,7 +56,8 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
               owner_pid: row.ownerPid,
               heartbeat_at: run.startedAt,
               canonical_version: row.canonicalVersion,
-              trace_id: row.traceId
+              trace_id: row.traceId,
+              ...(row.parentRunId === null ? {} : { parent_run_id: row.parentRunId })
             })
           }`.pipe(Effect.asVoid))
       })),

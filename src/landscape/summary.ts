@@ -24,6 +24,7 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
     const where = sql.and([
       ...(status.length > 0 ? [sql`status IN ${sql.in(status)}`] : []),
       ...(options.pipeline !== undefined ? [sql`pipeline = ${options.pipeline}`] : []),
+      ...(options.parentRunId !== undefined ? [sql`parent_run_id = ${options.parentRunId}`] : []),
       ...(options.since !== undefined ? [sql`started_at >= ${options.since}`] : [])
     ])
     return Effect.map(

@@ -125,7 +125,8 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
         ownerHost: run.owner_host,
         ownerPid: numOrNull(run.owner_pid),
         canonicalVersion: run.canonical_version,
-        traceId: run.trace_id
+        traceId: run.trace_id,
+        parentRunId: run.parent_run_id
       }))
     }
     const plain = (table: Table) => {
