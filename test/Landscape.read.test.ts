@@ -52,6 +52,26 @@ describe("explain and trace", () => {
       expect(e.outcome).toMatchObject({ outcome: "routed", sink: "triaged" })
     }))
 
+  it.live("explain puts states (step, attempt, start) and calls (creation time) in order, whatever order they were stored in", () =>
+    Effect.gen(function* () {
+      const { db, llm } = yield* shared
+      const copy = copyOf(db)
+      const e = some(yield* Landscape.explain({ runId: llm, rowIndex: 0 }).pipe(Effect.provide(at(copy))))
+      const [classify, audience] = e.states
+      const call = classify!.calls[0]!
+      // Stored after the originals: a second attempt of `audience`, a state at an earlier step, an earlier call of `classify`.
+      yield* querySqlite(copy, `INSERT INTO node_states (state_id, run_id, token_id, node_id, step_index, attempt, status, input_hash, started_at)
+        VALUES ('retry', '${llm}', '${e.token.tokenId}', '${audience!.nodeId}', ${audience!.stepIndex}, 2, 'running', '${audience!.inputHash}', ${audience!.startedAt + 1})`)
+      yield* querySqlite(copy, `INSERT INTO node_states (state_id, run_id, token_id, node_id, step_index, attempt, status, input_hash, started_at)
+        VALUES ('first', '${llm}', '${e.token.tokenId}', '${classify!.nodeId}', 0, 1, 'completed', '${classify!.inputHash}', ${classify!.startedAt})`)
+      yield* querySqlite(copy, `INSERT INTO calls (call_id, run_id, node_id, state_id, call_type, status, attributes_json, latency_ms, created_at)
+        VALUES ('earlier', '${llm}', '${classify!.nodeId}', '${classify!.stateId}', 'http', 'success', '{}', 1, ${call.createdAt - 1})`)
+      const after = some(yield* Landscape.explain({ runId: llm, rowIndex: 0 }).pipe(Effect.provide(at(copy))))
+      expect(after.states.map((s) => [s.stateId, s.attempt])).toEqual([["first", 1], [classify!.stateId, 1], [audience!.stateId, 1], ["retry", 2]])
+      expect(after.states[1]!.calls.map((c) => c.callId)).toEqual(["earlier", call.callId])
+      expect(after.states[1]!.calls[0]).toMatchObject({ callType: "http", request: { status: "none" }, response: { status: "none" }, attributes: {} })
+    }))
+
   it.live("trace: a row's tokens, the path of each, where each ended", () =>
     Effect.gen(function* () {
       const { db, orders } = yield* shared

@@ -29,57 +29,25 @@ interface TokenRowDb {
   readonly created_at: number
 }
 
-interface StateDb {
-  readonly state_id: string
-  readonly token_id: string
-  readonly node_id: string
-  readonly step_index: number
-  readonly attempt: number
-  readonly status: StateView["status"]
-  readonly input_hash: string
-  readonly output_hash: string | null
-  readonly error_json: string | null
-  readonly started_at: number
-  readonly completed_at: number | null
-  readonly duration_ms: number | null
-}
+/**
+ * A node state as `explain`'s statement aggregates it (`json_array`, in this order): id, node,
+ * step, attempt, status, input hash, output hash, error JSON text, started, completed (epoch ms),
+ * duration (ms).
+ */
+type StateTuple = readonly [string, string, number, number, StateView["status"], string, string | null, string | null, number, number | null, number | null]
 
-interface CallDb {
-  readonly call_id: string
-  readonly state_id: string | null
-  readonly call_type: CallType
-  readonly status: CallStatus
-  readonly request_json: string | null
-  readonly request_hash: string | null
-  readonly response_json: string | null
-  readonly response_hash: string | null
-  readonly attributes_json: string
-  readonly error: string | null
-  readonly latency_ms: number
-  readonly created_at: number
-  readonly purged_at: number | null
-}
+/** A routing decision as aggregated: its state, destination, destination node (null for `continue`). */
+type RoutingTuple = readonly [string, string, string | null, number, number]
+
+/**
+ * A call as aggregated: id, state, type, status, request JSON text and hash, response JSON text and
+ * hash, attributes JSON text, error, latency (ms), created (epoch ms), purged (epoch ms or null).
+ */
+type CallTuple = readonly [
+  string, string, CallType, CallStatus, string | null, string | null, string | null, string | null, string, string | null, number, number, number | null, number, number
+]
 
 type Node = { readonly name: string; readonly kind: NodeKind }
-
-/** The routing decision and call columns joined to a state row (null where it has none). */
-interface JoinedDb {
-  readonly routing_id: string | null
-  readonly destination: string | null
-  readonly destination_node_id: string | null
-  readonly call_id: string | null
-  readonly call_type: CallType | null
-  readonly call_status: CallStatus | null
-  readonly request_json: string | null
-  readonly request_hash: string | null
-  readonly response_json: string | null
-  readonly response_hash: string | null
-  readonly attributes_json: string | null
-  readonly call_error: string | null
-  readonly latency_ms: number | null
-  readonly call_created_at: number | null
-  readonly call_purged_at: number | null
-}
 
 const tokenColumns = `t.token_id, t.created_at AS token_created_at, t.outcome, t.sink_node_id, t.completed_at,
   r.row_id, r.row_index, r.source_node_id, r.source_data_json, r.source_data_hash, r.purged_at, r.created_at`
@@ -94,19 +62,97 @@ export const outcomeOf = (
     ? { outcome: token.outcome, sink: token.sink_node_id === null ? null : nodes.get(token.sink_node_id)?.name ?? token.sink_node_id, completedAt: numOrNull(token.completed_at) }
     : { outcome: null, reason: runStatus === "running" ? "running" : runStatus === "completed" ? "missing" : "in flight when the run stopped" }
 
-const callView = (c: CallDb): CallView => ({
-  callId: c.call_id,
-  callType: c.call_type,
-  status: c.status,
-  latencyMs: num(c.latency_ms),
-  createdAt: num(c.created_at),
-  requestHash: c.request_hash,
-  responseHash: c.response_hash,
-  request: c.request_hash === null && c.request_json === null ? { status: "none" } : payload(c.request_json, c.purged_at),
-  response: c.response_hash === null && c.response_json === null ? { status: "none" } : payload(c.response_json, c.purged_at),
-  attributes: JSON.parse(c.attributes_json) as Record<string, unknown>,
-  error: c.error
-})
+const callView = (c: CallTuple): CallView => {
+  const [callId, , callType, status, requestJson, requestHash, responseJson, responseHash, attributesJson, error, latencyMs, createdAt, purgedAt] = c
+  return {
+    callId,
+    callType,
+    status,
+    latencyMs: num(latencyMs),
+    createdAt: num(createdAt),
+    requestHash,
+    responseHash,
+    request: requestHash === null && requestJson === null ? { status: "none" } : payload(requestJson, purgedAt),
+    response: responseHash === null && responseJson === null ? { status: "none" } : payload(responseJson, purgedAt),
+    attributes: JSON.parse(attributesJson) as Record<string, unknown>,
+    error
+  }
+}
+
+/**
+ * `explain`'s one statement: the token with its row and run, and the token's states, routing
+ * decisions and calls, each kind aggregated into one JSON array (`json_group_array`; SQLite's JSON
+ * text keeps every double exactly, 17 significant digits). One statement instead of two to four:
+ * each statement through `@effect/sql` costs some 45 µs of fixed overhead (semaphore,
+ * prepared-statement cache, fiber steps) where `SELECT 1` takes 2 µs through better-sqlite3 itself
+ * (measured on this project's 2-core machine, the one of `bench/landscape-read.ts`), about half of SQLite's own work for one
+ * token on a million-row file (~100 µs). The arrays are put in order in JS ({@link statesOf}): an
+ * aggregate's `ORDER BY` opens a sorter per array, 10 to 60 µs more per call here for a handful of
+ * elements. `where` selects the token (its parameters are bound by the caller).
+ */
+const explainStatement = (where: string) => `SELECT tok.*,
+  (SELECT json_group_array(json_array(s.state_id, s.node_id, s.step_index, s.attempt, s.status, s.input_hash, s.output_hash, s.error_json,
+      s.started_at, s.completed_at, s.duration_ms))
+    FROM node_states s WHERE s.token_id = tok.token_id) AS states_json,
+  (SELECT json_group_array(json_array(re.state_id, re.destination, re.destination_node_id, re.chain_seq, re.chain_ord))
+    FROM routing_events re WHERE re.token_id = tok.token_id) AS routing_json,
+  (SELECT json_group_array(json_array(c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
+      c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord))
+    FROM node_states s JOIN calls c ON c.state_id = s.state_id WHERE s.token_id = tok.token_id) AS calls_json
+  FROM (SELECT ${tokenColumns}, ru.pipeline, ru.status AS run_status FROM rows r JOIN tokens t ON t.row_id = r.row_id JOIN runs ru ON ru.run_id = r.run_id
+    ${where} ORDER BY t.chain_seq, t.chain_ord LIMIT 1) tok`
+
+const byToken = explainStatement("WHERE t.token_id = ? AND t.run_id = ?")
+const byRow = explainStatement("WHERE r.row_id = ? AND r.run_id = ?")
+const byIndex = explainStatement("WHERE r.run_id = ? AND r.row_index = ?")
+
+type Found = TokenRowDb & {
+  readonly pipeline: string
+  readonly run_status: RunStatus
+  readonly states_json: string
+  readonly routing_json: string
+  readonly calls_json: string
+}
+
+/** Compares tuples by the numbers at `keys`, in turn. */
+const byKeys = (...keys: ReadonlyArray<number>) => (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>): number => {
+  for (const k of keys) {
+    const d = Number(a[k]) - Number(b[k])
+    if (d !== 0) return d
+  }
+  return 0
+}
+
+/** The token's states in order, each with its routing decisions and calls (in theirs). */
+const statesOf = (found: Found, nodes: ReadonlyMap<string, Node>): Array<StateView> => {
+  const nameOf = (id: string) => nodes.get(id)?.name ?? id
+  const views = new Map<string, StateView & { routing: Array<StateView["routing"][number]>; calls: Array<CallView> }>()
+  for (const s of (JSON.parse(found.states_json) as Array<StateTuple>).sort(byKeys(2, 3, 8))) {
+    const [stateId, nodeId, stepIndex, attempt, status, inputHash, outputHash, errorJson, startedAt, completedAt, durationMs] = s
+    views.set(stateId, {
+      stateId,
+      nodeId,
+      node: nameOf(nodeId),
+      kind: nodes.get(nodeId)?.kind ?? "transform",
+      stepIndex: num(stepIndex),
+      attempt: num(attempt),
+      status,
+      inputHash,
+      outputHash,
+      startedAt: num(startedAt),
+      completedAt: numOrNull(completedAt),
+      durationMs: numOrNull(durationMs),
+      error: parseJson(errorJson),
+      routing: [],
+      calls: []
+    })
+  }
+  for (const [stateId, destination, destinationNodeId] of (JSON.parse(found.routing_json) as Array<RoutingTuple>).sort(byKeys(3, 4))) {
+    views.get(stateId)?.routing.push({ destination, sink: destinationNodeId === null ? null : nameOf(destinationNodeId) })
+  }
+  for (const c of (JSON.parse(found.calls_json) as Array<CallTuple>).sort(byKeys(11, 13, 14))) views.get(c[1])?.calls.push(callView(c))
+  return [...views.values()]
+}
 
 export const makeLineage = (sql: SqlClient.SqlClient) => {
   const runOf = (runId: string) =>
@@ -133,22 +179,6 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
   }
   const nameOf = (nodes: ReadonlyMap<string, Node>, id: string) => nodes.get(id)?.name ?? id
 
-  // Fixed statement texts (prepared once by the client): the token with its row and run, the
-  // token's states each with its routing decision, the calls of those states.
-  const tokenSelect = `SELECT ${tokenColumns}, ru.pipeline, ru.status AS run_status FROM rows r JOIN tokens t ON t.row_id = r.row_id JOIN runs ru ON ru.run_id = r.run_id`
-  const byToken = `${tokenSelect} WHERE t.token_id = ? AND t.run_id = ?`
-  const byRow = `${tokenSelect} WHERE r.row_id = ? AND r.run_id = ? ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
-  const byIndex = `${tokenSelect} WHERE r.run_id = ? AND r.row_index = ? ORDER BY t.chain_seq, t.chain_ord LIMIT 1`
-  // One statement for a token's states with their routing decisions and calls (a state row repeats per decision and call).
-  const statesOf = `SELECT s.*, re.routing_id, re.destination, re.destination_node_id,
-      c.call_id, c.call_type, c.status AS call_status, c.request_json, c.request_hash, c.response_json, c.response_hash,
-      c.attributes_json, c.error AS call_error, c.latency_ms, c.created_at AS call_created_at, c.purged_at AS call_purged_at
-    FROM node_states s
-    LEFT JOIN routing_events re ON re.token_id = s.token_id AND re.state_id = s.state_id
-    LEFT JOIN calls c ON c.state_id = s.state_id
-    WHERE s.token_id = ? ORDER BY s.step_index, s.attempt, s.started_at, re.chain_seq, re.chain_ord, c.created_at, c.chain_seq, c.chain_ord`
-
-  type Found = TokenRowDb & { readonly pipeline: string; readonly run_status: RunStatus }
   const findToken = (request: ExplainRequest) =>
     "tokenId" in request
       ? sql.unsafe<Found>(byToken, [request.tokenId, request.runId])
@@ -156,74 +186,26 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
       ? sql.unsafe<Found>(byRow, [request.rowId, request.runId])
       : sql.unsafe<Found>(byIndex, [request.runId, request.rowIndex])
 
+  /** One statement, and a second for the run's nodes the first time the run is explained. */
   const explain = (request: ExplainRequest): Effect.Effect<Option.Option<Explanation>, SqlError.SqlError> =>
-    Effect.gen(function* () {
-      const [found] = yield* findToken(request)
-      if (found === undefined) return Option.none()
-      const nodes = yield* nodesOf(request.runId)
-      const rows = yield* sql.unsafe<StateDb & JoinedDb>(statesOf, [found.token_id])
-      const views: Array<StateView & { routing: Array<StateView["routing"][number]>; calls: Array<CallView> }> = []
-      const seen = new Set<string>()
-      for (const s of rows) {
-        let view = views.at(-1)
-        if (view === undefined || view.stateId !== s.state_id) {
-          view = {
-            stateId: s.state_id,
-            nodeId: s.node_id,
-            node: nameOf(nodes, s.node_id),
-            kind: nodes.get(s.node_id)?.kind ?? "transform",
-            stepIndex: num(s.step_index),
-            attempt: num(s.attempt),
-            status: s.status,
-            inputHash: s.input_hash,
-            outputHash: s.output_hash,
-            startedAt: num(s.started_at),
-            completedAt: numOrNull(s.completed_at),
-            durationMs: numOrNull(s.duration_ms),
-            error: parseJson(s.error_json),
-            routing: [],
-            calls: []
-          }
-          views.push(view)
-        }
-        if (s.routing_id !== null && !seen.has(s.routing_id)) {
-          seen.add(s.routing_id)
-          view.routing.push({ destination: s.destination!, sink: s.destination_node_id === null ? null : nameOf(nodes, s.destination_node_id) })
-        }
-        if (s.call_id !== null && !seen.has(s.call_id)) {
-          seen.add(s.call_id)
-          view.calls.push(callView({
-            call_id: s.call_id,
-            state_id: s.state_id,
-            call_type: s.call_type!,
-            status: s.call_status!,
-            request_json: s.request_json,
-            request_hash: s.request_hash,
-            response_json: s.response_json,
-            response_hash: s.response_hash,
-            attributes_json: s.attributes_json!,
-            error: s.call_error,
-            latency_ms: s.latency_ms!,
-            created_at: s.call_created_at!,
-            purged_at: s.call_purged_at
-          }))
-        }
-      }
-      return Option.some({
-        run: { runId: request.runId, pipeline: found.pipeline, status: found.run_status },
-        row: {
-          rowId: found.row_id,
-          rowIndex: num(found.row_index),
-          sourceNode: nameOf(nodes, found.source_node_id),
-          dataHash: found.source_data_hash,
-          data: payload(found.source_data_json, found.purged_at),
-          createdAt: num(found.created_at)
-        },
-        token: { tokenId: found.token_id, createdAt: num(found.token_created_at) },
-        states: views,
-        outcome: outcomeOf(found, found.run_status, nodes)
-      } satisfies Explanation)
-    })
+    Effect.flatMap(findToken(request), ([found]) =>
+      found === undefined
+        ? Effect.succeedNone
+        : Effect.map(nodesOf(request.runId), (nodes) =>
+          Option.some({
+            run: { runId: request.runId, pipeline: found.pipeline, status: found.run_status },
+            row: {
+              rowId: found.row_id,
+              rowIndex: num(found.row_index),
+              sourceNode: nameOf(nodes, found.source_node_id),
+              dataHash: found.source_data_hash,
+              data: payload(found.source_data_json, found.purged_at),
+              createdAt: num(found.created_at)
+            },
+            token: { tokenId: found.token_id, createdAt: num(found.token_created_at) },
+            states: statesOf(found, nodes),
+            outcome: outcomeOf(found, found.run_status, nodes)
+          } satisfies Explanation)))
 
   const trace = (request: { readonly runId: string; readonly rowId: string }): Effect.Effect<Option.Option<Trace>, SqlError.SqlError> =>
     Effect.gen(function* () {
