@@ -61,6 +61,32 @@ describe("JsonLinesExporter", () => {
       expect(lines.map((l) => TelemetryEvent.decodeJson(l))).toStrictEqual([...events, ...catalogue])
     }))
 
+  it.live("the writer thread (default) and the calling thread (thread: false) write the same bytes, and every event is counted exported", () =>
+    Effect.gen(function* () {
+      const dir = yield* tmp()
+      const awkward: TelemetryEvent.TelemetryEvent = {
+        _tag: "TransformCompleted", timestamp: 2, runId: "r", rowId: "a", tokenId: "t", nodeId: "n", stateId: "s", status: "failed", durationMs: 0.5,
+        inputHash: "h", error: "a \"quote\", a\nnewline, é, 😀, a lone \ud800 surrogate"
+      }
+      const events = [...Array.from({ length: 2500 }, (_, i) => (i % 2 === 0 ? row(i) : transform(i))), ...catalogue, awkward]
+      const write = (thread: boolean) =>
+        Effect.gen(function* () {
+          const path = join(dir, `events-${thread}.jsonl`)
+          const { stats } = yield* withTelemetry(
+            { exporters: [JsonLinesExporter.make({ path, append: false, thread })], granularity: "full", exporterQueue: { capacity: 2048, strategy: "block" }, lastResort: quiet },
+            (t) => t.emitAll(events)
+          )
+          return { text: yield* Effect.promise(() => readFile(path, "utf8")), stats }
+        })
+      const there = yield* write(true)
+      const here = yield* write(false)
+      expect(there.text).toBe(here.text)
+      expect(there.text).toBe(JsonLinesExporter.toLines(events))
+      expect(there.stats.exporters["jsonl"]?.exported).toBe(events.length)
+      expect(TelemetryStats.droppedFor(there.stats, "jsonl")).toBe(0)
+      expect(TelemetryStats.unaccounted(there.stats, "jsonl")).toBe(0)
+    }))
+
   it.live("under the defaults, a local file exporter that keeps up never drops, though each batch holds the thread longer than dropPatience", () =>
     Effect.gen(function* () {
       const path = join(yield* tmp(), "events.jsonl")

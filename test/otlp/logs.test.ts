@@ -103,6 +103,23 @@ describe("OTLP log encoding", () => {
   })
 })
 
+describe("OTLP protobuf strings", () => {
+  it("any string, short or long (either side of the JavaScript/native switch and of 128 bytes), ASCII or not, decodes to its UTF-8", () =>
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 200 }), fc.nat(3), (text, pad) => {
+        const rowId = "r".repeat(pad * 20) + text
+        const event = { ...catalogue[3]!, rowId }
+        const bytes = OtlpExporterInternals.encode([event])
+        const records = ((decodeProtobuf("logs", bytes)["resourceLogs"] as Array<Record<string, unknown>>)[0]!["scopeLogs"] as Array<
+          Record<string, unknown>
+        >)[0]!["logRecords"] as Array<Record<string, unknown>>
+        // UTF-8 of the string, lone surrogates as U+FFFD (what TextEncoder writes).
+        expect(attrs(records[0]!)["sightline.row.id"]).toBe(new TextDecoder().decode(new TextEncoder().encode(rowId)))
+      }),
+      { numRuns: 500 }
+    ))
+})
+
 const OtlpExporterInternals = {
   encode: (events: Parameters<typeof Logs.encodeProtobuf>[0]) =>
     Logs.encodeProtobuf(events, { resource: [["service.name", "t"]], scope: { name: "sightline", version: "0.2.0" } }, 1n)
