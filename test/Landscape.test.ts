@@ -18,7 +18,8 @@ describe("Landscape", () => {
       expect(applied).toEqual([
         { migration_id: 1, name: "create_landscape" },
         { migration_id: 2, name: "run_owner_and_interrupted" },
-        { migration_id: 3, name: "chain_and_read_side" }
+        { migration_id: 3, name: "chain_and_read_side" },
+        { migration_id: 4, name: "parent_run" }
       ])
       const tables = yield* querySqlite<{ name: string }>(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
       expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(
