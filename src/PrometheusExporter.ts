@@ -19,7 +19,7 @@
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Metric, MetricKeyType, type MetricPair, MetricState, Option } from "effect"
-import { createServer } from "node:http"
+import { Server } from "node:http"
 import { unitOf } from "./internal/metricsRegistry.js"
 
 /** The exposition format's content type. @since 0.2.0 */
@@ -161,8 +161,24 @@ export const route = (options: Options & { readonly path?: `/${string}` } = {}) 
   HttpRouter.get(options.path ?? "/metrics", Effect.map(format(options), (body) => HttpServerResponse.text(body, { contentType })))
 
 /**
+ * A Node HTTP server whose `close` also ends the connections still open. The platform's layer
+ * closes its server when the layer's scope closes, and Node's `close` waits for every open
+ * connection: a scraper on a kept-alive connection (Node's default agent, Prometheus itself) that
+ * keeps asking held the main job open after its run had ended (seen in `test/otlp/mainJob.test.ts`,
+ * one run in three). Metrics scraped after the end add nothing: the run's are final.
+ */
+class ScrapeServer extends Server {
+  override close(callback?: (error?: Error) => void): this {
+    super.close(callback)
+    this.closeAllConnections()
+    return this
+  }
+}
+
+/**
  * An HTTP server on `host:port` (default host `127.0.0.1`) serving `/metrics`, for the layer's
- * lifetime. For the main job: `SIGHTLINE_PROMETHEUS_PORT`. Scrapes make no spans.
+ * lifetime; closing the layer ends open scrape connections too. For the main job:
+ * `SIGHTLINE_PROMETHEUS_PORT`. Scrapes make no spans.
  *
  * @since 0.2.0
  * @category layers
@@ -170,5 +186,5 @@ export const route = (options: Options & { readonly path?: `/${string}` } = {}) 
 export const layer = (options: Options & { readonly port: number; readonly host?: string; readonly path?: `/${string}` }) =>
   HttpServer.serve(HttpRouter.empty.pipe(route(options))).pipe(
     HttpMiddleware.withTracerDisabledWhen(() => true),
-    Layer.provide(NodeHttpServer.layer(createServer, { port: options.port, host: options.host ?? "127.0.0.1" }))
+    Layer.provide(NodeHttpServer.layer(() => new ScrapeServer(), { port: options.port, host: options.host ?? "127.0.0.1" }))
   )

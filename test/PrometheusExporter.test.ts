@@ -4,9 +4,10 @@
  * CI installs the package (.ci/run); elsewhere the two tool tests are skipped when it is missing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric } from "effect"
+import { Effect, Exit, Layer, Metric, Option, Scope } from "effect"
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PipelineMetric, PrometheusExporter } from "../src/index.js"
@@ -57,6 +58,22 @@ describe("PrometheusExporter", () => {
       expect(text).toMatch(/^pipeline_engine_node_state_duration_seconds_bucket\{node="enrich",status="completed",le="\+Inf"\} \d+$/m)
       expect(text).toMatch(/^gen_ai_client_token_usage_bucket\{gen_ai_token_type="input",gen_ai_request_model="gpt-4o-mini",le="256"\} \d+$/m)
       expect(text).not.toMatch(/counter_|histogram_|gauge_/)
+    }))
+
+  it.live("closing the layer ends a scraper's open connection instead of waiting for it", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(closedPort)
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(PrometheusExporter.layer({ port }), scope)
+      // A scraper in the middle of its next request on a kept-alive connection: Node's `close`
+      // alone waits for it (until the server's headers time-out, a minute).
+      const socket = connect(port, "127.0.0.1")
+      yield* Effect.async<void>((resume) => void socket.once("connect", () => resume(Effect.void)))
+      socket.write("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n")
+      yield* Effect.sleep("100 millis")
+      const closed = yield* Scope.close(scope, Exit.void).pipe(Effect.disconnect, Effect.timeout("3 seconds"), Effect.option)
+      socket.destroy()
+      expect(Option.isSome(closed)).toBe(true)
     }))
 
   it.live.skipIf(!tools)("promtool check metrics passes on the served /metrics", () =>
