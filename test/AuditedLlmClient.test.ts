@@ -6,6 +6,7 @@ import { Effect, Layer, Logger, Option, pipe, Redacted, Schema } from "effect"
 import { join } from "node:path"
 import * as LlmServer from "../examples/llm-triage/server.js"
 import { AuditedLlmClient, LandscapeSqlite, Orchestrator, Pipeline, Pricing, Sink, Source, TelemetryEvent, TestExporter } from "../src/index.js"
+import { querySqlite } from "./helpers.js"
 import { auditLayers, databaseBytes, readCalls, tmpDir } from "./support/server-helpers.js"
 
 const json = (text: string | null): Record<string, unknown> => JSON.parse(text ?? "null") as Record<string, unknown>
@@ -191,7 +192,11 @@ describe("AuditedLlmClient (@effect/ai-openai against a local OpenAI-compatible 
       expect(a["sightline.pricing.version"]).toBe(Pricing.defaultTable.version)
       // gpt-4o-mini: 600 × 0.15 + 400 × 0.075 + 150 × 0.60 + 50 × 0.60 = 240 USD per million calls' worth
       expect(a["sightline.llm.cost_usd"]).toBeCloseTo(0.00024, 12)
-      expect(json(calls[0]!.response_json)["text"]).toBe("romance")
+      // Rows run concurrently, so calls are stored in the order they completed: find row 0's first call by its node state.
+      const [first] = yield* querySqlite<{ response_json: string }>(join(dir, "landscape.db"), `
+        SELECT c.response_json FROM calls c JOIN node_states s ON s.state_id = c.state_id JOIN tokens t ON t.token_id = s.token_id
+        JOIN rows r ON r.row_id = t.row_id JOIN nodes n ON n.node_id = s.node_id WHERE r.row_index = 0 AND n.name = 'first'`)
+      expect(json(first!.response_json)["text"]).toBe("romance")
       const t = yield* totals(dir, summary.runId)
       expect(t.run.costUsd).toBeCloseTo(4 * 0.00024, 12)
       for (const haystack of [databaseBytes(dir), exported.join("\n")]) {

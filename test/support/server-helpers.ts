@@ -134,7 +134,10 @@ export interface CallDbRow {
 export const readCalls = (dir: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    return yield* sql<CallDbRow>`SELECT * FROM calls ORDER BY rowid`
+    // In source-row order, then step, then time: rows run concurrently, so storage order is completion order.
+    return yield* sql<CallDbRow>`SELECT c.* FROM calls c
+      LEFT JOIN node_states s ON s.state_id = c.state_id LEFT JOIN tokens t ON t.token_id = s.token_id LEFT JOIN rows r ON r.row_id = t.row_id
+      ORDER BY r.row_index, s.step_index, c.created_at, c.rowid`
   }).pipe(Effect.provide(SqliteClient.layer({ filename: join(dir, "landscape.db"), readonly: true })), Effect.orDie)
 
 /** All bytes of the SQLite database files in `dir` (main file, WAL and shared memory), as latin1 text. */
