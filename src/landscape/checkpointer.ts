@@ -20,8 +20,7 @@
  * @internal
  */
 import { Effect, type Scope } from "effect"
-import { createRequire } from "node:module"
-import { Worker } from "node:worker_threads"
+import * as Worker from "../internal/worker.js"
 
 /** The worker, as CommonJS source (no file to resolve, in `src/` under tsx as in `dist/`). */
 const source = `
@@ -45,25 +44,13 @@ parentPort.on("message", () => { clearInterval(timer); checkpoint(); db.close();
  * SQLite's default 4 KiB page), four times the 1,000-page automatic checkpoint it replaces.
  */
 export const start = (filename: string, intervalMs = 250, restartPages = 4096): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const worker = new Worker(source, {
-        eval: true,
-        workerData: { filename, intervalMs, restartPages, restartWaitMs: 50, driver: createRequire(import.meta.url).resolve("better-sqlite3") }
-      })
-      worker.unref()
-      const errors: Array<string> = []
-      worker.on("message", (m: { readonly error?: string }) => void (m.error !== undefined && errors.push(m.error)))
-      worker.on("error", (e) => void errors.push(e.message))
-      return { worker, errors }
-    }),
-    ({ errors, worker }) =>
-      Effect.async<void>((resume) => {
-        worker.once("exit", () => resume(Effect.void))
-        worker.postMessage("stop")
-      }).pipe(
-        Effect.timeout("5 seconds"),
-        Effect.catchAll(() => Effect.promise(() => worker.terminate())),
-        Effect.zipRight(errors.length === 0 ? Effect.void : Effect.logWarning(`Landscape: WAL checkpoints of ${filename} failed`, errors))
-      )
-  ).pipe(Effect.asVoid)
+  Effect.gen(function* () {
+    const errors: Array<string> = []
+    // Added before the worker, so it runs after the worker's last checkpoint and stop.
+    yield* Effect.addFinalizer(() =>
+      errors.length === 0 ? Effect.void : Effect.logWarning(`Landscape: WAL checkpoints of ${filename} failed`, errors)
+    )
+    const worker = yield* Worker.start(source, { filename, intervalMs, restartPages, restartWaitMs: 50, driver: Worker.resolvePackage("better-sqlite3") })
+    worker.on("message", (m: { readonly error?: string }) => void (m.error !== undefined && errors.push(m.error)))
+    worker.on("error", (e) => void errors.push(e.message))
+  })

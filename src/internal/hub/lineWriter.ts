@@ -21,8 +21,7 @@
  * @internal
  */
 import { Effect, type Scope } from "effect"
-import { createRequire } from "node:module"
-import { Worker } from "node:worker_threads"
+import * as Worker from "../worker.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
 
 /** The worker, as CommonJS source (no file to resolve, in `src/` under tsx as in `dist/`). */
@@ -73,58 +72,50 @@ export const unavailable = "unavailable"
  * stops it (after the batch in flight, if any). The descriptor stays the caller's to flush and close.
  */
 export const start = (fd: number, schemas: Schemas): Effect.Effect<LineWriter, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const worker = new Worker(source, {
-        eval: true,
-        workerData: { fd, schemas, fastJson: createRequire(import.meta.url).resolve("fast-json-stringify") }
-      })
-      worker.unref()
-      const pending = new Map<number, (error: string | undefined) => void>()
-      let alive = true
-      let next = 0
-      const stop = (message: string) => {
-        alive = false
-        onReady?.()
-        for (const resume of pending.values()) resume(message)
-        pending.clear()
-      }
-      let onReady: (() => void) | undefined
-      const ready = Effect.async<void>((resume) => {
-        onReady = () => resume(Effect.void)
-      })
-      worker.on("message", (m: "ready" | { readonly id: number; readonly error?: string }) => {
-        if (m === "ready") return onReady?.()
-        const resume = pending.get(m.id)
-        pending.delete(m.id)
-        resume?.(m.error)
-      })
-      worker.on("error", (e) => stop(`writer thread failed: ${e.message}`))
-      worker.on("exit", () => stop(unavailable))
-      const write = (events: ReadonlyArray<TelemetryEvent>): Effect.Effect<void, string> =>
-        Effect.async<void, string>((resume) => {
-          if (!alive) return resume(Effect.fail(unavailable))
-          const id = next++
-          try {
-            worker.postMessage({ id, events })
-          } catch {
-            return resume(Effect.fail(unavailable))
-          }
-          pending.set(id, (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
-        })
-      return { worker, write, ready, isAlive: () => alive }
-    }),
-    ({ isAlive, worker }) =>
-      isAlive()
-        ? Effect.async<void>((resume) => {
-          worker.once("exit", () => resume(Effect.void))
-          worker.postMessage("stop")
-        }).pipe(Effect.timeout("5 seconds"), Effect.catchAll(() => Effect.promise(() => worker.terminate())), Effect.asVoid)
-        : Effect.void
-  ).pipe(
+  Effect.gen(function* () {
+    const worker = yield* Worker.start(source, { fd, schemas, fastJson: Worker.resolvePackage("fast-json-stringify") })
+    const pending = new Map<number, (error: string | undefined) => void>()
+    let alive = true
+    let next = 0
+    // Set by the worker's "ready" (or its end); `ready` resumes at once if that came first.
+    let isReady = false
+    let onReady: (() => void) | undefined
+    const setReady = () => {
+      isReady = true
+      onReady?.()
+    }
+    const ready = Effect.async<void>((resume) => {
+      if (isReady) return resume(Effect.void)
+      onReady = () => resume(Effect.void)
+    })
+    const stop = (message: string) => {
+      alive = false
+      setReady()
+      for (const resume of pending.values()) resume(message)
+      pending.clear()
+    }
+    worker.on("message", (m: "ready" | { readonly id: number; readonly error?: string }) => {
+      if (m === "ready") return setReady()
+      const resume = pending.get(m.id)
+      pending.delete(m.id)
+      resume?.(m.error)
+    })
+    worker.on("error", (e) => stop(`writer thread failed: ${e.message}`))
+    worker.on("exit", () => stop(unavailable))
     // Waits for the serializers to be compiled, so the first batch does not wait for them: a
-    // `drop` queue would count that start-up against the exporter (up to ~100 ms measured under
-    // load). A worker that never gets ready is left to the fallback (`unavailable`).
-    Effect.tap(({ ready }) => Effect.timeout(ready, "10 seconds").pipe(Effect.ignore)),
-    Effect.map(({ write }) => ({ write }))
-  )
+    // \`drop\` queue would count that start-up against the exporter (up to ~100 ms measured under
+    // load). A worker that never gets ready is left to the fallback (\`unavailable\`).
+    yield* Effect.timeout(ready, "10 seconds").pipe(Effect.ignore)
+    const write = (events: ReadonlyArray<TelemetryEvent>): Effect.Effect<void, string> =>
+      Effect.async<void, string>((resume) => {
+        if (!alive) return resume(Effect.fail(unavailable))
+        const id = next++
+        try {
+          worker.postMessage({ id, events })
+        } catch {
+          return resume(Effect.fail(unavailable))
+        }
+        pending.set(id, (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
+      })
+    return { write }
+  })
