@@ -12,7 +12,7 @@
  *
  * Second figure: the main job (the flights pipeline of `npm start`, telemetry `rows`) sending
  * every event, span and metric over OTLP/HTTP protobuf to a local receiver (a Node HTTP server on
- * 127.0.0.1 that reads each request and answers 200), against the same job writing its events to
+ * 127.0.0.1, in a child process as a collector would be, that reads each request and answers 200), against the same job writing its events to
  * a JSON Lines file (`block`); MAIN_ROUNDS alternated rounds (default 3), medians. Target: OTLP at
  * most 5 % slower.
  */
@@ -25,8 +25,8 @@ import { rowEvent } from "./_events.js"
 import { FetchHttpClient } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
+import { spawn } from "node:child_process"
+import { once } from "node:events"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { makePipeline } from "../examples/flights/pipeline.js"
@@ -93,12 +93,18 @@ console.log(`ratio sightline-otlp-logs-protobuf/otlp-transformer ${(median(a) / 
 // ---- the main job: OTLP to a local receiver against JSON Lines
 
 const MAIN_ROUNDS = Number(process.env.MAIN_ROUNDS ?? 3)
-const receiver = createServer((req, res) => {
+// The receiver runs in a process of its own, as a collector does: in this process its reading of
+// every request would be counted against the exporter.
+const receiverSource = `
+const server = require("node:http").createServer((req, res) => {
   req.resume()
   req.on("end", () => res.writeHead(200, { "content-type": "application/x-protobuf" }).end())
 })
-await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
-const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
+server.listen(0, "127.0.0.1", () => console.log(server.address().port))
+`
+const receiver = spawn(process.execPath, ["-e", receiverSource], { stdio: ["ignore", "pipe", "inherit"] })
+const [port] = (await once(receiver.stdout, "data")) as [Buffer]
+const url = `http://127.0.0.1:${port.toString().trim()}`
 
 const mainJob = (sink: "otlp" | "jsonl") =>
   Effect.gen(function* () {
@@ -121,7 +127,7 @@ for (let r = 0; r < MAIN_ROUNDS; r++) {
   jsonlRates.push((await Effect.runPromise(mainJob("jsonl"))).rate)
   otlpRates.push((await Effect.runPromise(mainJob("otlp"))).rate)
 }
-receiver.close()
+receiver.kill()
 console.log(`main-job otlp      ${fmt(median(otlpRates)).padStart(10)} rows/s (rounds ${otlpRates.map(fmt).join(", ")}; events, spans and metrics over OTLP/HTTP protobuf)`)
 console.log(`main-job jsonl     ${fmt(median(jsonlRates)).padStart(10)} rows/s (rounds ${jsonlRates.map(fmt).join(", ")}; events to a JSON Lines file)`)
 console.log(`ratio main-job-otlp/main-job-jsonl ${(median(otlpRates) / median(jsonlRates)).toFixed(2)}`)

@@ -103,6 +103,17 @@ export const writeAttribute = (w: Writer, field: number, key: string, v: unknown
   w.end(kv)
 }
 
+/** {@link writeAttribute} with the key's field already encoded (`KeyValue.key`: tag, length, UTF-8). */
+export const writeKeyValue = (w: Writer, field: number, key: Uint8Array, v: unknown): void => {
+  if (v === undefined || v === null) return
+  const kv = w.begin(field)
+  w.bytes(key)
+  const value = w.begin(2)
+  writeValueBody(w, v)
+  w.end(value)
+  w.end(kv)
+}
+
 /** Writes each attribute as a `KeyValue` in `field`, skipping values OTLP cannot carry. */
 export const writeAttributes = (w: Writer, field: number, attributes: Attributes): void => {
   for (const [key, v] of attributes) writeAttribute(w, field, key, v)

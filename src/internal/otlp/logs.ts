@@ -14,8 +14,9 @@
  *
  * @internal
  */
-import type { EventTag, TelemetryEvent } from "../../TelemetryEvent.js"
-import { type Attributes, jsonAttributes, jsonResource, jsonScope, msToNanos, type Origin, writeAttribute, writeResource, writeScope } from "./common.js"
+import { SchemaAST } from "effect"
+import { type EventTag, TelemetryEvent as EventSchema, type TelemetryEvent } from "../../TelemetryEvent.js"
+import { type Attributes, jsonAttributes, jsonResource, jsonScope, msToNanos, type Origin, writeAttribute, writeKeyValue, writeResource, writeScope } from "./common.js"
 import { Writer } from "./protobuf.js"
 
 /** The OTLP event name of each Sightline event. */
@@ -114,16 +115,64 @@ const errorType = (e: TelemetryEvent): string | undefined => {
   }
 }
 
-/** Calls `f` with each attribute of one event's log record, in field order (no allocation per attribute). */
-const eachAttribute = (e: TelemetryEvent, f: (key: string, value: unknown) => void): void => {
-  const fields: Readonly<Record<string, unknown>> = e
-  for (const field in fields) {
-    const v = fields[field]
-    if (v !== undefined && !skipped.has(field)) f(attributeName(e._tag, field), v)
-  }
+/** A field of an event type written as an attribute: its name on the event, its attribute name, and its `KeyValue.key` encoded once. */
+interface Planned {
+  readonly field: string
+  readonly name: string
+  readonly key: Uint8Array
+}
+
+const encodedKey = (name: string): Uint8Array => {
+  const w = new Writer(name.length * 3 + 8)
+  w.string(1, name)
+  return w.finish()
+}
+
+/**
+ * Each event type's attribute fields, in its schema's order: the encoder reads them by name
+ * instead of enumerating every event's keys and looking up each attribute name (a third of its
+ * time per record, measured on the main job's events).
+ */
+const plans: ReadonlyMap<string, ReadonlyArray<Planned>> = new Map(EventSchema.members.map((member) => {
+  const signatures = SchemaAST.getPropertySignatures(member.ast)
+  const tagType = signatures.find((p) => p.name === "_tag")?.type
+  const tag = (tagType !== undefined && SchemaAST.isLiteral(tagType) ? String(tagType.literal) : "") as EventTag
+  const fields = signatures.map((p) => String(p.name)).filter((field) => !skipped.has(field))
+  return [tag, fields.map((field) => ({ field, name: attributeName(tag, field), key: encodedKey(attributeName(tag, field)) }))]
+}))
+
+/** The attributes that follow an event's own fields: an external call's own, and `error.type`. */
+const eachExtra = (e: TelemetryEvent, f: (key: string, value: unknown) => void): void => {
   if (e._tag === "ExternalCallCompleted") for (const key in e.attributes) f(key, e.attributes[key])
   const type = errorType(e)
   if (type !== undefined) f("error.type", type)
+}
+
+/** Calls `f` with each attribute of one event's log record, in field order (no allocation per attribute). */
+const eachAttribute = (e: TelemetryEvent, f: (key: string, value: unknown) => void): void => {
+  const fields: Readonly<Record<string, unknown>> = e
+  const plan = plans.get(e._tag)
+  if (plan === undefined) {
+    for (const field in fields) {
+      const v = fields[field]
+      if (v !== undefined && !skipped.has(field)) f(attributeName(e._tag, field), v)
+    }
+  } else {
+    for (let i = 0; i < plan.length; i++) {
+      const v = fields[plan[i]!.field]
+      if (v !== undefined) f(plan[i]!.name, v)
+    }
+  }
+  eachExtra(e, f)
+}
+
+/** Writes one event's attributes as `KeyValue`s in field 6 of its `LogRecord`, the planned ones with their encoded keys. */
+const writeAttributesOf = (w: Writer, e: TelemetryEvent, attribute: (key: string, value: unknown) => void): void => {
+  const plan = plans.get(e._tag)
+  if (plan === undefined) return eachAttribute(e, attribute)
+  const fields: Readonly<Record<string, unknown>> = e
+  for (let i = 0; i < plan.length; i++) writeKeyValue(w, 6, plan[i]!.key, fields[plan[i]!.field])
+  eachExtra(e, attribute)
 }
 
 /** The attributes of one event's log record, in field order. */
@@ -145,7 +194,7 @@ export const encodeProtobuf = (events: ReadonlyArray<TelemetryEvent>, origin: Or
     const record = w.begin(2)
     w.millisAsNanos(1, e.timestamp)
     w.int(2, severityOf(e))
-    eachAttribute(e, attribute)
+    writeAttributesOf(w, e, attribute)
     if (e.traceId !== undefined) {
       w.fixed32(8, 1)
       w.hex(9, e.traceId)

@@ -138,6 +138,14 @@ export class Writer {
     this.end(mark)
   }
 
+  /** Bytes already encoded (a field with its tag), copied as they are. */
+  bytes(b: Uint8Array): void {
+    const n = b.length
+    this.ensure(n)
+    for (let i = 0; i < n; i++) this.buf[this.pos + i] = b[i]!
+    this.pos += n
+  }
+
   /** A `bytes` field from lowercase or uppercase hex (trace and span ids). */
   hex(field: number, hex: string): void {
     const n = hex.length >>> 1
