@@ -159,7 +159,7 @@ export const metrics = (options: Options = {}): Effect.Effect<Exporter.MetricExp
  * Lines file beside the collector).
  *
  * @example
- * OtlpExporter.layer({ url: "http://127.0.0.1:4318" }).pipe(Layer.provide(FetchHttpClient.layer))
+ * OtlpExporter.layer({ url: "http://127.0.0.1:4318" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
  *
  * @since 0.2.0
  * @category layers

@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { FetchHttpClient, type HttpClient } from "@effect/platform"
+import type { HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import { Config, type ConfigError, Duration, Effect, Layer, Option, type Scope } from "effect"
 import * as OtlpExporter from "../../OtlpExporter.js"
 import * as Telemetry from "../../Telemetry.js"
@@ -93,7 +94,10 @@ export const otlpOptions = (env: EnvConfig): OtlpExporter.Options | undefined =>
  *   default 10 000), `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip` | `none`), `OTEL_SERVICE_NAME`,
  *   `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_METRIC_EXPORT_INTERVAL` (ms, default 60 000), and
  *   `OTEL_{LOGS,TRACES,METRICS}_EXPORTER=none` to leave one signal out. Requests go through
- *   `FetchHttpClient`.
+ *   `NodeHttpClient.layerUndici` (undici's own client, pooled keep-alive connections), which
+ *   costs the main job less CPU than `FetchHttpClient` (undici's `fetch`, whose web streams add
+ *   work to every ~250 KB request): see the figures measured with `process.cpuUsage` in
+ *   `bench/otlp.ts`'s header.
  * - `SIGHTLINE_GRANULARITY` (`lifecycle` | `rows` | `full`) when `options` gives none.
  */
 export const layerConfig = <E = never, R = never>(
@@ -111,7 +115,7 @@ export const layerConfig = <E = never, R = never>(
       spanExporters: [...(options.spanExporters ?? []), ...(env.tracesExporter === "none" ? [] : [OtlpExporter.traces(otlp)])],
       metricExporters: [...(options.metricExporters ?? []), ...(env.metricsExporter === "none" ? [] : [OtlpExporter.metrics(otlp)])]
     }
-    return Layer.provide(Telemetry.layer(withOtlp), FetchHttpClient.layer)
+    return Layer.provide(Telemetry.layer(withOtlp), NodeHttpClient.layerUndici)
   }
   return Layer.unwrapEffect(Effect.map(EnvConfig, fromEnv))
 }
