@@ -130,8 +130,8 @@ const encodedKey = (name: string): Uint8Array => {
 
 /**
  * Each event type's attribute fields, in its schema's order: the encoder reads them by name
- * instead of enumerating every event's keys and looking up each attribute name (a third of its
- * time per record, measured on the main job's events).
+ * instead of enumerating every event's keys and looking up each attribute name, which took about
+ * a fifth of its time per record (5.8 → 4.5 µs on the main job's events, same bytes).
  */
 const plans: ReadonlyMap<string, ReadonlyArray<Planned>> = new Map(EventSchema.members.map((member) => {
   const signatures = SchemaAST.getPropertySignatures(member.ast)
