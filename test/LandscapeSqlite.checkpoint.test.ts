@@ -62,4 +62,30 @@ describe("LandscapeSqlite WAL checkpoints", () => {
       expect(summary).toMatchObject({ status: "completed", rowsRead: 3_000, quarantined: 0 })
       expect((yield* Landscape.verify(summary.runId).pipe(Effect.provide(layer))).ok).toBe(true)
     }), 120_000)
+
+  it.live("a writer holding the lock longer than the retries last is waited for, not refused (the write lock is taken first)", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const db = join(dir, "landscape.db")
+      const layer = Layer.merge(TestExporter.layer({ granularity: "lifecycle" }), LandscapeSqlite.layer({ filename: db }))
+      yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layer))
+      // One stretch of 4.5 s: longer than the SQLITE_BUSY retries (~4.1 s in all), shorter than the
+      // busy handler's 5 s. A transaction that reads the chain head before it writes is refused at
+      // once each time; one whose first statement writes waits in the busy handler.
+      const holder = new Worker(`
+        const { parentPort, workerData } = require("node:worker_threads")
+        const db = new (require(workerData.driver))(workerData.db)
+        db.exec("BEGIN IMMEDIATE")
+        parentPort.postMessage("held")
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4500)
+        db.exec("COMMIT")
+        db.close()`, { eval: true, workerData: { db, driver: createRequire(import.meta.url).resolve("better-sqlite3") } })
+      yield* Effect.async<void>((resume) => void holder.once("message", () => resume(Effect.void)))
+      const started = Date.now()
+      const summary = yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layer))
+      expect(Date.now() - started).toBeGreaterThan(3_000)
+      expect(summary).toMatchObject({ status: "completed" })
+      expect((yield* Landscape.verify(summary.runId).pipe(Effect.provide(layer))).ok).toBe(true)
+      yield* Effect.promise(() => holder.terminate())
+    }), 60_000)
 })

@@ -12,10 +12,11 @@ import type { SqlClient, SqlError } from "@effect/sql"
 import { Clock, Effect } from "effect"
 import { num } from "./decode.js"
 import type { PurgeOptions, PurgeResult } from "./results.js"
+import { writeTransaction } from "./write.js"
 
 export const makePurge = (sql: SqlClient.SqlClient) =>
-  (options: PurgeOptions): Effect.Effect<PurgeResult, SqlError.SqlError> =>
-    sql.withTransaction(Effect.gen(function* () {
+  (options: PurgeOptions): Effect.Effect<PurgeResult, SqlError.SqlError> => {
+    const body = Effect.gen(function* () {
       const runs = (yield* sql<{ readonly run_id: string }>`
         SELECT run_id FROM runs WHERE status <> 'running' AND finished_at IS NOT NULL AND finished_at < ${options.olderThan} ORDER BY started_at`).map((r) => r.run_id)
       const dryRun = options.dryRun ?? false
@@ -32,4 +33,7 @@ export const makePurge = (sql: SqlClient.SqlClient) =>
           WHERE run_id IN ${sql.in(runs)} AND (request_json IS NOT NULL OR response_json IS NOT NULL)`
       }
       return { runs, rows: num(rows!.n), calls: num(calls!.n), bytes: num(rows!.bytes ?? 0) + num(calls!.bytes ?? 0), dryRun }
-    }))
+    })
+    // A dry run only reads: it takes no write lock, so a running pipeline is never held by it.
+    return options.dryRun === true ? sql.withTransaction(body) : writeTransaction(sql, body)
+  }

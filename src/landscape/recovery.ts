@@ -18,7 +18,7 @@ import { hostname } from "node:os"
 import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
 import type { LandscapeError } from "./error.js"
-import { makeChain } from "./write.js"
+import { makeChain, writeTransaction } from "./write.js"
 
 interface RunningRow {
   readonly run_id: string
@@ -91,7 +91,7 @@ const interrupt = (sql: SqlClient.SqlClient, runId: string, reason: string, now:
         sql`UPDATE runs SET status = 'interrupted', error = ${reason}, finished_at = ${now}, end_seq = ${seq}, chain_hash = ${chainHash}
             WHERE run_id = ${runId} AND status = 'running'`
       ], { discard: true })
-    if (num(chained?.n ?? 0) === 0) return yield* sql.withTransaction(updates(null, null))
+    if (num(chained?.n ?? 0) === 0) return yield* writeTransaction(sql, updates(null, null))
     yield* makeChain(sql)(runId, "recover", facts, states.length + operations.length + 1, updates)
   })
 

@@ -134,7 +134,27 @@ const isBusy = (error: SqlError.SqlError | LandscapeError): boolean => {
   return typeof cause === "object" && cause !== null && "code" in cause && String(cause.code).startsWith("SQLITE_BUSY")
 }
 
-/** Up to 12 retries, 1 ms doubling: about four seconds in all, under the writer's 5 s busy timeout. */
+/**
+ * `sql.withTransaction(effect)` with the write lock taken by its first statement. @effect/sql's
+ * SQLite client begins transactions deferred (`BEGIN`), so a transaction that reads first (the
+ * chain head) must upgrade its lock to write, and SQLite refuses that upgrade at once with
+ * `SQLITE_BUSY` while another connection holds the write lock, without calling the busy handler
+ * (measured with better-sqlite3: read-then-insert fails after 0 ms while another thread holds
+ * `BEGIN IMMEDIATE` for 300 ms; with a no-op write first it waits 330 ms and commits). A write as
+ * the first statement takes the lock as `BEGIN IMMEDIATE` would, through the busy handler (the
+ * writer's 5 s timeout). PostgreSQL's row locks need nothing of the kind.
+ */
+export const writeTransaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError.SqlError, R> =>
+  sql.withTransaction(Effect.zipRight(
+    sql.onDialectOrElse({ sqlite: () => Effect.asVoid(sql.unsafe("UPDATE audit_chain SET seq = seq WHERE 0")), orElse: () => Effect.void }),
+    effect
+  ))
+
+/**
+ * Up to 12 retries, 1 ms doubling: about four seconds in all, under the writer's 5 s busy timeout.
+ * With the lock taken first ({@link writeTransaction}) a busy writer is waited for, not retried;
+ * this is for what the busy handler cannot wait out.
+ */
 const busyRetry = { while: isBusy, schedule: Schedule.intersect(Schedule.exponential("1 millis"), Schedule.recurs(12)) }
 
 /** Appending links to runs' chains on one client. */
@@ -156,7 +176,7 @@ export const makeChain = (sql: SqlClient.SqlClient) => {
   ): Write =>
     Effect.suspend(() => {
       const batchHash = Chain.batchHash(facts)
-      return sql.withTransaction(Effect.gen(function* () {
+      return writeTransaction(sql, Effect.gen(function* () {
         const [last] = yield* sql.unsafe<{ readonly seq: number; readonly chain_hash: string }>(head, [runId])
         const seq = last === undefined ? 1 : Number(last.seq) + 1
         const chainHash = Chain.link(last?.chain_hash ?? Chain.genesis(runId), batchHash)
