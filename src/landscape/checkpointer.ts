@@ -12,10 +12,10 @@
  * A passive checkpoint never lets the log start over while the writer keeps appending (it grew to
  * 93 MB in a 30,000-row run, measured here), so once the log holds `restartPages` pages the worker
  * also runs `wal_checkpoint(RESTART)`, waiting up to 50 ms for the writer's open transaction: it
- * holds the write lock meanwhile, so that transaction's first write is refused with `SQLITE_BUSY`
- * (SQLite never waits when a read transaction upgrades to a write one) and the Landscape runs it
- * again (`write.ts`). A restart that waited in vain is tried again the next round. With no wait at
- * all the restart rarely found the writer between transactions and the log reached 37 MB.
+ * holds the write lock meanwhile, and the writer's next transaction, whose first statement takes
+ * the write lock (`write.ts`, `writeTransaction`), waits for it in the busy handler. A restart that
+ * waited in vain is tried again the next round. With no wait at all the restart rarely found the
+ * writer between transactions and the log reached 37 MB.
  *
  * @internal
  */
