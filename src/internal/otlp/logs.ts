@@ -138,7 +138,10 @@ const plans: ReadonlyMap<string, ReadonlyArray<Planned>> = new Map(EventSchema.m
   const tagType = signatures.find((p) => p.name === "_tag")?.type
   const tag = (tagType !== undefined && SchemaAST.isLiteral(tagType) ? String(tagType.literal) : "") as EventTag
   const fields = signatures.map((p) => String(p.name)).filter((field) => !skipped.has(field))
-  return [tag, fields.map((field) => ({ field, name: attributeName(tag, field), key: encodedKey(attributeName(tag, field)) }))]
+  return [tag, fields.map((field) => {
+    const name = attributeName(tag, field)
+    return { field, name, key: encodedKey(name) }
+  })]
 }))
 
 /** The attributes that follow an event's own fields: an external call's own, and `error.type`. */
