@@ -11,6 +11,22 @@ import { Worker } from "node:worker_threads"
 import { Landscape, LandscapeSqlite, Orchestrator, TestExporter } from "../src/index.js"
 import { ordersPipeline, tempDir } from "./helpers.js"
 
+/** A Landscape file in a fresh folder with one run in it (so migrated), and the layer that writes it. */
+const migratedLandscape = Effect.gen(function* () {
+  const dir = tempDir()
+  const db = join(dir, "landscape.db")
+  const layer = Layer.merge(TestExporter.layer({ granularity: "lifecycle" }), LandscapeSqlite.layer({ filename: db }))
+  yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layer))
+  return { dir, db, layer }
+})
+
+/** Another connection to `file`, in a worker thread running `body` with `db` (better-sqlite3) and `parentPort` in scope. */
+const otherConnection = (file: string, body: string) =>
+  new Worker(`
+    const { parentPort, workerData } = require("node:worker_threads")
+    const db = new (require(workerData.driver))(workerData.db)
+    ${body}`, { eval: true, workerData: { db: file, driver: createRequire(import.meta.url).resolve("better-sqlite3") } })
+
 describe("LandscapeSqlite WAL checkpoints", () => {
   it.live("keep the log bounded during a long run (a log that is never checkpointed grows with the database)", () =>
     Effect.gen(function* () {
@@ -33,16 +49,11 @@ describe("LandscapeSqlite WAL checkpoints", () => {
 
   it.live("while another connection takes the write lock 30 ms of every 40, a run completes and verifies", () =>
     Effect.gen(function* () {
-      const dir = tempDir()
-      const db = join(dir, "landscape.db")
-      const layer = Layer.merge(TestExporter.layer({ granularity: "lifecycle" }), LandscapeSqlite.layer({ filename: db }))
-      yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layer))
+      const { db, dir, layer } = yield* migratedLandscape
       // Another connection, in another thread (a `sightline purge`, the checkpointer's restart),
       // takes the write lock for 30 ms of every 40 while a run writes: each of the run's
       // transactions waits for it (its first statement takes the lock) or, refused, is run again.
-      const holder = new Worker(`
-        const { parentPort, workerData } = require("node:worker_threads")
-        const db = new (require(workerData.driver))(workerData.db)
+      const holder = otherConnection(db, `
         const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
         let held = 0, stop = false
         parentPort.on("message", () => { stop = true })
@@ -51,7 +62,7 @@ describe("LandscapeSqlite WAL checkpoints", () => {
           db.exec("BEGIN IMMEDIATE"); held++; pause(30); db.exec("COMMIT")
           setTimeout(round, 10)
         }
-        round()`, { eval: true, workerData: { db, driver: createRequire(import.meta.url).resolve("better-sqlite3") } })
+        round()`)
       const records = Array.from({ length: 3_000 }, (_, i) => ({ id: String(i), customer: "c", amount: String(i % 300) }))
       const summary = yield* Orchestrator.run(ordersPipeline(dir, records)).pipe(Effect.provide(layer))
       const held = yield* Effect.async<number>((resume) => {
@@ -65,21 +76,16 @@ describe("LandscapeSqlite WAL checkpoints", () => {
 
   it.live("a writer holding the lock longer than the retries last is waited for, not refused (the write lock is taken first)", () =>
     Effect.gen(function* () {
-      const dir = tempDir()
-      const db = join(dir, "landscape.db")
-      const layer = Layer.merge(TestExporter.layer({ granularity: "lifecycle" }), LandscapeSqlite.layer({ filename: db }))
-      yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layer))
+      const { db, dir, layer } = yield* migratedLandscape
       // One stretch of 4.5 s: longer than the SQLITE_BUSY retries (~4.1 s in all), shorter than the
       // busy handler's 5 s. A transaction that reads the chain head before it writes is refused at
       // once each time; one whose first statement writes waits in the busy handler.
-      const holder = new Worker(`
-        const { parentPort, workerData } = require("node:worker_threads")
-        const db = new (require(workerData.driver))(workerData.db)
+      const holder = otherConnection(db, `
         db.exec("BEGIN IMMEDIATE")
         parentPort.postMessage("held")
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4500)
         db.exec("COMMIT")
-        db.close()`, { eval: true, workerData: { db, driver: createRequire(import.meta.url).resolve("better-sqlite3") } })
+        db.close()`)
       yield* Effect.async<void>((resume) => void holder.once("message", () => resume(Effect.void)))
       const started = Date.now()
       const summary = yield* Orchestrator.run(ordersPipeline(dir)).pipe(Effect.provide(layer))
