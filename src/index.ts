@@ -22,6 +22,7 @@ export * as TestExporter from "./TestExporter.js"
 /** The audit trail service. @since 0.1.0 */
 export * as Landscape from "./Landscape.js"
 /** The Landscape on embedded SQLite (the default store). @since 0.1.0 */
+export * as LandscapePg from "./LandscapePg.js"
 export * as LandscapeSqlite from "./LandscapeSqlite.js"
 /** Runs pipelines. @since 0.1.0 */
 export * as Orchestrator from "./Orchestrator.js"

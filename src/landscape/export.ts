@@ -21,6 +21,7 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import { canonicalJson, sha256 } from "../internal/hashing.js"
 import * as Chain from "./chain.js"
 import { num, type RunDbRow } from "./decode.js"
+import { dialectOf, placeholders } from "./dialect.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import type { ExportManifest, ExportVerifyReport, Problem } from "./results.js"
 
@@ -39,8 +40,10 @@ const keyOf = (key: Redacted.Redacted<string>, operation: "export" | "verifyExpo
   return value.length === 0 ? Effect.fail(landscapeError(operation, "the signing key is empty (set SIGHTLINE_SIGNING_KEY)")) : Effect.succeed(value)
 }
 
-export const makeExport = (sql: SqlClient.SqlClient) =>
-  (runId: string, key: Redacted.Redacted<string>): Stream.Stream<string, SqlError.SqlError | LandscapeError> =>
+export const makeExport = (sql: SqlClient.SqlClient) => {
+  const dialect = dialectOf(sql)
+  const windowOf = (table: string) => placeholders(dialect, `SELECT * FROM ${table} WHERE run_id = ? AND chain_seq BETWEEN ? AND ? ORDER BY chain_seq, chain_ord`)
+  return (runId: string, key: Redacted.Redacted<string>): Stream.Stream<string, SqlError.SqlError | LandscapeError> =>
     Stream.unwrap(Effect.gen(function* () {
       const secret = yield* keyOf(key, "export")
       const [run] = yield* sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`
@@ -65,10 +68,7 @@ export const makeExport = (sql: SqlClient.SqlClient) =>
           const hi = num(slice.at(-1)!.seq)
           const out: Array<string> = []
           for (const [type, table] of tables) {
-            const records = yield* sql.unsafe<Record<string, unknown>>(
-              `SELECT * FROM ${table} WHERE run_id = ? AND chain_seq BETWEEN ? AND ? ORDER BY chain_seq, chain_ord`,
-              [runId, lo, hi]
-            )
+            const records = yield* sql.unsafe<Record<string, unknown>>(windowOf(table), [runId, lo, hi])
             for (const record of records) out.push(line(type, record))
           }
           for (const link of slice) out.push(line("link", { run_id: runId, ...link }))
@@ -92,6 +92,7 @@ export const makeExport = (sql: SqlClient.SqlClient) =>
       }))
       return Stream.concat(Stream.concat(first, windows), manifest)
     }))
+}
 
 const Manifest = Schema.Struct({
   type: Schema.Literal("manifest"),

@@ -14,6 +14,7 @@
 import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
 import { yieldIfBusy } from "../internal/eventLoop.js"
+import { dialectOf } from "./dialect.js"
 
 /** Bound parameters one statement may carry: SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` (32,766), PostgreSQL's protocol limit (65,535). */
 const maxParameters = { sqlite: 32_766, pg: 65_535 } as const
@@ -33,7 +34,7 @@ export interface Table<A> {
 
 /** Builds the statements of one table for one client; returns the function that writes records with them. */
 export const makeInserter = <A>(sql: SqlClient.SqlClient, table: Table<A>) => {
-  const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
+  const dialect = dialectOf(sql)
   const width = table.columns.length
   const limit = Math.max(1, Math.min(maxRowsPerStatement, Math.floor(maxParameters[dialect] / width)))
   const head = `INSERT INTO ${table.name} (${table.columns.join(", ")}) VALUES `

@@ -11,6 +11,7 @@ import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { CallStatus, CallType, RunStatus } from "../TelemetryEvent.js"
 import { num, numOrNull, parseJson, payload } from "./decode.js"
+import { type Dialect, dialectOf, jsonArrayAgg, placeholders } from "./dialect.js"
 import type { NodeKind, TokenOutcome } from "./records.js"
 import type { CallView, Explanation, ExplainRequest, OutcomeView, StateView, Trace } from "./results.js"
 
@@ -81,8 +82,8 @@ const callView = (c: CallTuple): CallView => {
 
 /**
  * `explain`'s one statement: the token with its row and run, and the token's states, routing
- * decisions and calls, each kind aggregated into one JSON array (`json_group_array`; SQLite's JSON
- * text keeps every double exactly, 17 significant digits). One statement instead of two to four:
+ * decisions and calls, each kind aggregated into one JSON array as text (`jsonArrayAgg`: SQLite's
+ * `json_group_array`, PostgreSQL's `json_agg`; both keep every double exactly). One statement instead of two to four:
  * each statement through `@effect/sql` costs some 45 µs of fixed overhead (semaphore,
  * prepared-statement cache, fiber steps) where `SELECT 1` takes 2 µs through better-sqlite3 itself
  * (measured on this project's 2-core machine, the one of `bench/landscape-read.ts`), about half of SQLite's own work for one
@@ -90,21 +91,24 @@ const callView = (c: CallTuple): CallView => {
  * aggregate's `ORDER BY` opens a sorter per array, 10 to 60 µs more per call here for a handful of
  * elements. `where` selects the token (its parameters are bound by the caller).
  */
-const explainStatement = (where: string) => `SELECT tok.*,
-  (SELECT json_group_array(json_array(s.state_id, s.node_id, s.step_index, s.attempt, s.status, s.input_hash, s.output_hash, s.error_json,
-      s.started_at, s.completed_at, s.duration_ms))
+const explainStatement = (dialect: Dialect, where: string) => placeholders(dialect, `SELECT tok.*,
+  (SELECT ${jsonArrayAgg(dialect, `s.state_id, s.node_id, s.step_index, s.attempt, s.status, s.input_hash, s.output_hash, s.error_json,
+      s.started_at, s.completed_at, s.duration_ms`)}
     FROM node_states s WHERE s.token_id = tok.token_id) AS states_json,
-  (SELECT json_group_array(json_array(re.state_id, re.destination, re.destination_node_id, re.chain_seq, re.chain_ord))
+  (SELECT ${jsonArrayAgg(dialect, "re.state_id, re.destination, re.destination_node_id, re.chain_seq, re.chain_ord")}
     FROM routing_events re WHERE re.token_id = tok.token_id) AS routing_json,
-  (SELECT json_group_array(json_array(c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
-      c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord))
+  (SELECT ${jsonArrayAgg(dialect, `c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
+      c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord`)}
     FROM node_states s JOIN calls c ON c.state_id = s.state_id WHERE s.token_id = tok.token_id) AS calls_json
   FROM (SELECT ${tokenColumns}, ru.pipeline, ru.status AS run_status FROM rows r JOIN tokens t ON t.row_id = r.row_id JOIN runs ru ON ru.run_id = r.run_id
-    ${where} ORDER BY t.chain_seq, t.chain_ord LIMIT 1) tok`
+    ${where} ORDER BY t.chain_seq, t.chain_ord LIMIT 1) tok`)
 
-const byToken = explainStatement("WHERE t.token_id = ? AND t.run_id = ?")
-const byRow = explainStatement("WHERE r.row_id = ? AND r.run_id = ?")
-const byIndex = explainStatement("WHERE r.run_id = ? AND r.row_index = ?")
+/** The three statements of `explain` in one dialect: the token by its id, its row's id, or its row's index. */
+const explainStatements = (dialect: Dialect) => ({
+  byToken: explainStatement(dialect, "WHERE t.token_id = ? AND t.run_id = ?"),
+  byRow: explainStatement(dialect, "WHERE r.row_id = ? AND r.run_id = ?"),
+  byIndex: explainStatement(dialect, "WHERE r.run_id = ? AND r.row_index = ?")
+})
 
 type Found = TokenRowDb & {
   readonly pipeline: string
@@ -179,12 +183,13 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
   }
   const nameOf = (nodes: ReadonlyMap<string, Node>, id: string) => nodes.get(id)?.name ?? id
 
+  const statements = explainStatements(dialectOf(sql))
   const findToken = (request: ExplainRequest) =>
     "tokenId" in request
-      ? sql.unsafe<Found>(byToken, [request.tokenId, request.runId])
+      ? sql.unsafe<Found>(statements.byToken, [request.tokenId, request.runId])
       : "rowId" in request
-      ? sql.unsafe<Found>(byRow, [request.rowId, request.runId])
-      : sql.unsafe<Found>(byIndex, [request.runId, request.rowIndex])
+      ? sql.unsafe<Found>(statements.byRow, [request.rowId, request.runId])
+      : sql.unsafe<Found>(statements.byIndex, [request.runId, request.rowIndex])
 
   /** One statement, and a second for the run's nodes the first time the run is explained. */
   const explain = (request: ExplainRequest): Effect.Effect<Option.Option<Explanation>, SqlError.SqlError> =>

@@ -286,5 +286,18 @@ export const migrations = Migrator.fromRecord({
   "0004_parent_run": statements(
     `ALTER TABLE runs ADD COLUMN parent_run_id TEXT`,
     `CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL`
-  )
+  ),
+  /**
+   * PostgreSQL: `audit_chain.mark`, numbering links in the order they were written across all runs,
+   * the snapshot mark of `query`'s continuation tokens (SQLite has it already: its `rowid`).
+   * Existing links are numbered when the column is added; the unique index makes the largest one a
+   * lookup.
+   */
+  "0005_chain_mark": byDialect({
+    sqlite: [],
+    pg: [
+      `ALTER TABLE audit_chain ADD COLUMN mark BIGINT GENERATED ALWAYS AS IDENTITY`,
+      `CREATE UNIQUE INDEX audit_chain_mark ON audit_chain (mark)`
+    ]
+  })
 })

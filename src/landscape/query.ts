@@ -9,9 +9,13 @@
  *
  * The continuation token (opaque, base64url JSON) holds the cursor, a fingerprint of the filters,
  * and a snapshot mark: the last `audit_chain` entry committed when the first page was read
- * (SQLite's insertion-ordered `rowid`). Each run is read only up to its last link at or before
- * the mark, so records committed after the first page (another run writing, or this one going on)
- * are never in the results, and a page never skips or repeats one.
+ * (SQLite's insertion-ordered `rowid`; on PostgreSQL the `mark` column, a sequence, migration
+ * 0005). Each run is read only up to its last link at or before the mark, so records committed
+ * after the first page (another run writing, or this one going on) are not in the results, and a
+ * page never skips or repeats one. On PostgreSQL a link numbered before the mark may commit after
+ * it (sequence numbers are taken in one order, transactions commit in another); such a link is
+ * read by a later page if its run has not been passed yet, and never twice: a run's links are
+ * numbered one after the other under its chain lock (`write.ts`).
  *
  * @internal
  */
@@ -19,6 +23,7 @@ import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
 import { sha256 } from "../internal/hashing.js"
 import { failureLine, num, numOrNull } from "./decode.js"
+import { dialectOf, placeholders } from "./dialect.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import type { AuditItem, AuditKind, AuditPage, AuditQuery, Severity } from "./results.js"
 
@@ -125,6 +130,9 @@ const kindSql: Record<AuditKind, { readonly select: string; readonly alias: stri
 }
 
 export const makeQuery = (sql: SqlClient.SqlClient) => {
+  const dialect = dialectOf(sql)
+  const markColumn = dialect === "pg" ? "mark" : "rowid"
+  const headAtMark = placeholders(dialect, `SELECT max(seq) AS s FROM audit_chain WHERE run_id = ? AND ${markColumn} <= ?`)
   const runsAfter = (q: AuditQuery, cursor: Cursor | undefined) => {
     const conditions: Array<string> = []
     const params: Array<unknown> = []
@@ -149,7 +157,7 @@ export const makeQuery = (sql: SqlClient.SqlClient) => {
       params.push(cursor.startedAt, cursor.runId)
     }
     return sql.unsafe<{ readonly run_id: string; readonly started_at: number }>(
-      `SELECT run_id, started_at FROM runs ${conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : ""} ORDER BY started_at, run_id`,
+      placeholders(dialect, `SELECT run_id, started_at FROM runs ${conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : ""} ORDER BY started_at, run_id`),
       params
     )
   }
@@ -188,7 +196,7 @@ export const makeQuery = (sql: SqlClient.SqlClient) => {
       params.push(q.until)
     }
     params.push(limit)
-    return sql.unsafe<ItemDb>(`${k.select} WHERE ${conditions.join(" AND ")} ORDER BY ${a}.chain_seq, ${a}.chain_ord LIMIT ?`, params)
+    return sql.unsafe<ItemDb>(placeholders(dialect, `${k.select} WHERE ${conditions.join(" AND ")} ORDER BY ${a}.chain_seq, ${a}.chain_ord LIMIT ?`), params)
   }
 
   const toItem = (kind: AuditKind, runId: string, r: ItemDb): AuditItem => ({
@@ -213,12 +221,12 @@ export const makeQuery = (sql: SqlClient.SqlClient) => {
       const token = q.continuationToken === undefined ? undefined : decode(q.continuationToken)
       if (q.continuationToken !== undefined && token === undefined) return yield* landscapeError("query", "the continuation token is not one this Landscape gave")
       if (token !== undefined && token.filters !== filters) return yield* landscapeError("query", "the continuation token belongs to a query with other filters")
-      const mark = token?.mark ?? num((yield* sql<{ readonly m: number | null }>`SELECT max(rowid) AS m FROM audit_chain`)[0]?.m ?? 0)
+      const mark = token?.mark ?? num((yield* sql.unsafe<{ readonly m: number | null }>(`SELECT max(${markColumn}) AS m FROM audit_chain`))[0]?.m ?? 0)
       const kinds = kindOrder.filter((k) => q.kinds === undefined || q.kinds.includes(k))
       const page: Array<{ readonly item: AuditItem; readonly cursor: Cursor }> = []
       for (const run of yield* runsAfter(q, token)) {
         if (page.length >= limit) break
-        const [head] = yield* sql<{ readonly s: number | null }>`SELECT max(seq) AS s FROM audit_chain WHERE run_id = ${run.run_id} AND rowid <= ${mark}`
+        const [head] = yield* sql.unsafe<{ readonly s: number | null }>(headAtMark, [run.run_id, mark])
         if (head?.s === null || head?.s === undefined) continue
         const seqMax = num(head.s)
         const here = token !== undefined && token.runId === run.run_id ? token : undefined

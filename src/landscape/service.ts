@@ -173,19 +173,49 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
 export const make = (options: { readonly readonly?: boolean } = {}): Effect.Effect<LandscapeService, never, SqlClient.SqlClient> =>
   Effect.map(SqlClient.SqlClient, (sql) => ({ ...makeWriter(sql), ...makeReader(sql, { readonly: options.readonly ?? false }) }))
 
+const runMigrations = Migrator.make({})({ loader: migrations })
+
 /**
- * Applies pending migrations on the `SqlClient` in context. Needs no platform services. Foreign
- * keys are off while they run (0002 and 0003 rebuild referenced tables, see `migrations.ts`) and
- * checked after, when a migration ran: a violation fails the open. (Checking on every open read the
- * whole file: some twenty seconds for a million rows, on every `sightline` command.)
+ * SQLite: foreign keys are off while the migrations run (0002 and 0003 rebuild referenced tables,
+ * see `migrations.ts`) and checked after, when a migration ran: a violation fails the open.
+ * (Checking on every open read the whole file: some twenty seconds for a million rows, on every
+ * `sightline` command.)
  */
+const migrateSqlite = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function* () {
+    yield* sql`PRAGMA foreign_keys = OFF`
+    const applied = yield* runMigrations.pipe(Effect.ensuring(Effect.ignore(sql`PRAGMA foreign_keys = ON`)))
+    if (applied.length === 0) return
+    const violations = yield* sql<{ readonly table: string }>`PRAGMA foreign_key_check`
+    if (violations.length > 0) {
+      return yield* landscapeError("migrate", `${violations.length} foreign key violations after migrating (first in table ${violations[0]!.table})`)
+    }
+  })
+
+/**
+ * PostgreSQL: the migrations table is created first, under an advisory lock, so workers opening a
+ * new database at once do not race to create it (the Migrator's own check, `select
+ * 'effect_sql_migrations'::regclass`, cannot run inside a transaction: it fails when the table is
+ * missing, which aborts the transaction). The Migrator then locks that table for its transaction
+ * (`LOCK TABLE … IN ACCESS EXCLUSIVE MODE`): the first process applies what is pending, the others
+ * wait and find nothing left. DDL is transactional there, so a failed migration leaves the schema
+ * as it was.
+ */
+const migratePg = (sql: SqlClient.SqlClient) =>
+  Effect.zipRight(
+    sql.withTransaction(Effect.zipRight(
+      sql`SELECT pg_advisory_xact_lock(hashtextextended('sightline.landscape.migrate', 0))`,
+      sql`CREATE TABLE IF NOT EXISTS effect_sql_migrations (
+        migration_id integer primary key,
+        created_at timestamp with time zone not null default now(),
+        name text not null
+      )`
+    )),
+    runMigrations
+  )
+
+/** Applies pending migrations on the `SqlClient` in context (see `migrateSqlite`, `migratePg`). Needs no platform services. */
 export const migrate = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`PRAGMA foreign_keys = OFF`
-  const applied = yield* Migrator.make({})({ loader: migrations }).pipe(Effect.ensuring(Effect.ignore(sql`PRAGMA foreign_keys = ON`)))
-  if (applied.length === 0) return
-  const violations = yield* sql<{ readonly table: string }>`PRAGMA foreign_key_check`
-  if (violations.length > 0) {
-    return yield* landscapeError("migrate", `${violations.length} foreign key violations after migrating (first in table ${violations[0]!.table})`)
-  }
+  yield* sql.onDialectOrElse({ pg: () => Effect.asVoid(migratePg(sql)), orElse: () => migrateSqlite(sql) })
 }).pipe(Effect.mapError(toLandscapeError("migrate")))

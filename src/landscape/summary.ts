@@ -54,7 +54,7 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
       sql<{ readonly node_id: string; readonly d: number; readonly rn: number; readonly cnt: number }>`
         SELECT node_id, d, rn, cnt FROM (
           SELECT node_id, duration_ms AS d, row_number() OVER (PARTITION BY node_id ORDER BY duration_ms) AS rn, count(*) OVER (PARTITION BY node_id) AS cnt
-          FROM node_states WHERE run_id = ${runId} AND duration_ms IS NOT NULL)
+          FROM node_states WHERE run_id = ${runId} AND duration_ms IS NOT NULL) ranked
         WHERE rn = (cnt * 50 + 99) / 100 OR rn = (cnt * 95 + 99) / 100 OR rn = cnt`,
       (rows) => {
         const byNode = new Map<string, { p50: number; p95: number; max: number }>()

@@ -14,6 +14,7 @@ import type { SqlClient, SqlError } from "@effect/sql"
 import { Effect } from "effect"
 import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
+import { dialectOf, placeholders } from "./dialect.js"
 
 /** A record as read: the columns of its fact (see `Chain.columns`), then the `extra` columns of its table. */
 export type Values = ReadonlyArray<unknown>
@@ -76,10 +77,14 @@ const seqOf = (table: Table, r: Values) => num(r[Chain.columns[table].length] as
 export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, hi: number): Effect.Effect<WindowRecords, SqlError.SqlError> =>
   Effect.gen(function* () {
     const runId = run.run_id
+    const dialect = dialectOf(sql)
     const where = lo === 0 && hi === 0 ? "chain_seq IS NULL" : "chain_seq BETWEEN ? AND ?"
     const read = (table: Table) =>
       Effect.map(
-        sql.unsafe(`SELECT ${selectList(table)} FROM ${tables[table]} WHERE run_id = ? AND ${where} ORDER BY chain_seq, chain_ord`, lo === 0 && hi === 0 ? [runId] : [runId, lo, hi]).values,
+        sql.unsafe(
+          placeholders(dialect, `SELECT ${selectList(table)} FROM ${tables[table]} WHERE run_id = ? AND ${where} ORDER BY chain_seq, chain_ord`),
+          lo === 0 && hi === 0 ? [runId] : [runId, lo, hi]
+        ).values,
         (rows) => rows.map((r) => normalize(table, r))
       )
     const records = {
@@ -94,7 +99,7 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
     /** Completions recorded by links `lo..hi`; the last `numbers` columns of each end kind are numeric. */
     const ends = (table: Table, columns: ReadonlyArray<string>, seqColumn: string, numbers: number) =>
       Effect.map(
-        sql.unsafe(`SELECT ${seqColumn}, ${columns.join(", ")} FROM ${tables[table]} WHERE run_id = ? AND ${seqColumn} BETWEEN ? AND ?`, [runId, lo, hi]).values,
+        sql.unsafe(placeholders(dialect, `SELECT ${seqColumn}, ${columns.join(", ")} FROM ${tables[table]} WHERE run_id = ? AND ${seqColumn} BETWEEN ? AND ?`), [runId, lo, hi]).values,
         (rows) => rows.map((r) => [num(r[0] as number), normalizeEnd(r.slice(1), numbers)] as const)
       )
     const stateEnds = yield* ends("state", Chain.columns.state_end, "end_seq", 2)

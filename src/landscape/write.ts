@@ -4,10 +4,11 @@
  *
  * Every write builds its facts and their batch hash before taking the connection, then, inside its
  * transaction, reads the run's last link, writes its records with their place in the chain and
- * appends the link. The client runs one transaction at a time, so an early flush from a row's fiber
- * and the committer's batch can interleave freely: each gets the next link in commit order. Two
- * processes writing one run (issue 13, PostgreSQL) cannot fork the chain either: the second link
- * with the same number fails on `audit_chain`'s primary key.
+ * appends the link, holding the run's chain lock ({@link writeTransaction}): SQLite's write lock, or
+ * on PostgreSQL an advisory lock per run taken by every connection of every process. So an early
+ * flush from a row's fiber, the committer's batch and another worker's writes to the same run
+ * interleave freely: each gets the next link in commit order. Were the lock ever bypassed, the
+ * chain still could not fork: a second link with the same number fails on `audit_chain`'s primary key.
  *
  * @internal
  */
@@ -17,6 +18,7 @@ import { hostname } from "node:os"
 import { yieldIfBusy } from "../internal/eventLoop.js"
 import { canonicalJson, canonicalVersion, hashCanonical, sha256 } from "../internal/hashing.js"
 import * as Chain from "./chain.js"
+import { dialectOf, placeholders } from "./dialect.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import { makeInserter } from "./insert.js"
 import type { CallRecord, NodeStateEnd, NodeStateStart, RecordBatch, RoutingRecord, RowRecord, TokenEnd } from "./records.js"
@@ -123,30 +125,49 @@ export const makeInserters = (sql: SqlClient.SqlClient) => ({
 })
 
 /**
- * A transaction SQLite refused with `SQLITE_BUSY`: another connection held the write lock when it
- * upgraded from reading to writing, a case in which SQLite returns at once instead of calling the
- * busy handler (https://www.sqlite.org/rescode.html#busy). The WAL checkpointer's restart
- * (`checkpointer.ts`) and a `sightline purge` from another process cause it; the transaction was
- * rolled back, so it is run again.
+ * A transaction the database refused and rolled back whole, so running it again cannot record
+ * anything twice:
+ * - SQLite `SQLITE_BUSY`: another connection held the write lock when it upgraded from reading to
+ *   writing, a case in which SQLite returns at once instead of calling the busy handler
+ *   (https://www.sqlite.org/rescode.html#busy). The WAL checkpointer's restart (`checkpointer.ts`)
+ *   and a `sightline purge` from another process cause it.
+ * - PostgreSQL `40001` serialization failure and `40P01` deadlock, which PostgreSQL's manual says to
+ *   retry (https://www.postgresql.org/docs/15/mvcc-serialization-failure-handling.html).
  */
-const isBusy = (error: SqlError.SqlError | LandscapeError): boolean => {
+const isRetryable = (error: SqlError.SqlError | LandscapeError): boolean => {
   const cause: unknown = error._tag === "SqlError" ? error.cause : undefined
-  return typeof cause === "object" && cause !== null && "code" in cause && String(cause.code).startsWith("SQLITE_BUSY")
+  if (typeof cause !== "object" || cause === null || !("code" in cause)) return false
+  const code = String(cause.code)
+  return code.startsWith("SQLITE_BUSY") || code === "40001" || code === "40P01"
 }
 
 /**
- * `sql.withTransaction(effect)` with the write lock taken by its first statement. @effect/sql's
- * SQLite client begins transactions deferred (`BEGIN`), so a transaction that reads first (the
- * chain head) must upgrade its lock to write, and SQLite refuses that upgrade at once with
- * `SQLITE_BUSY` while another connection holds the write lock, without calling the busy handler
- * (measured with better-sqlite3: read-then-insert fails after 0 ms while another thread holds
- * `BEGIN IMMEDIATE` for 300 ms; with a no-op write first it waits 330 ms and commits). A write as
- * the first statement takes the lock as `BEGIN IMMEDIATE` would, through the busy handler (the
- * writer's 5 s timeout). PostgreSQL's row locks need nothing of the kind.
+ * `sql.withTransaction(effect)` with the write lock taken by its first statement.
+ *
+ * SQLite: @effect/sql's client begins transactions deferred (`BEGIN`), so a transaction that reads
+ * first (the chain head) must upgrade its lock to write, and SQLite refuses that upgrade at once
+ * with `SQLITE_BUSY` while another connection holds the write lock, without calling the busy
+ * handler (measured with better-sqlite3: read-then-insert fails after 0 ms while another thread
+ * holds `BEGIN IMMEDIATE` for 300 ms; with a no-op write first it waits 330 ms and commits). A
+ * write as the first statement takes the lock as `BEGIN IMMEDIATE` would, through the busy handler
+ * (the writer's 5 s timeout).
+ *
+ * PostgreSQL: with `runId`, the transaction first takes that run's chain lock, an advisory lock
+ * held until it ends (`pg_advisory_xact_lock`, keyed by a 64-bit hash of the run id), so the
+ * links of one run are appended one at a time by every connection of every process: each reads
+ * the head the last one wrote. Without `runId` it takes none (row locks suffice).
  */
-export const writeTransaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError.SqlError, R> =>
+export const writeTransaction = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  effect: Effect.Effect<A, E, R>,
+  runId?: string
+): Effect.Effect<A, E | SqlError.SqlError, R> =>
   sql.withTransaction(Effect.zipRight(
-    sql.onDialectOrElse({ sqlite: () => Effect.asVoid(sql.unsafe("UPDATE audit_chain SET seq = seq WHERE 0")), orElse: () => Effect.void }),
+    sql.onDialectOrElse({
+      sqlite: () => Effect.asVoid(sql.unsafe("UPDATE audit_chain SET seq = seq WHERE 0")),
+      pg: () => runId === undefined ? Effect.void : Effect.asVoid(sql.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [runId])),
+      orElse: () => Effect.void
+    }),
     effect
   ))
 
@@ -155,14 +176,13 @@ export const writeTransaction = <A, E, R>(sql: SqlClient.SqlClient, effect: Effe
  * With the lock taken first ({@link writeTransaction}) a busy writer is waited for, not retried;
  * this is for what the busy handler cannot wait out.
  */
-const busyRetry = { while: isBusy, schedule: Schedule.intersect(Schedule.exponential("1 millis"), Schedule.recurs(12)) }
+const retryRefused = { while: isRetryable, schedule: Schedule.intersect(Schedule.exponential("1 millis"), Schedule.recurs(12)) }
 
 /** Appending links to runs' chains on one client. */
 export const makeChain = (sql: SqlClient.SqlClient) => {
-  const head = `SELECT seq, chain_hash FROM audit_chain WHERE run_id = ${sql.onDialectOrElse({ pg: () => "$1", orElse: () => "?" })} ORDER BY seq DESC LIMIT 1`
-  const insert = `INSERT INTO audit_chain (run_id, seq, kind, records, batch_hash, chain_hash, created_at) VALUES (${
-    sql.onDialectOrElse({ pg: () => "$1, $2, $3, $4, $5, $6, $7", orElse: () => "?, ?, ?, ?, ?, ?, ?" })
-  })`
+  const dialect = dialectOf(sql)
+  const head = placeholders(dialect, "SELECT seq, chain_hash FROM audit_chain WHERE run_id = ? ORDER BY seq DESC LIMIT 1")
+  const insert = placeholders(dialect, "INSERT INTO audit_chain (run_id, seq, kind, records, batch_hash, chain_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
   /**
    * Writes one link of `runId`'s chain in one transaction: `write(seq, chainHash)` writes the
    * `records` records (whose facts are `facts`) as link `seq`, then the link is appended.
@@ -183,7 +203,7 @@ export const makeChain = (sql: SqlClient.SqlClient) => {
         yield* write(seq, chainHash)
         const now = yield* Clock.currentTimeMillis
         yield* sql.unsafe(insert, [runId, seq, kind, records, batchHash, chainHash, now])
-      })).pipe(Effect.retry(busyRetry))
+      }), runId).pipe(Effect.retry(retryRefused))
     })
 }
 
