@@ -6,6 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["sightline-source"] } },
   test: {
     include: ["test/**/*.test.ts"],
+    // A throwaway PostgreSQL server for the Landscape conformance suite (test/support/postgres.ts).
+    globalSetup: ["test/support/postgres.ts"],
     environment: "node",
     testTimeout: 30_000
   }

@@ -28,7 +28,8 @@ import { landscapeError, type LandscapeError } from "./error.js"
 import type { AuditItem, AuditKind, AuditPage, AuditQuery, Severity } from "./results.js"
 
 const kindOrder: ReadonlyArray<AuditKind> = ["operation", "nodeState", "call", "quarantine"]
-const maxOrd = 2 ** 31
+/** Above every `chain_ord`: the largest INTEGER of PostgreSQL (int4), which a bound parameter compared with the column must fit. */
+const maxOrd = 2 ** 31 - 1
 
 interface Cursor {
   readonly startedAt: number

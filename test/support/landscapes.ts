@@ -9,22 +9,23 @@ import { Effect, Layer, pipe, Redacted, Schema } from "effect"
 import { copyFileSync, existsSync } from "node:fs"
 import { join } from "node:path"
 import * as LlmServer from "../../examples/llm-triage/server.js"
-import { AuditedLlmClient, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../../src/index.js"
+import { AuditedLlmClient, type Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../../src/index.js"
 import { ordersPipeline, tempDir, threeOrders } from "../helpers.js"
 
 /** Three valid orders and one whose amount is not a number (quarantined at the source, row index 3). */
 export const ordersWithBadRow = [...threeOrders, { id: "4", customer: "eve", amount: "lots" }]
 
-export const runOrders = (db: string, records: ReadonlyArray<unknown> = ordersWithBadRow) =>
+/** The orders pipeline over `records` into the Landscape of `landscape` (a SQLite file's name, or a layer). */
+export const runOrders = (landscape: string | Layer.Layer<Landscape.Landscape, Landscape.LandscapeError>, records: ReadonlyArray<unknown> = ordersWithBadRow) =>
   Orchestrator.run(ordersPipeline(tempDir(), records)).pipe(
-    Effect.provide(Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db }))),
+    Effect.provide(Layer.merge(TestExporter.layer(), typeof landscape === "string" ? LandscapeSqlite.layer({ filename: landscape }) : landscape)),
     Effect.orDie
   )
 
 const Movie = Schema.Struct({ Title: Schema.String })
 
 /** The LLM example's pipeline (classify, then audience) over `titles`, against its local server. */
-export const runLlm = (db: string, titles: ReadonlyArray<string> = ["Alien", "Toy Story"]) =>
+export const runLlm = (landscape: Layer.Layer<Landscape.Landscape, Landscape.LandscapeError>, titles: ReadonlyArray<string> = ["Alien", "Toy Story"]) =>
   Effect.scoped(Effect.gen(function* () {
     const apiKey = Redacted.make("sk-local-test-key")
     const { baseUrl } = yield* LlmServer.start({ apiKey: Redacted.value(apiKey) })
@@ -47,7 +48,7 @@ export const runLlm = (db: string, titles: ReadonlyArray<string> = ["Alien", "To
       })
     )
     return yield* Orchestrator.run(pipeline, { concurrency: 2 }).pipe(
-      Effect.provide(Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db })))
+      Effect.provide(Layer.merge(TestExporter.layer(), landscape))
     )
   })).pipe(Effect.orDie)
 
@@ -60,7 +61,7 @@ export const sharedLandscape = () =>
   (shared ??= Effect.runPromise(Effect.gen(function* () {
     const db = join(tempDir(), "landscape.db")
     const orders = yield* runOrders(db)
-    const llm = yield* runLlm(db)
+    const llm = yield* runLlm(LandscapeSqlite.layer({ filename: db }))
     return { db, orders: orders.runId, llm: llm.runId }
   })))
 
