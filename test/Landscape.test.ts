@@ -1,5 +1,7 @@
 /**
- * The Landscape service on a real SQLite file.
+ * The Landscape on a real SQLite file: what only SQLite has (opening a file, its connection beside a
+ * user's own SQLite database). What every backend does is in the conformance suite
+ * (`Landscape.write`, `Landscape.read`, `Landscape.verify`).
  */
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -10,23 +12,6 @@ import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, So
 import { Order, querySqlite, tempDir, threeOrders } from "./helpers.js"
 
 describe("Landscape", () => {
-  it.live("applies its migrations once and records them", () =>
-    Effect.gen(function* () {
-      const db = join(tempDir(), "nested", "landscape.db")
-      for (let i = 0; i < 2; i++) yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
-      const applied = yield* querySqlite<{ migration_id: number; name: string }>(db, "SELECT migration_id, name FROM effect_sql_migrations")
-      expect(applied).toEqual([
-        { migration_id: 1, name: "create_landscape" },
-        { migration_id: 2, name: "run_owner_and_interrupted" },
-        { migration_id: 3, name: "chain_and_read_side" },
-        { migration_id: 4, name: "parent_run" }
-      ])
-      const tables = yield* querySqlite<{ name: string }>(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-      expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(
-        ["calls", "node_states", "nodes", "operations", "routing_events", "rows", "runs", "tokens"]
-      ))
-    }))
-
   it.live("a file that cannot be opened fails the layer with LandscapeError, not a defect", () =>
     Effect.gen(function* () {
       const directory = tempDir() // a directory is not a database file
