@@ -56,6 +56,14 @@ export const describe = (url: Redacted.Redacted<string> | string): string => {
   }
 }
 
+/**
+ * Whether `target` is a PostgreSQL URL (`postgres://…` or `postgresql://…`, the schemes libpq
+ * accepts) rather than a SQLite file name: how the CLI's `--db` and `SIGHTLINE_LANDSCAPE` choose.
+ *
+ * @since 0.1.0
+ */
+export const isUrl = (target: string): boolean => /^postgres(ql)?:\/\//i.test(target)
+
 /** PostgreSQL's `int8` (BIGINT, `count(*)`) as a JS number, as SQLite gives it: epoch milliseconds and counts stay below 2^53. */
 const int8 = 20
 const types: Pg.CustomTypesConfig = {

@@ -1,12 +1,15 @@
 /**
  * The `sightline` command as users run it: `node bin/sightline.mjs …` (what `npx sightline` runs)
- * in a child process, on Landscapes written by the real engine.
+ * in a child process, on Landscapes written by the real engine: SQLite files, and a PostgreSQL
+ * database given as a URL.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { tempDir } from "./helpers.js"
+import { postgres } from "./support/backends.js"
 import { copyOf, sharedLandscape } from "./support/landscapes.js"
 
 const bin = join(import.meta.dirname, "..", "bin", "sightline.mjs")
@@ -130,5 +133,27 @@ describe("sightline", () => {
     const done = sightline(["purge", "--older-than", "0s", "--db", copy])
     expect(done.stdout).toMatch(/^purged the payloads of 2 run\(s\)/)
     expect(sightline(["explain", orders, "--index", "0", "--db", copy]).stdout).toMatch(/source data\s+purged/)
+  })
+})
+
+describe.skipIf(!postgres.available)("sightline on PostgreSQL", () => {
+  it("--db postgres://… and SIGHTLINE_LANDSCAPE: runs, explain and verify read the database; the password is never printed", async () => {
+    const shared = await Effect.runPromise(postgres.shared())
+    // The test server trusts every connection: a password in the URL is accepted and must not show.
+    const url = shared.store.target.replace("postgres://postgres@", "postgres://postgres:s3cret-pw@")
+    const runs = json<ReadonlyArray<{ runId: string }>>(["runs", "--db", url])
+    expect(runs.map((r) => r.runId).sort()).toEqual([shared.orders, shared.llm].sort())
+    const explained = sightline(["explain", shared.orders, "--index", "1"], { SIGHTLINE_LANDSCAPE: url })
+    expect(explained.code).toBe(0)
+    expect(explained.stdout).toContain("grace")
+    const verified = sightline(["verify", shared.llm, "--db", url])
+    expect(verified.code).toBe(0)
+    expect(verified.stdout).toContain("ok")
+    for (const r of [explained, verified]) expect(r.stdout + r.stderr).not.toContain("s3cret-pw")
+
+    const down = sightline(["runs", "--db", "postgres://postgres:s3cret-pw@127.0.0.1:1/nowhere"])
+    expect(down.code).toBe(1)
+    expect(down.stderr.trim()).toMatch(/^sightline: Landscape open \(postgres:\/\/127\.0\.0\.1:1\/nowhere\) failed: .*ECONNREFUSED/)
+    expect(down.stderr).not.toContain("s3cret-pw")
   })
 })

@@ -1,21 +1,24 @@
 /**
  * The main job: `npm start`. Runs the flights pipeline on 20,000 real rows and writes
  *
- *   out/landscape.db      the Landscape (SQLite): one run per invocation, kept across invocations
+ *   out/landscape.db      the Landscape (SQLite; or PostgreSQL, see SIGHTLINE_LANDSCAPE): one run per
+ *                         invocation, kept across invocations
  *   out/events.jsonl      this run's telemetry, one JSON event per line (RunStarted … RunFinished)
  *   out/on_time.csv       flights that arrived less than 15 minutes late
  *   out/delayed.jsonl     flights 15 minutes late or more
  *   out/quarantine.jsonl  rows that failed validation or enrichment, with the reason
  *
- * Environment: SIGHTLINE_OUT (default `out`), SIGHTLINE_TELEMETRY=off (use Telemetry.layerDisabled),
- * SIGHTLINE_GRANULARITY (lifecycle | rows | full, default rows), SIGHTLINE_CONCURRENCY (default 4),
+ * Environment: SIGHTLINE_OUT (default `out`), SIGHTLINE_LANDSCAPE (a SQLite file, or a PostgreSQL URL
+ * `postgres://user@host:port/database`; default `<SIGHTLINE_OUT>/landscape.db`),
+ * SIGHTLINE_TELEMETRY=off (use Telemetry.layerDisabled), SIGHTLINE_GRANULARITY (lifecycle | rows | full,
+ * default rows), SIGHTLINE_CONCURRENCY (default 4),
  * FLIGHTS_FILE (a file of vega-datasets' data folder, default flights-20k.json),
  * SIGHTLINE_PROMETHEUS_PORT (serve /metrics while the job runs), and the OpenTelemetry variables
  * (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 sends events, spans and metrics over OTLP).
  */
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { join } from "node:path"
-import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, PrometheusExporter, Telemetry } from "../../src/index.js"
+import { JsonLinesExporter, Landscape, LandscapePg, LandscapeSqlite, Orchestrator, PrometheusExporter, Telemetry } from "../../src/index.js"
 import { makePipeline } from "./pipeline.js"
 
 const settings = Config.all({
@@ -24,8 +27,19 @@ const settings = Config.all({
   granularity: Config.literal("lifecycle", "rows", "full")("SIGHTLINE_GRANULARITY").pipe(Config.withDefault("rows")),
   prometheusPort: Config.option(Config.port("SIGHTLINE_PROMETHEUS_PORT")),
   concurrency: Config.integer("SIGHTLINE_CONCURRENCY").pipe(Config.withDefault(4)),
-  flights: Config.string("FLIGHTS_FILE").pipe(Config.withDefault("flights-20k.json"))
+  flights: Config.string("FLIGHTS_FILE").pipe(Config.withDefault("flights-20k.json")),
+  landscape: Config.option(Config.redacted("SIGHTLINE_LANDSCAPE"))
 })
+
+/** Where the Landscape is: `SIGHTLINE_LANDSCAPE`, else `landscape.db` in the output folder; printed without a password. */
+const landscapeOf = (s: Config.Config.Success<typeof settings>) =>
+  Option.match(s.landscape, {
+    onNone: () => ({ layer: LandscapeSqlite.layer({ filename: join(s.outDir, "landscape.db") }), where: join(s.outDir, "landscape.db") }),
+    onSome: (target) =>
+      LandscapePg.isUrl(Redacted.value(target))
+        ? { layer: LandscapePg.layer({ url: target }), where: LandscapePg.describe(target) }
+        : { layer: LandscapeSqlite.layer({ filename: Redacted.value(target) }), where: Redacted.value(target) }
+  })
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
 
@@ -60,7 +74,7 @@ const main = Effect.gen(function* () {
       ...Object.entries(summary.rowsPerSink).map(([sink, n]) => `  ${sink.padEnd(14)} ${fmt(n)}`),
       `  quarantined    ${fmt(summary.quarantined)}`,
       `  telemetry      ${summary.telemetryEnabled ? `${fmt(stats.emitted)} events emitted (${s.granularity})` : "off"}`,
-      `Wrote ${join(s.outDir, "landscape.db")} (${runs.length} run${runs.length === 1 ? "" : "s"} so far), ` +
+      `Wrote ${landscapeOf(s).where} (${runs.length} run${runs.length === 1 ? "" : "s"} so far), ` +
       `${join(s.outDir, "events.jsonl")}, on_time.csv, delayed.jsonl, quarantine.jsonl`
     ].join("\n")
   )
@@ -86,9 +100,7 @@ const TelemetryLive = Layer.unwrapEffect(
   })
 )
 
-const LandscapeLive = Layer.unwrapEffect(
-  Effect.map(settings, (s) => LandscapeSqlite.layer({ filename: join(s.outDir, "landscape.db") }))
-)
+const LandscapeLive = Layer.unwrapEffect(Effect.map(settings, (s) => landscapeOf(s).layer))
 
 /** On Ctrl-C (or SIGTERM): say where the interrupted run is recorded and where its partial output is. */
 const reportInterruption = Effect.gen(function* () {
@@ -98,7 +110,7 @@ const reportInterruption = Effect.gen(function* () {
   if (run === undefined) return
   console.error(
     `Run ${run.runId} of pipeline "${run.pipeline}": ${run.status} after ${(run.rowsRead ?? 0).toLocaleString("en-US")} rows; ` +
-    `recorded in ${join(s.outDir, "landscape.db")}, partial sink output in ${s.outDir}/*.partial-${run.runId}.*`
+    `recorded in ${landscapeOf(s).where}, partial sink output in ${s.outDir}/*.partial-${run.runId}.*`
   )
 }).pipe(Effect.ignore)
 

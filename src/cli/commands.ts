@@ -14,7 +14,7 @@ import { dbPath, landscapeAt, parseAge, parseTime, resolveRun, UsageError } from
 import * as Show from "./show.js"
 
 const db = Options.text("db").pipe(
-  Options.withDescription("Landscape file (default: $SIGHTLINE_LANDSCAPE, else out/landscape.db)"),
+  Options.withDescription("Landscape: a SQLite file or a postgres:// URL (default: $SIGHTLINE_LANDSCAPE, else out/landscape.db)"),
   Options.optional
 )
 const asJson = Options.boolean("json").pipe(Options.withDescription("print JSON instead of a table"))

@@ -1,27 +1,32 @@
 /**
- * What every `sightline` command shares: which Landscape file (`--db`, else `SIGHTLINE_LANDSCAPE`,
- * else `out/landscape.db`), opening it (never creating it), `latest` as a run id, times and ages.
+ * What every `sightline` command shares: which Landscape (`--db`, else `SIGHTLINE_LANDSCAPE`, else
+ * `out/landscape.db`: a SQLite file, or a PostgreSQL URL), opening it (a file is never created),
+ * `latest` as a run id, times and ages.
  *
  * @internal
  */
-import { Data, Duration, Effect, Layer, Option } from "effect"
+import { Data, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { existsSync, statSync } from "node:fs"
 import { Landscape, type LandscapeError } from "../Landscape.js"
+import * as LandscapePg from "../LandscapePg.js"
 import * as LandscapeSqlite from "../LandscapeSqlite.js"
 
 /** A usage error of the command: one line, exit code 2. */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
-/** The Landscape file of a command. */
+/** The Landscape of a command: a file name or a PostgreSQL URL. */
 export const dbPath = (option: Option.Option<string>): string =>
   Option.getOrElse(option, () => process.env["SIGHTLINE_LANDSCAPE"] || "out/landscape.db")
 
 /**
- * The Landscape layer over an existing file. A missing file is a usage error (never created: a
- * typo in `--db` must not leave an empty Landscape behind). Opening migrates an older file.
+ * The Landscape layer over an existing file, or a PostgreSQL database (`postgres://…`; errors name
+ * the server without its password). A missing file is a usage error (never created: a typo in
+ * `--db` must not leave an empty Landscape behind). Opening migrates an older schema.
  */
 export const landscapeAt = (path: string): Layer.Layer<Landscape, LandscapeError | UsageError> =>
-  !existsSync(path)
+  LandscapePg.isUrl(path)
+    ? LandscapePg.layer({ url: Redacted.make(path) })
+    : !existsSync(path)
     ? Layer.fail(new UsageError({ message: `no Landscape at ${path} (run a pipeline first, or pass --db FILE or set SIGHTLINE_LANDSCAPE)` }))
     : statSync(path).isDirectory()
     ? Layer.fail(new UsageError({ message: `${path} is a directory, not a Landscape file` }))
