@@ -8,9 +8,11 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { blocksDir, expectedFiles, parseBlocks } from "../scripts/readme-blocks.js"
 import { tempDir } from "./helpers.js"
+import { postgres } from "./support/backends.js"
 
 const root = join(import.meta.dirname, "..")
 /** tsx's loader, by absolute URL: the programs run in folders outside this repository. */
@@ -36,11 +38,15 @@ describe("README.md", () => {
   it("has program blocks", () => expect(programs.length).toBeGreaterThan(0))
 
   for (const block of programs) {
-    it(`the program at line ${block.line} runs and exits 0; with the default exporter queue it loses no event`, () => {
+    // A program reading DATABASE_URL gets a new database of the test server (support/postgres.ts).
+    const needsPostgres = block.code.includes("DATABASE_URL")
+    it.skipIf(needsPostgres && !postgres.available)(`the program at line ${block.line} runs and exits 0; with the default exporter queue it loses no event`, async () => {
       const cwd = tempDir("sightline-readme-")
       for (const [name, text] of Object.entries(fixtures)) writeFileSync(join(cwd, name), text)
+      const env = needsPostgres ? { ...process.env, DATABASE_URL: (await Effect.runPromise(postgres.fresh())).target } : process.env
       const run = spawnSync(process.execPath, ["--conditions=sightline-source", "--import", tsx, join(blocksDir, block.file)], {
         cwd,
+        env,
         encoding: "utf8",
         timeout: 120_000
       })
