@@ -34,27 +34,21 @@ const freePort = () =>
     })
   })
 
-export default async function setup(project: TestProject) {
-  const given = process.env["SIGHTLINE_TEST_POSTGRES_URL"]
-  if (given !== undefined && given !== "") {
-    const server = new URL(given)
-    server.pathname = ""
-    project.provide("postgresUrl", server.toString().replace(/\/$/, ""))
-    return
-  }
+/**
+ * Starts a throwaway PostgreSQL cluster: `initdb` into a temporary directory (as the `postgres` user
+ * when running as root, which initdb refuses), `pg_ctl start` on 127.0.0.1 on a free port with
+ * `fsync=off`. Returns its superuser URL (no database) and `stop` (stops it and deletes the
+ * directory); `undefined` when PostgreSQL's binaries are not installed. Also used by
+ * `bench/landscape-pg.ts`.
+ */
+export const startCluster = async (): Promise<{ readonly url: string; readonly stop: () => void } | undefined> => {
   const bin = binaries.find((dir) => existsSync(join(dir, "initdb")))
-  if (bin === undefined) {
-    if (process.env["CI"] !== undefined) throw new Error("CI must have PostgreSQL (apt-get install postgresql): the conformance suite runs on it")
-    console.warn("PostgreSQL not found (apt-get install postgresql, or set SIGHTLINE_TEST_POSTGRES_URL): its half of the Landscape conformance suite is skipped")
-    project.provide("postgresUrl", "")
-    return
-  }
+  if (bin === undefined) return undefined
   const root = mkdtempSync(join(tmpdir(), "sightline-pg-"))
   chmodSync(root, 0o777)
   const data = join(root, "data")
   const port = await freePort()
   const asRoot = process.getuid?.() === 0
-  // initdb and the server refuse to run as root: run them as the `postgres` user the package creates.
   const run = (command: string, args: ReadonlyArray<string>) => {
     const file = join(bin, command)
     const result = asRoot
@@ -65,12 +59,33 @@ export default async function setup(project: TestProject) {
   run("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
   const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`
   run("pg_ctl", ["-D", data, "-l", join(root, "server.log"), "-o", options, "-w", "start"])
-  project.provide("postgresUrl", `postgres://postgres@127.0.0.1:${port}`)
-  return () => {
-    try {
-      run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
-    } finally {
-      rmSync(root, { recursive: true, force: true })
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}`,
+    stop: () => {
+      try {
+        run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
+      } finally {
+        rmSync(root, { recursive: true, force: true })
+      }
     }
   }
+}
+
+export default async function setup(project: TestProject) {
+  const given = process.env["SIGHTLINE_TEST_POSTGRES_URL"]
+  if (given !== undefined && given !== "") {
+    const server = new URL(given)
+    server.pathname = ""
+    project.provide("postgresUrl", server.toString().replace(/\/$/, ""))
+    return
+  }
+  const cluster = await startCluster()
+  if (cluster === undefined) {
+    if (process.env["CI"] !== undefined) throw new Error("CI must have PostgreSQL (apt-get install postgresql): the conformance suite runs on it")
+    console.warn("PostgreSQL not found (apt-get install postgresql, or set SIGHTLINE_TEST_POSTGRES_URL): its half of the Landscape conformance suite is skipped")
+    project.provide("postgresUrl", "")
+    return
+  }
+  project.provide("postgresUrl", cluster.url)
+  return cluster.stop
 }
