@@ -8,8 +8,8 @@
  * never recovers it, so the run's `Exit` names it (DESIGN.md invariant 3). Times are epoch
  * milliseconds, durations milliseconds, hashes SHA-256 hex over RFC 8785 canonical JSON.
  *
- * `make` builds the service over any `@effect/sql` `SqlClient` (after `migrate`);
- * `LandscapeSqlite.layer` is the embedded default.
+ * `make` builds the service over an `@effect/sql` `SqlClient` (after `migrate`);
+ * `LandscapeSqlite.layer` is the embedded default, `LandscapePg.layer` the same on PostgreSQL.
  *
  * @since 0.1.0
  */
@@ -51,8 +51,9 @@ export class Landscape extends Context.Tag("sightline/Landscape")<Landscape, Lan
 /**
  * The Landscape service over the `SqlClient` in context, whose schema {@link migrate} has brought up
  * to date. `readonly: true` when the client cannot write (`findRows` then scans instead of creating
- * its field index). Portable SQL (SQLite, PostgreSQL), except the snapshot mark of `query`'s
- * continuation tokens, which reads SQLite's `rowid` (issue 13 gives PostgreSQL its own).
+ * its field index). Works on SQLite and PostgreSQL clients (`@effect/sql-sqlite-node`,
+ * `@effect/sql-pg`, the dialect read from the client); `LandscapeSqlite.layer` and
+ * `LandscapePg.layer` build it with their client, migrations and recovery.
  *
  * @since 0.1.0
  * @category constructors

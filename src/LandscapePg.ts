@@ -11,7 +11,7 @@ import Pg from "pg"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
 import { Landscape, type LandscapeError } from "./Landscape.js"
 import type { LandscapeService } from "./landscape/api.js"
-import { landscapeError, toLandscapeError } from "./landscape/error.js"
+import { landscapeError, type Operation, toLandscapeError } from "./landscape/error.js"
 import { recoverStaleRuns } from "./landscape/recovery.js"
 import { make, migrate } from "./landscape/service.js"
 
@@ -70,20 +70,21 @@ const types: Pg.CustomTypesConfig = {
   getTypeParser: (oid: number, format?: "text" | "binary") => (oid === int8 ? Number : Pg.types.getTypeParser(oid, format))
 }
 
-const writes = [
-  "beginRun", "heartbeat", "finishRun", "registerNodes", "recordBatch", "beginOperation", "completeOperation", "recordCall", "purge"
-] as const satisfies ReadonlyArray<keyof LandscapeService>
-
-/** The service with every write failing: what `readonly: true` gives. */
+/** The service with every write failing: what `readonly: true` gives (a dry-run purge only reads, so it runs). */
 const readOnly = (service: LandscapeService, where: string): LandscapeService => {
-  const refused = Object.fromEntries(writes.map((name) => [
-    name,
-    (options?: { readonly dryRun?: boolean }) =>
-      name === "purge" && options?.dryRun === true
-        ? service.purge(options as Parameters<LandscapeService["purge"]>[0])
-        : Effect.fail(landscapeError(name, `the Landscape at ${where} is open read-only`))
-  ]))
-  return { ...service, ...refused }
+  const refuse = (operation: Operation) => () => Effect.fail(landscapeError(operation, `the Landscape at ${where} is open read-only`))
+  return {
+    ...service,
+    beginRun: refuse("beginRun"),
+    heartbeat: refuse("heartbeat"),
+    finishRun: refuse("finishRun"),
+    registerNodes: refuse("registerNodes"),
+    recordBatch: refuse("recordBatch"),
+    beginOperation: refuse("beginOperation"),
+    completeOperation: refuse("completeOperation"),
+    recordCall: refuse("recordCall"),
+    purge: (options) => (options.dryRun === true ? service.purge(options) : refuse("purge")())
+  }
 }
 
 /**

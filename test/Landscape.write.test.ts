@@ -118,6 +118,20 @@ eachBackend((backend) => {
       expect(Number(links!.n)).toBe(4) // begin, nodes, the one good batch, end
     }))
 
+  it.live("a read-only Landscape reads, and refuses every write with LandscapeError", () =>
+    Effect.gen(function* () {
+      const store = yield* backend.fresh()
+      yield* within(store)(Effect.zipRight(begin("r"), finish("r", 0)))
+      const readOnly = <A, E>(effect: Effect.Effect<A, E, Landscape.Landscape>) => Effect.provide(effect, store.layer({ readonly: true }))
+      expect(Option.getOrThrow(yield* readOnly(Landscape.getRun("r")))).toMatchObject({ status: "completed" })
+      expect(yield* readOnly(Landscape.verify("r"))).toMatchObject({ ok: true })
+      const error = yield* Effect.flip(readOnly(begin("s")))
+      expect(error).toMatchObject({ _tag: "LandscapeError", operation: "beginRun" })
+      expect(yield* readOnly(Landscape.purge({ olderThan: now + 60_000, dryRun: true }))).toMatchObject({ runs: ["r"], dryRun: true })
+      expect(yield* Effect.flip(readOnly(Landscape.purge({ olderThan: now + 60_000 })))).toMatchObject({ _tag: "LandscapeError", operation: "purge" })
+      expect(yield* within(store)(Landscape.runs())).toHaveLength(1)
+    }))
+
   it.live("many fibers appending to one run at once keep one chain, link after link, that verifies", () =>
     Effect.gen(function* () {
       const store = yield* backend.fresh()
