@@ -104,6 +104,9 @@ eachBackend((backend) => {
         expect(yield* backend.usesIndex(copy, `SELECT row_id FROM rows r WHERE r.run_id = 'x' AND ${condition}`, "rows_field_customer")).toBe(true)
         const readOnly = yield* Landscape.findRows({ runId: orders, where: { amount: ["12.5", "99"] } }).pipe(Effect.provide(copy.layer({ readonly: true })))
         expect(readOnly.map((r) => r.rowIndex)).toEqual([0, 2])
+        // Values match by JSON type: the stored amounts are strings, so the number finds nothing.
+        expect(yield* Landscape.findRows({ runId: orders, where: { amount: 12.5 } }).pipe(Effect.provide(at(copy)))).toEqual([])
+        expect((yield* Landscape.findRows({ runId: orders, where: { amount: "12.5", customer: ["ada", null] } }).pipe(Effect.provide(at(copy)))).map((r) => r.rowIndex)).toEqual([0])
         const error = yield* Effect.flip(Landscape.findRows({ runId: orders, where: { "a'b": 1 } }).pipe(Effect.provide(at(copy))))
         expect(error).toMatchObject({ _tag: "LandscapeError", operation: "findRows" })
       }))

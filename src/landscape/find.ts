@@ -9,8 +9,8 @@
  * lookup whatever the run's size. Creating it reads every row once (a few seconds per million);
  * from then on each row written costs one more evaluation of the expression. A read-only Landscape
  * cannot create it and scans the run's rows instead. The path is part of the index expression, so
- * it is written into the SQL text: field names are checked (no quote, backslash, bracket, question
- * mark or control character) and quoted per segment.
+ * it is written into the SQL text: field names are checked (no quote, backslash, bracket or control
+ * character) and quoted per segment.
  *
  * @internal
  */
@@ -23,7 +23,7 @@ import type { TokenOutcome } from "./records.js"
 import type { FieldValue, FindRowsRequest, FoundRow } from "./results.js"
 
 // eslint-disable-next-line no-control-regex -- control characters are what it refuses
-const segment = /^[^"'\\.[\]?{},\u0000-\u001f]+$/
+const segment = /^[^"'\\.[\]\u0000-\u001f]+$/
 
 /** The path of a field name (`address.city` → `["address", "city"]`), or `undefined` when it is not allowed. */
 const fieldPath = (field: string): ReadonlyArray<string> | undefined => {
@@ -81,7 +81,7 @@ export const makeFind = (sql: SqlClient.SqlClient, options: { readonly readonly:
       for (const [field, wanted] of fields) {
         const path = fieldPath(field)
         if (path === undefined) {
-          return yield* landscapeError("findRows", `field name ${JSON.stringify(field)} is not allowed (no quote, backslash, bracket, brace, comma, question mark or control character)`)
+          return yield* landscapeError("findRows", `field name ${JSON.stringify(field)} is not allowed (no quote, backslash, bracket or control character)`)
         }
         yield* ensureIndex(field, path)
         const values = (Array.isArray(wanted) ? wanted : [wanted]) as ReadonlyArray<FieldValue>
