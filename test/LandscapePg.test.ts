@@ -11,6 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { type AddressInfo, connect, createServer, type Socket } from "node:net"
 import { join } from "node:path"
+import Pg from "pg"
 import { Landscape, LandscapePg, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
 import { tempDir } from "./helpers.js"
 import { postgres, type Store } from "./support/backends.js"
@@ -118,13 +119,27 @@ describe.skipIf(!postgres.available)("LandscapePg", () => {
       expect(report.counts.rows).toBeGreaterThanOrEqual(500)
     }))
 
-  it.live("a statement time-out (a lock held too long elsewhere, statement_timeout in the URL): LandscapeError within 1 s of it, the run recorded failed", () =>
+  it.live("a statement time-out (a lock held elsewhere, statement_timeout in the URL): LandscapeError within 1 s of it, the run recorded failed", () =>
     Effect.gen(function* () {
       const store = yield* backend.fresh()
       const url = `${store.target}?options=${encodeURIComponent("-c statement_timeout=300")}`
       const landscape = LandscapePg.layer({ url: Redacted.make(url) })
-      // Another session holds the chain's table for 700 ms: the run's next write waits 300 ms and times out.
-      const hold = Effect.fork(store.exec("BEGIN; LOCK TABLE audit_chain IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(0.7); COMMIT"))
+      // Another session holds the chain's table until the run's first write blocked on it has timed
+      // out (that statement stops waiting), then lets go, so the run can record how it ended.
+      const blocked = store.exec<{ pid: number; query_start: string }>(
+        "SELECT l.pid, a.query_start::text FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND l.relation = 'audit_chain'::regclass"
+      )
+      const hold = Effect.forkDaemon(Effect.promise(async () => {
+        const client = new Pg.Client({ connectionString: store.target })
+        await client.connect()
+        await client.query("BEGIN; LOCK TABLE audit_chain IN ACCESS EXCLUSIVE MODE")
+        const poll = () => Effect.runPromise(Effect.delay(blocked, "10 millis"))
+        let first = (await poll())[0]
+        for (let i = 0; first === undefined && i < 500; i++) first = (await poll())[0]
+        while ((await poll()).some((w) => w.pid === first?.pid && w.query_start === first.query_start)) continue
+        await client.query("COMMIT")
+        await client.end()
+      }))
       const { afterMs, exit } = yield* hitMidRun(store, landscape, Effect.zipRight(hold, Effect.sleep("50 millis")))
       expect(afterMs).toBeLessThan(300 + 1000)
       expect(failureOf(exit)).toMatchObject({ _tag: "LandscapeError", message: expect.stringContaining("statement timeout") })
