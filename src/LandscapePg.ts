@@ -83,6 +83,17 @@ const readOnly = (service: LandscapeService, where: string): LandscapeService =>
     beginOperation: refuse("beginOperation"),
     completeOperation: refuse("completeOperation"),
     recordCall: refuse("recordCall"),
+    partitions: {
+      ...service.partitions,
+      create: refuse("partitions"),
+      claim: refuse("partitions"),
+      renew: refuse("partitions"),
+      checkpoint: refuse("partitions"),
+      release: refuse("partitions"),
+      fail: refuse("partitions"),
+      complete: refuse("partitions"),
+      finishRun: refuse("finishRun")
+    },
     purge: (options) => (options.dryRun === true ? service.purge(options) : refuse("purge")())
   }
 }

@@ -6,7 +6,21 @@
 import type { Effect, Option, Redacted, Stream } from "effect"
 import type { RunTotals } from "../internal/usage.js"
 import type { LandscapeError } from "./error.js"
-import type { CallRecord, NodeRecord, OperationEnd, OperationStart, RecordBatch, RunEnd, RunRow, RunStart } from "./records.js"
+import type {
+  CallRecord,
+  NodeRecord,
+  OperationEnd,
+  OperationStart,
+  PartitionCheckpoint,
+  PartitionedRun,
+  PartitionLease,
+  PartitionLeftovers,
+  PartitionStatus,
+  RecordBatch,
+  RunEnd,
+  RunRow,
+  RunStart
+} from "./records.js"
 import type {
   AuditPage,
   AuditQuery,
@@ -40,11 +54,15 @@ export interface LandscapeService {
   readonly registerNodes: (nodes: ReadonlyArray<NodeRecord>) => Effect.Effect<void, LandscapeError>
   /**
    * Writes a batch of one run's rows (each with its first token), node states, routing decisions,
-   * calls and outcomes in one transaction, as one link of its chain.
+   * calls and outcomes in one transaction, as one link of its chain. With `checkpoint` (a
+   * distributed run's partition), the partition's checkpoint is written in the same transaction,
+   * and the whole batch is refused (`partitionLease`) when the lease was taken over.
    */
-  readonly recordBatch: (batch: RecordBatch) => Effect.Effect<void, LandscapeError>
+  readonly recordBatch: (batch: RecordBatch, checkpoint?: PartitionCheckpoint) => Effect.Effect<void, LandscapeError>
   readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>
   readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>
+  /** The partitions of distributed runs: leases, checkpoints, completion (see `DistributedRun`). */
+  readonly partitions: PartitionsService
   /** Records one call made in a node state or an operation (one link). */
   readonly recordCall: (call: CallRecord) => Effect.Effect<void, LandscapeError>
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRow>, LandscapeError>
@@ -77,4 +95,49 @@ export interface LandscapeService {
   readonly exportRun: (runId: string, key: Redacted.Redacted<string>) => Stream.Stream<string, LandscapeError>
   /** Deletes the payloads (row data, call bodies) of runs that finished before `olderThan`; every hash stays. */
   readonly purge: (options: PurgeOptions) => Effect.Effect<PurgeResult, LandscapeError>
+}
+
+/**
+ * The partitions of distributed runs (`DistributedRun`): a worker claims a partition (a lease with
+ * a fencing `attempt`), renews its lease, writes checkpoints (with its batches through
+ * `recordBatch`, or alone), and completes, releases or fails it. Every write of a lease is refused
+ * with `LandscapeError` (operation `partitionLease`) once another worker has taken the partition
+ * over. Times are epoch milliseconds of the caller's clock.
+ *
+ * @since 0.3.0
+ */
+export interface PartitionsService {
+  /** Records `count` pending partitions of a run begun with `owner: "workers"`. */
+  readonly create: (runId: string, count: number, traceparent: string | null, now: number) => Effect.Effect<void, LandscapeError>
+  /** Claims a pending partition, or one whose lease expired before `now`, until `now + leaseMs`; `None` when there is none. */
+  readonly claim: (runId: string, owner: string, leaseMs: number, now: number) => Effect.Effect<Option.Option<PartitionLease>, LandscapeError>
+  readonly renew: (lease: PartitionRef, leaseExpiresAt: number, now: number) => Effect.Effect<void, LandscapeError>
+  readonly checkpoint: (checkpoint: PartitionCheckpoint, now: number) => Effect.Effect<void, LandscapeError>
+  /** Back to `pending` with its checkpoint, for another worker to continue (an interrupted worker). */
+  readonly release: (lease: PartitionRef, now: number) => Effect.Effect<void, LandscapeError>
+  readonly fail: (lease: PartitionRef, now: number) => Effect.Effect<void, LandscapeError>
+  /** Completes the partition with its final checkpoint; returns how many of the run's partitions are not completed. */
+  readonly complete: (checkpoint: PartitionCheckpoint, now: number) => Effect.Effect<number, LandscapeError>
+  readonly list: (runId: string) => Effect.Effect<ReadonlyArray<PartitionStatus>, LandscapeError>
+  /** The run a worker joins; `None` when it is not recorded. */
+  readonly join: (runId: string) => Effect.Effect<Option.Option<PartitionedRun>, LandscapeError>
+  /** What earlier attempts on the partition left open: operations among `operationIds`, rows committed by no batch. */
+  readonly leftovers: (lease: PartitionLease, operationIds: ReadonlyArray<string>) => Effect.Effect<PartitionLeftovers, LandscapeError>
+  /**
+   * Records how a distributed run ended, like `finishRun`, but only if it is still `running`
+   * (several workers may see it done): `false` when it had already ended.
+   */
+  readonly finishRun: (run: RunEnd) => Effect.Effect<boolean, LandscapeError>
+}
+
+/**
+ * A lease as its holder names it, for the fenced writes.
+ *
+ * @since 0.3.0
+ */
+export interface PartitionRef {
+  readonly runId: string
+  readonly index: number
+  readonly owner: string
+  readonly attempt: number
 }

@@ -8,7 +8,9 @@ import { describeError } from "../internal/describe.js"
 
 /**
  * The Landscape operations an error can come from: the layer's own (`open`, `migrate`,
- * `recoverStaleRuns`), the engine's writes, and the read side (queries, integrity, retention).
+ * `recoverStaleRuns`), the engine's writes, a distributed run's partitions (`partitions`; and
+ * `partitionLease`: the lease of a partition was lost, it was taken over), and the read side
+ * (queries, integrity, retention).
  *
  * @since 0.1.0
  */
@@ -24,6 +26,8 @@ export const Operation = Schema.Literal(
   "beginOperation",
   "completeOperation",
   "recordCall",
+  "partitions",
+  "partitionLease",
   "getRun",
   "listRuns",
   "llmUsage",

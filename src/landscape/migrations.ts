@@ -299,5 +299,33 @@ export const migrations = Migrator.fromRecord({
       `ALTER TABLE audit_chain ADD COLUMN mark BIGINT GENERATED ALWAYS AS IDENTITY`,
       `CREATE UNIQUE INDEX audit_chain_mark ON audit_chain (mark)`
     ]
-  })
+  }),
+  /**
+   * Distributed runs (`DistributedRun`): one row per partition of a run's source, the lease a
+   * worker holds on it (`owner`, `attempt`, `lease_expires_at`) and its checkpoint (`position`, the
+   * next source index to read; the committed counts; `state_json`, what the sinks and operations of
+   * the current attempt need to be continued). Coordination, not audit: not in the hash chain
+   * (the records it points at are). `attempt` grows with every claim: the fencing token that keeps a
+   * worker whose lease was taken over from committing.
+   */
+  "0006_run_partitions": statements(
+    `CREATE TABLE run_partitions (
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      partition_index INTEGER NOT NULL,
+      partition_count INTEGER NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed')),
+      owner TEXT,
+      attempt INTEGER NOT NULL DEFAULT 0,
+      lease_expires_at BIGINT,
+      position BIGINT NOT NULL DEFAULT 0,
+      rows_read INTEGER NOT NULL DEFAULT 0,
+      rows_quarantined INTEGER NOT NULL DEFAULT 0,
+      rows_per_sink_json TEXT NOT NULL DEFAULT '{}',
+      state_json TEXT,
+      traceparent TEXT,
+      updated_at BIGINT NOT NULL,
+      completed_at BIGINT,
+      PRIMARY KEY (run_id, partition_index)
+    )`
+  )
 })

@@ -22,6 +22,12 @@ export interface RunStart {
   readonly traceId?: string
   /** The run that started this one (`Orchestrator.RunOptions.parent`), stored as `runs.parent_run_id`. */
   readonly parentRunId?: string
+  /**
+   * Who keeps the run alive: `"process"` (default) records this process (host, pid) as its owner,
+   * so the run is taken for dead as soon as that process is gone; `"workers"` (a distributed run,
+   * see `DistributedRun`) records no owner: the run is alive while some worker refreshes its heartbeat.
+   */
+  readonly owner?: "process" | "workers"
 }
 
 /** @since 0.1.0 */
@@ -136,7 +142,8 @@ export type TokenOutcome = "routed" | "quarantined" | "failed"
 export interface TokenEnd {
   readonly tokenId: string
   readonly outcome: TokenOutcome
-  readonly sinkNodeId: string
+  /** The sink the token reached, `null` for a token that never reached one (a partition's row abandoned by a worker that died). */
+  readonly sinkNodeId: string | null
   readonly completedAt: number
 }
 
@@ -213,4 +220,104 @@ export interface RunRow {
   readonly parentRunId: string | null
   /** The run's final hash-chain value, stored when it ended (`null` while running, or recorded before the chain existed). */
   readonly chainHash: string | null
+}
+
+/**
+ * The state of one partition of a distributed run (`DistributedRun`), as `run_partitions` holds
+ * it: `pending` (never claimed, or released), `running` (leased by `owner` until
+ * `leaseExpiresAt`), `completed` or `failed`.
+ *
+ * @since 0.3.0
+ */
+export interface PartitionStatus {
+  readonly runId: string
+  /** 0-based; the partition holds the source records whose index modulo `count` is `index`. */
+  readonly index: number
+  readonly count: number
+  readonly status: "pending" | "running" | "completed" | "failed"
+  /** The worker holding (or that last held) the lease. */
+  readonly owner: string | null
+  /** Claims so far: the fencing token of the current lease (a write with an older one is refused). */
+  readonly attempt: number
+  readonly leaseExpiresAt: number | null
+  /** The checkpoint: the next source index to read (every record of the partition before it is committed). */
+  readonly position: number
+  readonly rowsRead: number
+  readonly rowsQuarantined: number
+  readonly rowsPerSink: Readonly<Record<string, number>>
+  readonly updatedAt: number
+  readonly completedAt: number | null
+}
+
+/**
+ * A partition a worker has claimed: its lease (`owner`, `attempt`) and the checkpoint to continue
+ * from, plus `state`, what the previous attempt's sinks and operations need to be continued
+ * (JSON-compatible, `null` on the first attempt).
+ *
+ * @since 0.3.0
+ */
+export interface PartitionLease extends PartitionStatus {
+  readonly status: "running"
+  readonly owner: string
+  readonly leaseExpiresAt: number
+  readonly state: unknown
+  /** The worker whose expired lease this claim took over; `null` when the partition was pending. */
+  readonly previousOwner: string | null
+  /** W3C `traceparent` of the run's span, so every worker's spans join the run's trace. */
+  readonly traceparent: string | null
+}
+
+/**
+ * A checkpoint of a leased partition, written in the same transaction as the batch it follows
+ * (`recordBatch`), or on its own. Refused (`LandscapeError`, operation `partitionLease`) when the
+ * lease is no longer `owner`'s at `attempt`: the partition was taken over.
+ *
+ * @since 0.3.0
+ */
+export interface PartitionCheckpoint {
+  readonly runId: string
+  readonly index: number
+  readonly owner: string
+  readonly attempt: number
+  readonly position: number
+  readonly rowsRead: number
+  readonly rowsQuarantined: number
+  readonly rowsPerSink: Readonly<Record<string, number>>
+  /** JSON-compatible: what the sinks and operations of this attempt need to be continued. */
+  readonly state: unknown
+  /** The lease is extended to this time (epoch ms). */
+  readonly leaseExpiresAt: number
+}
+
+/**
+ * What a previous attempt on a partition left open: its operations still `running`, and the rows
+ * of the partition at or after the checkpoint that an external call recorded early (`journal.ts`)
+ * but no batch committed: their tokens without outcome and their node states still `running`.
+ *
+ * @since 0.3.0
+ */
+export interface PartitionLeftovers {
+  readonly operations: ReadonlyArray<{ readonly operationId: string; readonly startedAt: number; readonly details: unknown }>
+  readonly rows: ReadonlyArray<{ readonly rowIndex: number; readonly tokenId: string }>
+  readonly runningStates: ReadonlyArray<{ readonly stateId: string; readonly startedAt: number }>
+}
+
+/**
+ * What a worker joining a distributed run needs to know of it.
+ *
+ * @since 0.3.0
+ */
+export interface PartitionedRun {
+  readonly runId: string
+  readonly pipeline: string
+  readonly status: RunStatus
+  /** SHA-256 of the pipeline's configuration as recorded: a worker's pipeline must have the same. */
+  readonly configHash: string
+  readonly startedAt: number
+  /** Node ids by node name, as registered when the run began. */
+  readonly nodeIds: Readonly<Record<string, string>>
+  /** How many partitions the run has; 0 for a run that is not distributed. */
+  readonly partitions: number
+  /** W3C `traceparent` of the run's span. */
+  readonly traceparent: string | null
 }

@@ -4,26 +4,89 @@
  *
  * @internal
  */
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type SqlError } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import { Clock, Effect } from "effect"
-import type { LandscapeService } from "./api.js"
+import type { LandscapeService, PartitionsService } from "./api.js"
 import * as Chain from "./chain.js"
-import { landscapeError, toLandscapeError } from "./error.js"
+import { landscapeError, LandscapeError, toLandscapeError } from "./error.js"
 import { migrations } from "./migrations.js"
 import { operation } from "./operation.js"
+import { makePartitions, type Partitions } from "./partitions.js"
 import { makeReader } from "./read.js"
+import type { RunEnd } from "./records.js"
 import { canonicalVersion, configOf, json, makeChain, makeRecordBatch, owner } from "./write.js"
 
 export { toLandscapeError }
+
+/** The partition writes as Landscape operations (`partitions`; lost leases fail as `partitionLease`). */
+const partitionsService = (p: Partitions, finishIfRunning: (run: RunEnd) => Effect.Effect<boolean, SqlError.SqlError | LandscapeError>): PartitionsService => ({
+  create: (runId, count, traceparent, now) => operation("partitions", p.create(runId, count, traceparent, now)),
+  claim: (runId, owner, leaseMs, now) => operation("partitions", p.claim(runId, owner, leaseMs, now)),
+  renew: (lease, expiresAt, now) => operation("partitions", p.renew(lease, expiresAt, now)),
+  checkpoint: (cp, now) => operation("partitions", p.checkpoint(cp, now)),
+  release: (lease, now) => operation("partitions", p.release(lease, now)),
+  fail: (lease, now) => operation("partitions", p.fail(lease, now)),
+  complete: (cp, now) => operation("partitions", p.complete(cp, now)),
+  list: (runId) => operation("partitions", p.list(runId)),
+  join: (runId) => operation("partitions", p.join(runId)),
+  leftovers: (lease, ids) => operation("partitions", p.leftovers(lease, ids)),
+  finishRun: (run) => operation("finishRun", finishIfRunning(run))
+})
+
+/** The cause of the refusal to end a run that has ended already. */
+const alreadyEnded = { reason: "the run has ended already" }
 
 /** The write half of the service. */
 const makeWriter = (sql: SqlClient.SqlClient) => {
   const append = makeChain(sql)
   const recordBatch = makeRecordBatch(sql)
+  /**
+   * Records how the run ended. A run no longer `running` fails the write (nothing is appended), or,
+   * with `ifRunning`, leaves it as it is and answers `false`.
+   */
+  const finish = (run: RunEnd, ifRunning: boolean) =>
+    Effect.suspend(() => {
+      const end = {
+        runId: run.runId,
+        status: run.status,
+        finishedAt: run.finishedAt,
+        durationMs: run.durationMs,
+        rowsRead: run.rowsRead,
+        rowsQuarantined: run.rowsQuarantined,
+        error: run.error ?? null
+      }
+      return append(run.runId, "run_end", { run_end: [Chain.facts.runEnd(end)] }, 1, (seq, chainHash) =>
+        Effect.gen(function* () {
+          const [before] = yield* sql<{ readonly status: string; readonly error: string | null }>`SELECT status, error FROM runs WHERE run_id = ${run.runId}`
+          if (before === undefined) return yield* landscapeError("finishRun", `run ${run.runId} is not recorded`)
+          if (before.status !== "running") {
+            return yield* new LandscapeError({
+              operation: "finishRun",
+              message: `Landscape finishRun failed: run ${run.runId} is already ${before.status}${before.error ? ` (${before.error})` : ""}`,
+              cause: alreadyEnded
+            })
+          }
+          yield* sql`UPDATE runs SET ${
+            sql.update({
+              status: end.status,
+              finished_at: end.finishedAt,
+              duration_ms: end.durationMs,
+              rows_read: end.rowsRead,
+              rows_quarantined: end.rowsQuarantined,
+              error: end.error,
+              end_seq: seq,
+              chain_hash: chainHash
+            })
+          } WHERE run_id = ${run.runId}`
+        })).pipe(
+          Effect.as(true),
+          Effect.catchIf((e) => ifRunning && e instanceof LandscapeError && e.cause === alreadyEnded, () => Effect.succeed(false))
+        )
+    })
   const writer: Pick<
     LandscapeService,
-    "beginRun" | "heartbeat" | "finishRun" | "registerNodes" | "recordBatch" | "beginOperation" | "completeOperation" | "recordCall"
+    "beginRun" | "heartbeat" | "finishRun" | "registerNodes" | "recordBatch" | "beginOperation" | "completeOperation" | "recordCall" | "partitions"
   > = {
     beginRun: (run) =>
       operation("beginRun", Effect.suspend(() => {
@@ -35,8 +98,8 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
           configHash: config.hash,
           telemetryEnabled: run.telemetryEnabled ? 1 : 0,
           telemetryGranularity: run.telemetryEnabled ? run.telemetryGranularity : null,
-          ownerHost: owner.host,
-          ownerPid: owner.pid,
+          ownerHost: run.owner === "workers" ? null : owner.host,
+          ownerPid: run.owner === "workers" ? null : owner.pid,
           canonicalVersion,
           traceId: run.traceId ?? null,
           parentRunId: run.parentRunId ?? null
@@ -64,38 +127,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
     heartbeat: (runId) =>
       operation("heartbeat", Effect.flatMap(Clock.currentTimeMillis, (now) =>
         sql`UPDATE runs SET heartbeat_at = ${now} WHERE run_id = ${runId} AND status = 'running'`)),
-    finishRun: (run) =>
-      operation("finishRun", Effect.suspend(() => {
-        const end = {
-          runId: run.runId,
-          status: run.status,
-          finishedAt: run.finishedAt,
-          durationMs: run.durationMs,
-          rowsRead: run.rowsRead,
-          rowsQuarantined: run.rowsQuarantined,
-          error: run.error ?? null
-        }
-        return append(run.runId, "run_end", { run_end: [Chain.facts.runEnd(end)] }, 1, (seq, chainHash) =>
-          Effect.gen(function* () {
-            const [before] = yield* sql<{ readonly status: string; readonly error: string | null }>`SELECT status, error FROM runs WHERE run_id = ${run.runId}`
-            if (before === undefined) return yield* landscapeError("finishRun", `run ${run.runId} is not recorded`)
-            if (before.status !== "running") {
-              return yield* landscapeError("finishRun", `run ${run.runId} is already ${before.status}${before.error ? ` (${before.error})` : ""}`)
-            }
-            yield* sql`UPDATE runs SET ${
-              sql.update({
-                status: end.status,
-                finished_at: end.finishedAt,
-                duration_ms: end.durationMs,
-                rows_read: end.rowsRead,
-                rows_quarantined: end.rowsQuarantined,
-                error: end.error,
-                end_seq: seq,
-                chain_hash: chainHash
-              })
-            } WHERE run_id = ${run.runId}`
-          }))
-      })),
+    finishRun: (run) => operation("finishRun", finish(run, false)),
     registerNodes: (nodes) =>
       nodes.length === 0 ? Effect.void : operation("registerNodes", Effect.suspend(() => {
         const rows = nodes.map((n) => ({ ...n, configJson: json(n.config) }))
@@ -115,7 +147,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
             })))
           }`.pipe(Effect.asVoid))
       })),
-    recordBatch: (batch) => operation("recordBatch", recordBatch(batch)),
+    recordBatch: (batch, checkpoint) => operation("recordBatch", recordBatch(batch, checkpoint)),
     beginOperation: (o) =>
       operation("beginOperation", Effect.suspend(() => {
         const detailsJson = json(o.details)
@@ -160,6 +192,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
             })
           } WHERE operation_id = ${o.operationId}`.pipe(Effect.asVoid))
       })),
+    partitions: partitionsService(makePartitions(sql), (run) => finish(run, true)),
     recordCall: (call) =>
       operation("recordCall", recordBatch({ rows: [], nodeStates: [], runningStates: [], stateUpdates: [], routing: [], calls: [call], outcomes: [] }))
   }

@@ -21,7 +21,8 @@ import * as Chain from "./chain.js"
 import { dialectOf, placeholders } from "./dialect.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import { makeInserter } from "./insert.js"
-import type { CallRecord, NodeStateEnd, NodeStateStart, RecordBatch, RoutingRecord, RowRecord, TokenEnd } from "./records.js"
+import { writeCheckpoint } from "./partitions.js"
+import type { CallRecord, NodeStateEnd, NodeStateStart, PartitionCheckpoint, RecordBatch, RoutingRecord, RowRecord, TokenEnd } from "./records.js"
 
 type Write = Effect.Effect<void, SqlError.SqlError | LandscapeError>
 
@@ -239,7 +240,7 @@ const resolveBatch = (sql: SqlClient.SqlClient, batch: RecordBatch) =>
 export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
   const write = makeInserters(sql)
   const append = makeChain(sql)
-  return (batch: RecordBatch): Write =>
+  return (batch: RecordBatch, checkpoint?: PartitionCheckpoint): Write =>
     Effect.flatMap(resolveBatch(sql, batch), (resolved) => Effect.suspend(() => {
       const ends = new Map(batch.outcomes.map((end) => [end.tokenId, end]))
       const newTokens = batch.rows.map((row) => ({ row, end: ends.get(row.tokenId) }))
@@ -262,7 +263,9 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
         token_end: laterOutcomes.map((t) => Chain.facts.tokenEnd(t))
       }
       const records = newTokens.length * 2 + states.length + updates.length + batch.routing.length + calls.length + laterOutcomes.length
-      if (resolved.runId === undefined) return Effect.void
+      if (resolved.runId === undefined) {
+        return checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeTransaction(sql, writeCheckpoint(sql, checkpoint, now)))
+      }
       const runId = resolved.runId
       return Effect.zipRight(yieldIfBusy(), append(runId, "batch", facts, records, (seq) =>
           Effect.all([
@@ -285,7 +288,8 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
             Effect.forEach(laterOutcomes, (t) =>
               sql`UPDATE tokens SET ${
                 sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt, outcome_seq: seq })
-              } WHERE token_id = ${t.tokenId} AND run_id = ${runId}`, { discard: true })
+              } WHERE token_id = ${t.tokenId} AND run_id = ${runId}`, { discard: true }),
+            checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeCheckpoint(sql, checkpoint, now))
           ], { discard: true })))
     }))
 }
