@@ -8,11 +8,16 @@
  * (see `commit`); a failed or interrupted run leaves the previous file untouched and its own partial
  * output beside it, recorded in the sink's operation (`details.partialPath`).
  *
+ * In a distributed run (`DistributedRun`) each partition has its own output, `<name>.part-<index><ext>`,
+ * written the same way; a worker that takes a partition over continues the partial output up to
+ * the last committed batch (what the sink's `checkpoint` recorded), so the file holds exactly the
+ * rows the Landscape says were routed there.
+ *
  * @since 0.1.0
  */
 import { stringify } from "csv-stringify/sync"
 import { Effect, Predicate, Schema, SchemaAST, type Scope } from "effect"
-import { openOutput, type OutputFileError } from "./internal/outputFile.js"
+import { isResume, openOutput, type OutputFileError } from "./internal/outputFile.js"
 
 /**
  * A sink could not be opened, written or committed. Fatal for the run: rows would be lost otherwise.
@@ -35,6 +40,14 @@ export interface SinkContext {
   readonly runId: string
   /** The sink's name in the pipeline (its node name). */
   readonly name: string
+  /**
+   * In a distributed run (`DistributedRun`): the partition this writer writes, and the claim's
+   * attempt (1 for the first worker to claim it, more after a takeover). A resumable sink writes
+   * a partition's rows apart from the others' (file sinks: `<name>.part-<index><ext>`).
+   */
+  readonly partition?: { readonly index: number; readonly count: number; readonly attempt: number }
+  /** Continue from this checkpoint (what `SinkWriter.checkpoint` returned at the partition's last committed batch). */
+  readonly resume?: SinkDetails
 }
 
 /** Details recorded in the sink's Landscape operation (`operations.details_json`): paths, bytes, … @since 0.1.0 */
@@ -58,6 +71,11 @@ export interface SinkWriter<in A> {
   readonly commit?: Effect.Effect<SinkDetails, SinkError>
   /** The run failed or was interrupted: set the partial output aside. Never fails. Default: nothing to do. */
   readonly abort?: (reason: string) => Effect.Effect<SinkDetails>
+  /**
+   * What another worker needs to continue this output from here (JSON-compatible), read after each
+   * batch is written and committed with it. Required of a resumable sink (`Sink.resumable`).
+   */
+  readonly checkpoint?: () => SinkDetails
 }
 
 /**
@@ -73,6 +91,12 @@ export interface Sink<in A, out R = never> {
   readonly operation: string
   /** Opens the sink in the run's scope; closing the scope closes it. */
   readonly open: (context: SinkContext) => Effect.Effect<SinkWriter<A>, SinkError, R | Scope.Scope>
+  /**
+   * `true` when the sink can take part in a distributed run (`DistributedRun`): it writes each
+   * partition apart, its writer has `checkpoint`, and it continues from `SinkContext.resume` what a
+   * worker that died had written up to its last committed batch, cutting off anything after.
+   */
+  readonly resumable?: boolean
 }
 
 /**
@@ -95,11 +119,14 @@ export const make = <A, R>(options: {
   readonly config?: unknown
   /** Default `"sink.write"`. */
   readonly operation?: string
+  /** See {@link Sink.resumable}. Default `false`. */
+  readonly resumable?: boolean
 }): Sink<A, R> => ({
   _tag: "Sink",
   config: options.config ?? {},
   operation: options.operation ?? "sink.write",
-  open: options.open
+  open: options.open,
+  ...(options.resumable === true ? { resumable: true } : {})
 })
 
 /** @since 0.1.0 */
@@ -127,12 +154,18 @@ const fileSink = <A>(
   make<A, never>({
     config,
     operation: "file.write",
+    resumable: true,
     open: (context) =>
       Effect.gen(function* () {
         let format: ReturnType<typeof writerOf> | undefined
+        if (context.resume !== undefined && !isResume(context.resume)) {
+          return yield* new SinkError({ sink: options.path, message: `cannot continue ${options.path}: its checkpoint is not one a file sink wrote (${JSON.stringify(context.resume)})` })
+        }
         const file = yield* openOutput(options.path, {
           runId: context.runId,
           append: options.append ?? false,
+          ...(context.partition === undefined ? {} : { partition: context.partition }),
+          ...(context.resume === undefined ? {} : { resume: context.resume }),
           header: (appendingToExisting) => {
             format = writerOf({ appendingToExisting })
             return format.header ?? ""
@@ -143,6 +176,7 @@ const fileSink = <A>(
           write: (rows) => (rows.length === 0 ? Effect.void : Effect.mapError(file.append(encode(rows)), fromFileError(options.path))),
           commit: Effect.map(Effect.mapError(file.commit, fromFileError(options.path)), (details) => ({ ...details, bytes: file.bytes() })),
           abort: () => file.abort,
+          checkpoint: () => ({ ...file.checkpoint() }),
           ...(reject === undefined ? {} : { reject })
         }
         return writer

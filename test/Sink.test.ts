@@ -167,3 +167,57 @@ describe("a sink that fails to write", () => {
       expect(run).toMatchObject({ status: "failed", error: "disk full", rows_read: 8 })
     }))
 })
+
+describe("file sinks in a distributed run", () => {
+  it.scoped("write a partition apart, and a takeover continues the attempt before up to its checkpoint, cutting off what it wrote after", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const sink = Sink.csv<{ n: number }>({ path: join(dir, "out.csv"), columns: ["n"] })
+      const partition = { index: 2, count: 3, attempt: 1 }
+      const first = yield* Effect.scoped(Effect.gen(function* () {
+        const writer = yield* sink.open({ runId: "r", name: "out", partition })
+        yield* writer.write([{ n: 1 }, { n: 2 }])
+        const checkpoint = writer.checkpoint!()
+        // Written after the checkpoint (the worker died before its batch was committed).
+        yield* writer.write([{ n: 3 }])
+        return checkpoint
+      }))
+      expect(first.partialPath).toBe(join(dir, "out.part-2.partial-r-1.csv"))
+      expect(readFileSync(first.partialPath as string, "utf8")).toBe("n\n1\n2\n3\n")
+
+      const writer = yield* sink.open({ runId: "r", name: "out", partition: { ...partition, attempt: 2 }, resume: first })
+      yield* writer.write([{ n: 4 }])
+      expect(writer.checkpoint!()).toMatchObject({ partialPath: join(dir, "out.part-2.partial-r-2.csv"), resumedFrom: [first.partialPath] })
+      yield* writer.commit!
+      expect(readFileSync(join(dir, "out.part-2.csv"), "utf8")).toBe("n\n1\n2\n4\n")
+      expect(readdirSync(dir).sort()).toEqual(["out.part-2.csv"])
+    }))
+
+  it.scoped("refuse to continue a checkpoint whose partial output is gone, saying why", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const sink = Sink.jsonLines({ path: join(dir, "out.jsonl") })
+      const resume = { partialPath: join(dir, "elsewhere.partial.jsonl"), bytes: 10, resumedFrom: [] }
+      const error = yield* Effect.flip(sink.open({ runId: "r", name: "out", partition: { index: 0, count: 2, attempt: 2 }, resume }))
+      expect(error.message).toContain("a worker continuing a partition needs the same file system")
+    }))
+})
+
+describe("file sinks in a distributed run, continued after the output was committed", () => {
+  it.scoped("continue from the committed output when the attempt before moved it into place and died before completing its partition", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const sink = Sink.jsonLines<{ n: number }>({ path: join(dir, "out.jsonl") })
+      const partition = { index: 0, count: 2, attempt: 1 }
+      const checkpoint = yield* Effect.scoped(Effect.gen(function* () {
+        const writer = yield* sink.open({ runId: "r", name: "out", partition })
+        yield* writer.write([{ n: 1 }])
+        const cp = writer.checkpoint!()
+        yield* writer.commit!
+        return cp
+      }))
+      const writer = yield* sink.open({ runId: "r", name: "out", partition: { ...partition, attempt: 2 }, resume: checkpoint })
+      yield* writer.commit!
+      expect(readFileSync(join(dir, "out.part-0.jsonl"), "utf8")).toBe(`{"n":1}\n`)
+    }))
+})
