@@ -21,11 +21,14 @@ export * as PrometheusExporter from "./PrometheusExporter.js"
 export * as TestExporter from "./TestExporter.js"
 /** The audit trail service. @since 0.1.0 */
 export * as Landscape from "./Landscape.js"
-/** The Landscape on embedded SQLite (the default store). @since 0.1.0 */
+/** The Landscape on PostgreSQL. @since 0.3.0 */
 export * as LandscapePg from "./LandscapePg.js"
+/** The Landscape on embedded SQLite (the default store). @since 0.1.0 */
 export * as LandscapeSqlite from "./LandscapeSqlite.js"
 /** Runs pipelines. @since 0.1.0 */
 export * as Orchestrator from "./Orchestrator.js"
+/** One run over several worker processes: partitions, leases, checkpoints. @since 0.3.0 */
+export * as DistributedRun from "./DistributedRun.js"
 /** Pipeline definition: source, transforms, gates, sinks. @since 0.1.0 */
 export * as Pipeline from "./Pipeline.js"
 /** File sinks. @since 0.1.0 */

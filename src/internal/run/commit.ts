@@ -20,7 +20,7 @@
  * @internal
  */
 import { Effect } from "effect"
-import type { LandscapeError, TokenEnd, TokenOutcome } from "../../Landscape.js"
+import type { LandscapeError, PartitionCheckpoint, TokenEnd, TokenOutcome } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
 import { yieldIfBusy } from "../eventLoop.js"
@@ -68,6 +68,21 @@ const applyRejections = (ctx: RunContext, ops: Operations, batch: ReadonlyArray<
   }
 }
 
+/** `counts` with `batch` committed. */
+const countsAfter = (
+  counts: Counts,
+  batch: ReadonlyArray<Processed>,
+  outcomes: ReadonlyMap<Processed, { readonly outcome: TokenOutcome; readonly sink: SinkHandle }>
+): Counts => {
+  const next: Counts = { read: counts.read + batch.length, quarantined: counts.quarantined, failed: counts.failed, perSink: { ...counts.perSink } }
+  for (const { outcome, sink } of outcomes.values()) {
+    if (outcome === "routed") next.perSink[sink.planned.name] = (next.perSink[sink.planned.name] ?? 0) + 1
+    else if (outcome === "quarantined") next.quarantined += 1
+    else next.failed += 1
+  }
+  return next
+}
+
 /** The rows of each sink, in plan order (the quarantine sink last), each list in source order. */
 const bySink = (ops: Operations, batch: ReadonlyArray<Processed>) => {
   const groups = new Map<SinkHandle, Array<Processed>>([...ops.sinks.values()].map((h) => [h, []]))
@@ -88,7 +103,8 @@ export const commit = (
   ctx: RunContext,
   ops: Operations,
   counts: Counts,
-  batch: ReadonlyArray<Processed>
+  batch: ReadonlyArray<Processed>,
+  checkpoint?: (next: { readonly position: number; readonly counts: Counts }) => PartitionCheckpoint
 ): Effect.Effect<void, SinkError | LandscapeError> =>
   Effect.uninterruptible(Effect.gen(function* () {
     applyRejections(ctx, ops, batch)
@@ -115,7 +131,10 @@ export const commit = (
       records.outcomes.push({ tokenId: processed.journal.tokenId, outcome, sinkNodeId: sink.planned.nodeId, completedAt } satisfies TokenEnd)
     }
     yield* yieldIfBusy()
-    yield* ctx.landscape.recordBatch(records)
+    yield* ctx.landscape.recordBatch(records, checkpoint?.({
+      position: batch[batch.length - 1]!.journal.rowIndex + 1,
+      counts: countsAfter(counts, batch, outcomes)
+    }))
 
     const events: Array<TelemetryEvent> = []
     const routed = new Map<string, number>()

@@ -37,6 +37,11 @@ export interface FlowOptions {
   readonly yieldAfterMs: number
   /** Called before each batch is sealed: refreshes what the run reads once per batch. */
   readonly onBatch: () => void
+  /**
+   * Which source records this run processes, by their index in the source (a distributed run's
+   * partition, from its checkpoint on). Default: every one. Rows keep their index in the source.
+   */
+  readonly select?: (index: number) => boolean
 }
 
 /** A row in its batch: processed, or still running (its result will be in `deferred`). */
@@ -78,10 +83,13 @@ export const run = (
       })
 
     let index = 0
+    const select = options.select
     const produce = Stream.runForEachChunk(records, (chunk) =>
       Effect.gen(function* () {
         for (const record of Chunk.toReadonlyArray(chunk)) {
-          const result = process(ctx, record, index++)
+          const at = index++
+          if (select !== undefined && !select(at)) continue
+          const result = process(ctx, record, at)
           if (open.length === 0) openedAt = ctx.clock.unsafeCurrentTimeMillis()
           open.push(isProcessed(result) ? result : yield* admit(result))
           if (open.length >= options.batchSize) yield* seal

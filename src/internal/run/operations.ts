@@ -36,6 +36,22 @@ export interface Operations {
   readonly sinks: ReadonlyMap<string, SinkHandle>
   /** Commits every sink and records every operation `completed`. */
   readonly complete: Effect.Effect<void, SinkError | LandscapeError>
+  /** A distributed run's attempt state: each sink's checkpoint (after the writes so far) and the attempt's operations. */
+  readonly checkpoint: () => AttemptState
+}
+
+/** What a worker continuing a partition needs of the attempt before (stored with each checkpoint). */
+export interface AttemptState {
+  readonly sinks: Readonly<Record<string, SinkDetails>>
+  readonly operations: ReadonlyArray<string>
+}
+
+/** The partition an attempt of a distributed run writes, and the state it continues from. */
+export interface PartitionOf {
+  readonly index: number
+  readonly count: number
+  readonly attempt: number
+  readonly resume: AttemptState | undefined
 }
 
 interface Open {
@@ -59,7 +75,11 @@ const reasonOf = (exit: Exit.Exit<unknown, unknown>): string => {
  * Begins the source operation and opens every sink inside its own, in the current scope.
  * `recordsRead` is the count recorded with the source's operation when it closes.
  */
-export const open = (ctx: RunContext, recordsRead: () => number): Effect.Effect<Operations, SinkError | LandscapeError, Scope.Scope> =>
+export const open = (
+  ctx: RunContext,
+  recordsRead: () => number,
+  partition?: PartitionOf
+): Effect.Effect<Operations, SinkError | LandscapeError, Scope.Scope> =>
   Effect.gen(function* () {
     const { clock, landscape, plan, runId } = ctx
     const opened: Array<Open> = []
@@ -101,7 +121,11 @@ export const open = (ctx: RunContext, recordsRead: () => number): Effect.Effect<
       const handle: { current?: SinkHandle } = {}
       const op = yield* begin(planned.nodeId, planned.sink.operation, planned.sink.config, () => ({ rows: handle.current?.rows ?? 0 }))
       const context = Context.add(ctx.contextFor(op.scope, Recorder.forOperation(ctx)), Scope.Scope, scope)
-      const writer = yield* Effect.provide(planned.sink.open({ runId, name: planned.name }), context)
+      const resume = partition?.resume?.sinks[planned.name]
+      const sinkContext = partition === undefined
+        ? { runId, name: planned.name }
+        : { runId, name: planned.name, partition: { index: partition.index, count: partition.count, attempt: partition.attempt }, ...(resume === undefined ? {} : { resume }) }
+      const writer = yield* Effect.provide(planned.sink.open(sinkContext), context)
       handle.current = { planned, writer, scope: op.scope, rows: 0 }
       sinks.set(planned.name, handle.current)
       op.abort = (reason) => writer.abort?.(reason) ?? Effect.succeed({})
@@ -117,5 +141,9 @@ export const open = (ctx: RunContext, recordsRead: () => number): Effect.Effect<
         yield* close(opened[0]!, "completed", {})
       })
     )
-    return { records, sinks, complete }
+    const checkpoint = (): AttemptState => ({
+      sinks: Object.fromEntries([...sinks.values()].map((h) => [h.planned.name, h.writer.checkpoint?.() ?? {}])),
+      operations: opened.map((op) => op.scope.operationId)
+    })
+    return { records, sinks, complete, checkpoint }
   })

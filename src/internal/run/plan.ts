@@ -78,8 +78,11 @@ const problemOf = (pipeline: Pipeline<unknown>): string | undefined => {
   return undefined
 }
 
-/** Plans a run of `pipeline`, or says why it cannot run. */
-export const make = (pipeline: Pipeline<unknown>): Either.Either<Plan, PipelineDefinitionError> => {
+/**
+ * Plans a run of `pipeline`, or says why it cannot run. `nodeIds` (by node name) are the ids of
+ * nodes already registered (a worker joining a distributed run); new ids otherwise.
+ */
+export const make = (pipeline: Pipeline<unknown>, nodeIds?: ReadonlyMap<string, string>): Either.Either<Plan, PipelineDefinitionError> => {
   const fail = (message: string) => Either.left(new PipelineDefinitionError({ pipeline: pipeline.name, message: `Pipeline "${pipeline.name}": ${message}` }))
   const problem = problemOf(pipeline)
   if (problem !== undefined) return fail(problem)
@@ -95,10 +98,11 @@ export const make = (pipeline: Pipeline<unknown>): Either.Either<Plan, PipelineD
   const configJson = canonical(config)
   if (isNonCanonical(configJson)) return fail(`its configuration has no JSON form at ${configJson.path.replace("$", "config")}: ${configJson.reason}`)
 
-  const source = { name: pipeline.source.name, nodeId: newId(), source: pipeline.source }
-  const steps = pipeline.steps.map((step, i): PlannedStep => ({ step, nodeId: newId(), stepIndex: i + 1, kind: stepKind(step) }))
-  const sinks = sinkNames.map((name): PlannedSink => ({ name, nodeId: newId(), sink: pipeline.sinks[name]! }))
-  const quarantine = { name: "quarantine", nodeId: newId(), sink: pipeline.quarantine }
+  const idOf = (name: string) => nodeIds?.get(name) ?? newId()
+  const source = { name: pipeline.source.name, nodeId: idOf(pipeline.source.name), source: pipeline.source }
+  const steps = pipeline.steps.map((step, i): PlannedStep => ({ step, nodeId: idOf(step.name), stepIndex: i + 1, kind: stepKind(step) }))
+  const sinks = sinkNames.map((name): PlannedSink => ({ name, nodeId: idOf(name), sink: pipeline.sinks[name]! }))
+  const quarantine = { name: "quarantine", nodeId: idOf("quarantine"), sink: pipeline.quarantine }
   const sinkByName = new Map(sinks.map((s) => [s.name, s]))
   const nodes = (runId: string): ReadonlyArray<NodeRecord> => {
     const node = (nodeId: string, name: string, kind: NodeKind, position: number, config: unknown): NodeRecord =>
