@@ -62,10 +62,11 @@ eachBackend((backend) => {
         { migration_id: 2, name: "run_owner_and_interrupted" },
         { migration_id: 3, name: "chain_and_read_side" },
         { migration_id: 4, name: "parent_run" },
-        { migration_id: 5, name: "chain_mark" }
+        { migration_id: 5, name: "chain_mark" },
+        { migration_id: 6, name: "run_partitions" }
       ])
       expect(yield* backend.tables(store)).toEqual(expect.arrayContaining(
-        ["audit_chain", "calls", "effect_sql_migrations", "node_states", "nodes", "operations", "routing_events", "rows", "runs", "tokens"]
+        ["audit_chain", "calls", "effect_sql_migrations", "node_states", "nodes", "operations", "routing_events", "rows", "run_partitions", "runs", "tokens"]
       ))
     }))
 
