@@ -8,6 +8,10 @@
  *   2 file sinks) over BENCH_ROWS in-memory rows (default 20,000) through `Orchestrator.run` on
  *   `LandscapePg`, telemetry off (this measures the Landscape). Target ≥ 0.5× raw.
  * - `engine-sqlite`: the same on `LandscapeSqlite`, for scale (no target).
+ * - `workers-1`, `workers-2`: the same pipeline as one distributed run (`DistributedRun`, 4
+ *   partitions) worked on by 1 and by 2 worker processes (`bench/_worker.ts`), timed from the moment
+ *   every worker is ready (process started, layer open) to the run's end. Target: 2 workers ≥ 1.6×
+ *   1 worker. On this machine the 2 workers share its 2 cores with the PostgreSQL server.
  *
  * The server: BENCH_POSTGRES_URL (a superuser's URL, no database), else a throwaway cluster started
  * as the tests start theirs (`test/support/postgres.ts`; Debian's `postgresql`), with `fsync=off`,
@@ -15,11 +19,12 @@
  * alternating within each; medians count. Each database is new and migrated before it is timed.
  */
 import { Effect, Layer, Redacted } from "effect"
+import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import Pg from "pg"
-import { Landscape, LandscapePg, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
+import { DistributedRun, Landscape, LandscapePg, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
 import { startCluster } from "../test/support/postgres.js"
 import { identityPipeline } from "./_identity.js"
 import { rawPg } from "./_raw-pg.js"
@@ -67,8 +72,38 @@ const timed = (landscape: Layer.Layer<Landscape.Landscape, Landscape.LandscapeEr
     return n / seconds
   })
 
+/** One worker process, resolved once it says `ready`; `work(runId)` hands it the run and resolves when it exits. */
+const startWorker = (url: string, dir: string) =>
+  new Promise<{ readonly work: (runId: string) => Promise<number | null> }>((ready, failed) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "_worker.ts"), url, dir, String(n)], { stdio: ["pipe", "pipe", "inherit"] })
+    const exit = new Promise<number | null>((resolve) => child.on("exit", resolve))
+    child.on("error", failed)
+    child.stdout.on("data", (d: Buffer) => {
+      if (d.toString().includes("ready")) ready({ work: (runId) => (child.stdin.end(`${runId}\n`), exit) })
+    })
+  })
+
+/** Rows per second of one distributed run of the identity pipeline by `workers` processes. */
+const distributed = (workers: number) =>
+  Effect.gen(function* () {
+    const url = yield* freshDatabase
+    const dir = mkdtempSync(join(tmpdir(), "sightline-bench-workers-"))
+    const ready = yield* Effect.promise(() => Promise.all(Array.from({ length: workers }, () => startWorker(url, dir))))
+    const layers = Layer.merge(Telemetry.layerDisabled, LandscapePg.layer({ url: Redacted.make(url) }))
+    const t0 = performance.now()
+    const started = yield* DistributedRun.start(identityPipeline(dir, n), { partitions: 4 }).pipe(Effect.provide(layers))
+    const codes = yield* Effect.promise(() => Promise.all(ready.map((w) => w.work(started.runId))))
+    const seconds = (performance.now() - t0) / 1000
+    const run = yield* Landscape.getRun(started.runId).pipe(Effect.provide(layers))
+    rmSync(dir, { recursive: true, force: true })
+    if (codes.some((c) => c !== 0) || run._tag === "None" || run.value.status !== "completed" || run.value.rowsRead !== n) {
+      throw new Error(`distributed run with ${workers} workers: exits ${codes.join(", ")}, run ${JSON.stringify(run)}`)
+    }
+    return n / seconds
+  })
+
 const program = Effect.gen(function* () {
-  const r = { raw: [] as Array<number>, pg: [] as Array<number>, sqlite: [] as Array<number> }
+  const r = { raw: [] as Array<number>, pg: [] as Array<number>, sqlite: [] as Array<number>, w1: [] as Array<number>, w2: [] as Array<number> }
   for (let i = 0; i < rounds; i++) {
     const rawUrl = yield* freshDatabase
     r.raw.push(yield* Effect.promise(() => rawPg(rawUrl, n)))
@@ -76,14 +111,22 @@ const program = Effect.gen(function* () {
     const dir = mkdtempSync(join(tmpdir(), "sightline-bench-pg-sqlite-"))
     r.sqlite.push(yield* timed(LandscapeSqlite.layer({ filename: join(dir, "landscape.db") })))
     rmSync(dir, { recursive: true, force: true })
-    console.log(`round ${i + 1}: raw-pg ${fmt(r.raw[i]!)}  engine-pg ${fmt(r.pg[i]!)}  engine-sqlite ${fmt(r.sqlite[i]!)} rows/s`)
+    r.w1.push(yield* distributed(1))
+    r.w2.push(yield* distributed(2))
+    console.log(
+      `round ${i + 1}: raw-pg ${fmt(r.raw[i]!)}  engine-pg ${fmt(r.pg[i]!)}  engine-sqlite ${fmt(r.sqlite[i]!)}  ` +
+      `workers-1 ${fmt(r.w1[i]!)}  workers-2 ${fmt(r.w2[i]!)} rows/s`
+    )
   }
-  const m = { raw: median(r.raw), pg: median(r.pg), sqlite: median(r.sqlite) }
+  const m = { raw: median(r.raw), pg: median(r.pg), sqlite: median(r.sqlite), w1: median(r.w1), w2: median(r.w2) }
   console.log(`raw-pg         ${fmt(m.raw)} rows/s (median of ${rounds}, ${fmt(n)} rows)`)
   console.log(`engine-pg      ${fmt(m.pg)} rows/s (LandscapePg, telemetry off)`)
   console.log(`engine-sqlite  ${fmt(m.sqlite)} rows/s (LandscapeSqlite, telemetry off)`)
   console.log(`ratio engine-pg/raw-pg ${(m.pg / m.raw).toFixed(2)}`)
+  console.log(`workers-1      ${fmt(m.w1)} rows/s (DistributedRun, 4 partitions, 1 worker process)`)
+  console.log(`workers-2      ${fmt(m.w2)} rows/s (DistributedRun, 4 partitions, 2 worker processes)`)
   console.log(`ratio engine-pg/engine-sqlite ${(m.pg / m.sqlite).toFixed(2)}`)
+  console.log(`ratio workers-2/workers-1 ${(m.w2 / m.w1).toFixed(2)}`)
 })
 
 try {
