@@ -3,7 +3,7 @@
  * Each `@ts-expect-error` fails the type check if the line below it ever compiles.
  */
 import { Effect, Layer } from "effect"
-import { CallScope, Landscape, LandscapeSqlite, Orchestrator, Telemetry, TestExporter } from "../../src/index.js"
+import { CallScope, DistributedRun, Landscape, LandscapeSqlite, Orchestrator, Telemetry, TestExporter } from "../../src/index.js"
 import { ordersPipeline } from "../helpers.js"
 
 const pipeline = ordersPipeline("out/types")
@@ -28,6 +28,18 @@ export const runs = () => {
 
   // With both: compiles.
   void Effect.runPromise(Orchestrator.run(pipeline).pipe(Effect.provide(Layer.merge(TelemetryLive, LandscapeLive))))
+}
+
+export const distributedRuns = (runId: string) => {
+  // A distributed run's workers need both services too, as does starting one.
+  // @ts-expect-error Telemetry is missing
+  void Effect.runPromise(DistributedRun.work(pipeline, { runId }).pipe(Effect.provide(LandscapeLive)))
+  // @ts-expect-error Landscape is missing
+  void Effect.runPromise(DistributedRun.start(pipeline, { partitions: 2 }).pipe(Effect.provide(TelemetryLive)))
+  void Effect.runPromise(DistributedRun.work(pipeline, { runId }).pipe(Effect.provide(Layer.merge(TelemetryLive, LandscapeLive))))
+  // It fails as a single-process run does: with a RunError.
+  const failures: Effect.Effect<unknown, Orchestrator.RunError, Landscape.Landscape | Telemetry.Telemetry> = DistributedRun.work(pipeline, { runId })
+  return failures
 }
 
 export const emits = () => {
