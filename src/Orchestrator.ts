@@ -16,12 +16,11 @@ import { CallScope } from "./CallScope.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import { newId } from "./internal/ids.js"
 import * as Commit from "./internal/run/commit.js"
-import { makeContextFor, type RunContext } from "./internal/run/context.js"
+import * as RunContext from "./internal/run/context.js"
+import { makeContextFor } from "./internal/run/context.js"
 import * as Events from "./internal/run/events.js"
-import * as Fatal from "./internal/run/fatal.js"
 import * as Flow from "./internal/run/flow.js"
 import * as Main from "./internal/run/main.js"
-import * as RunMetrics from "./internal/run/metrics.js"
 import { emptyBatch } from "./internal/run/journal.js"
 import * as Operations from "./internal/run/operations.js"
 import * as Plan from "./internal/run/plan.js"
@@ -148,19 +147,7 @@ const runPlanned = Effect.fn("sightline.run")(function* (
   const elapsed = () => Number(clock.unsafeCurrentTimeNanos() - startNanos) / 1e6
   // One check per batch: the engine builds no row event the hub would filter out.
   const wantsRowEvents = () => telemetry.accepts("RowCreated")
-  const ctx: RunContext = {
-    runId,
-    plan,
-    landscape,
-    telemetry,
-    clock,
-    fatal: yield* Fatal.make,
-    flushed: new Set(),
-    trace: yield* Events.currentTrace,
-    metrics: RunMetrics.make(plan),
-    wantsRowEvents: wantsRowEvents(),
-    contextFor: makeContextFor(captured)
-  }
+  const ctx = yield* RunContext.make({ runId, plan, landscape, telemetry, clock, contextFor: makeContextFor(captured) })
   const base = () => Events.lifecycle(ctx.trace, clock.unsafeCurrentTimeMillis(), runId)
   const phase = (p: Phase) => telemetry.emit({ _tag: "PhaseChanged", ...base(), phase: p })
   const counts: Commit.Counts = { read: 0, quarantined: 0, failed: 0, perSink: Object.fromEntries(plan.sinks.slice(0, -1).map((s) => [s.name, 0])) }

@@ -26,12 +26,9 @@ import type { SinkError } from "../../Sink.js"
 import type { SourceError } from "../../Source.js"
 import type { TelemetryService } from "../../Telemetry.js"
 import * as Commit from "./commit.js"
-import type { RunContext } from "./context.js"
-import * as Events from "./events.js"
-import * as Fatal from "./fatal.js"
+import { make as makeRunContext, type RunContext } from "./context.js"
 import * as Flow from "./flow.js"
 import { emptyBatch } from "./journal.js"
-import * as RunMetrics from "./metrics.js"
 import * as Operations from "./operations.js"
 import type { Plan } from "./plan.js"
 
@@ -104,19 +101,7 @@ const abandonFlushed = (ctx: RunContext, exit: Exit.Exit<unknown, unknown>) =>
 export const run = (env: AttemptEnv, lease: PartitionLease): Effect.Effect<AttemptResult, SourceError | SinkError | LandscapeError> =>
   Effect.gen(function* () {
     const { clock, landscape, plan, telemetry } = env
-    const ctx: RunContext = {
-      runId: lease.runId,
-      plan,
-      landscape,
-      telemetry,
-      clock,
-      fatal: yield* Fatal.make,
-      flushed: new Set(),
-      trace: yield* Events.currentTrace,
-      metrics: RunMetrics.make(plan),
-      wantsRowEvents: telemetry.accepts("RowCreated"),
-      contextFor: env.contextFor
-    }
+    const ctx = yield* makeRunContext({ runId: lease.runId, plan, landscape, telemetry, clock, contextFor: env.contextFor })
     const ref = { runId: lease.runId, index: lease.index, owner: lease.owner, attempt: lease.attempt }
     const previous = isAttemptState(lease.state) ? lease.state : undefined
     const counts: Commit.Counts = {
