@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makePipeline } from "../examples/flights/pipeline.js"
-import { DistributedRun, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { CallScope, DistributedRun, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
 import { type Backend, eachBackend, postgres, type Store } from "./support/backends.js"
 import { tempDir } from "./helpers.js"
 
@@ -177,6 +177,57 @@ describe("DistributedRun", () => {
           expect(readdirSync(out).filter((f) => f.includes(".partial-"))).toEqual([])
           const verify = yield* Landscape.verify(started.runId)
           expect(verify.problems).toEqual([])
+        }).pipe(Effect.provide(landscapeOf(store)))
+      }), 60_000)
+  })
+})
+
+describe("DistributedRun: rows an external call recorded before their worker stopped", () => {
+  const N = Schema.Struct({ n: Schema.Number })
+  eachBackend((backend: Backend) => {
+    it.live("are closed failed and not run again (their call is not made twice); the rest of the partition goes on", () =>
+      Effect.gen(function* () {
+        const store = yield* backend.fresh()
+        const dir = tempDir()
+        let hang = true
+        const pipeline = Pipeline.make({ name: "calls", source: Source.fromIterable({ records: Array.from({ length: 40 }, (_, n) => ({ n })), schema: N }) }).pipe(
+          Pipeline.transform(Pipeline.makeTransform("call", (r: typeof N.Type) =>
+            Effect.zipRight(
+              CallScope.recordCall({ callType: "http", status: "success", attributes: { "http.request.method": "GET" }, latencyMs: 1 }),
+              hang && r.n === 21 ? Effect.never : Effect.succeed(r)
+            ))),
+          Pipeline.toSinks({
+            sinks: { out: Sink.jsonLines<typeof N.Type>({ path: join(dir, "out.jsonl") }) },
+            default: "out",
+            quarantine: Sink.jsonLines({ path: join(dir, "quarantine.jsonl") })
+          })
+        )
+        yield* Effect.gen(function* () {
+          const started = yield* DistributedRun.start(pipeline, { partitions: 1 })
+          const first = yield* Effect.fork(DistributedRun.work(pipeline, { runId: started.runId, workerId: "first", batchSize: 10 }))
+          // Batches 0–9 and 10–19 committed; row 21 made its call (so it is recorded) and hangs.
+          yield* store.exec<{ n: string | number }>(
+            `SELECT count(*) AS n FROM rows r JOIN run_partitions p ON p.run_id = r.run_id WHERE r.run_id = '${started.runId}' AND r.row_index = 21 AND p.position = 20`
+          ).pipe(Effect.delay("10 millis"), Effect.repeat({ until: ([r]) => Number(r!.n) === 1 }))
+          yield* Fiber.interrupt(first)
+          hang = false
+          const second = yield* DistributedRun.work(pipeline, { runId: started.runId, workerId: "second", batchSize: 10 })
+          expect(second).toMatchObject({ runStatus: "completed", finishedRun: true })
+          expect(second.partitions[0]).toMatchObject({ attempt: 2, resumedAt: 20 })
+
+          expect(yield* rowsOf(store, started.runId)).toEqual({ n: 40, distinct: 40, lo: 0, hi: 39 })
+          const failed = yield* store.exec<{ row_index: number; calls: string | number; error: string | null }>(
+            `SELECT r.row_index, (SELECT count(*) FROM calls c JOIN node_states s ON s.state_id = c.state_id WHERE s.token_id = t.token_id) AS calls,
+                    (SELECT max(s.error_json) FROM node_states s WHERE s.token_id = t.token_id) AS error
+             FROM rows r JOIN tokens t ON t.row_id = r.row_id WHERE r.run_id = '${started.runId}' AND t.outcome = 'failed' ORDER BY r.row_index`
+          )
+          expect(failed.map((f) => f.row_index)).toContain(21)
+          for (const f of failed) expect(Number(f.calls)).toBe(1)
+          expect(failed.find((f) => f.row_index === 21)!.error).toContain("interrupted")
+          const run = Option.getOrThrow(yield* Landscape.getRun(started.runId))
+          expect(run).toMatchObject({ status: "completed", rowsRead: 40 })
+          expect(readFileSync(join(dir, "out.part-0.jsonl"), "utf8").trim().split("\n")).toHaveLength(40 - failed.length)
+          expect((yield* Landscape.verify(started.runId)).problems).toEqual([])
         }).pipe(Effect.provide(landscapeOf(store)))
       }), 60_000)
   })
