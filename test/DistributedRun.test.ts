@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Schema } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makePipeline } from "../examples/flights/pipeline.js"
@@ -177,6 +177,15 @@ describe("DistributedRun", () => {
           expect(readdirSync(out).filter((f) => f.includes(".partial-"))).toEqual([])
           const verify = yield* Landscape.verify(started.runId)
           expect(verify.problems).toEqual([])
+
+          // What an operator sees: the summary lists the partitions, the one taken over at attempt 2.
+          const summary = Option.getOrThrow(yield* Landscape.runSummary(started.runId))
+          expect(summary.partitions.map((p) => [p.status, p.attempt, p.owner])).toEqual(
+            [0, 1].map((i) => ["completed", i === midway!.index ? 2 : 1, i === midway!.index ? "second" : summary.partitions[i]!.owner])
+          )
+          const cli = spawnSync(process.execPath, [join(root, "bin", "sightline.mjs"), "summary", started.runId, "--db", store.target], { encoding: "utf8" })
+          expect(cli.status, cli.stderr).toBe(0)
+          expect(cli.stdout).toMatch(new RegExp(`${midway!.index} of 2\\s+completed\\s+second\\s+2\\s`))
         }).pipe(Effect.provide(landscapeOf(store)))
       }), 60_000)
   })

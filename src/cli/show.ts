@@ -62,6 +62,12 @@ export const summary = (s: L.RunSummary): string => {
     parts.push("", "quarantine reasons", table(["count", "node", "kind", "reason", "example row"], s.quarantineReasons.slice(0, 20).map((q) => [q.count, q.node, q.kind, oneLine(q.reason, 80), q.exampleRowId])))
   }
   parts.push("", table(["operation", "node", "status", "duration", "error"], s.operations.map((o) => [o.kind, o.node, o.status, ms(o.durationMs), o.error])))
+  if (s.partitions.length > 0) {
+    parts.push("", table(
+      ["partition", "status", "worker", "attempt", "rows read", "quarantined", "next source row"],
+      s.partitions.map((p) => [`${p.index} of ${p.count}`, p.status, p.owner, p.attempt, p.rowsRead, p.rowsQuarantined, p.position])
+    ))
+  }
   return parts.join("\n")
 }
 

@@ -61,6 +61,10 @@ const statusOf = (r: PartitionDbRow): PartitionStatus => ({
   completedAt: numOrNull(r.completed_at)
 })
 
+/** Every partition of `runId`, by index (none for a run that is not distributed). */
+export const listPartitions = (sql: SqlClient.SqlClient, runId: string): Effect.Effect<ReadonlyArray<PartitionStatus>, SqlError.SqlError> =>
+  Effect.map(sql<PartitionDbRow>`SELECT * FROM run_partitions WHERE run_id = ${runId} ORDER BY partition_index`, (rows) => rows.map(statusOf))
+
 /** What a worker says of the lease it holds, for the fenced writes. */
 export interface LeaseRef {
   readonly runId: string
@@ -198,8 +202,7 @@ export const makePartitions = (sql: SqlClient.SqlClient) => {
       }),
 
     /** Every partition of `runId`, by index (none for a run that is not distributed). */
-    list: (runId: string): Write<ReadonlyArray<PartitionStatus>> =>
-      Effect.map(sql<PartitionDbRow>`SELECT * FROM run_partitions WHERE run_id = ${runId} ORDER BY partition_index`, (rows) => rows.map(statusOf)),
+    list: (runId: string): Write<ReadonlyArray<PartitionStatus>> => listPartitions(sql, runId),
 
     /** What earlier attempts on `lease`'s partition left open (see `PartitionLeftovers`). */
     leftovers: (lease: PartitionLease, operationIds: ReadonlyArray<string>): Write<PartitionLeftovers> =>

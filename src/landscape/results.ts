@@ -7,7 +7,7 @@
  */
 import type { CallStatus, CallType, RunStatus } from "../TelemetryEvent.js"
 import type { RunTotals } from "../internal/usage.js"
-import type { NodeKind, RunRow, TokenOutcome } from "./records.js"
+import type { NodeKind, PartitionStatus, RunRow, TokenOutcome } from "./records.js"
 
 /**
  * A stored payload (row data, a call's request or response): its value, or `purged` (deleted by
@@ -242,6 +242,8 @@ export interface RunSummary {
   /** Why rows were quarantined, grouped: the failing node and the reason's kind and message. */
   readonly quarantineReasons: ReadonlyArray<{ readonly node: string; readonly kind: string; readonly reason: string; readonly count: number; readonly exampleRowId: string }>
   readonly operations: ReadonlyArray<{ readonly node: string; readonly kind: string; readonly status: string; readonly durationMs: number | null; readonly error: string | null }>
+  /** A distributed run's partitions (`DistributedRun`), by index; empty for a run of one process. */
+  readonly partitions: ReadonlyArray<PartitionStatus>
 }
 
 /** One problem `verify` found, named with the record it concerns. @since 0.1.0 */

@@ -12,6 +12,7 @@ import { Effect, Option } from "effect"
 import type { CallStatus, CallType } from "../TelemetryEvent.js"
 import { runTotals } from "../internal/usage.js"
 import { failureLine, num, percentile, type RunDbRow, toRunRow } from "./decode.js"
+import { listPartitions } from "./partitions.js"
 import type { NodeKind, RunRow, TokenOutcome } from "./records.js"
 import type { DurationStats, RunsOptions, RunSummary } from "./results.js"
 
@@ -91,6 +92,7 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
       const operations = yield* sql<{ readonly node_id: string; readonly kind: string; readonly status: string; readonly duration_ms: number | null; readonly error: string | null }>`
         SELECT node_id, kind, status, duration_ms, error FROM operations WHERE run_id = ${runId} ORDER BY chain_seq, chain_ord`
       const llm = yield* llmUsage(runId)
+      const partitions = yield* listPartitions(sql, runId)
 
       const outcomeCounts: Record<TokenOutcome | "none", number> = { routed: 0, quarantined: 0, failed: 0, none: 0 }
       const sinks: Record<string, number> = {}
@@ -133,7 +135,8 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
         calls: [...callGroups.values()].map((g) => ({ callType: g.callType, status: g.status, count: g.latencies.length, latencyMs: stats(g.latencies)! })),
         llm,
         quarantineReasons: [...reasons.values()].sort((a, b) => b.count - a.count),
-        operations: operations.map((o) => ({ node: name.get(o.node_id) ?? o.node_id, kind: o.kind, status: o.status, durationMs: o.duration_ms === null ? null : num(o.duration_ms), error: o.error }))
+        operations: operations.map((o) => ({ node: name.get(o.node_id) ?? o.node_id, kind: o.kind, status: o.status, durationMs: o.duration_ms === null ? null : num(o.duration_ms), error: o.error })),
+        partitions
       } satisfies RunSummary)
     })
 

@@ -8,8 +8,9 @@
  *    committed (their running node states `failed`, their tokens `failed`): those rows are not
  *    processed again, so no external call is made twice.
  * 2. **Sinks** are opened on the partition (`SinkContext.partition`), continuing the last
- *    checkpoint's output (`SinkContext.resume`); the state is checkpointed at once, so a worker
- *    dying next is continued from these files.
+ *    checkpoint's output (`SinkContext.resume`). The attempt's operation ids are checkpointed
+ *    before its operations are begun, and the sinks' state once they are open, so a worker dying
+ *    at any point is continued from what it checkpointed and leaves no operation open.
  * 3. **Rows**: the source's records whose index is the partition's, from the checkpoint on; each
  *    batch's checkpoint (next index, counts, sink offsets, operation ids) is written with it, and
  *    the batch is refused when the lease was taken over (fencing by `attempt`).
@@ -28,6 +29,7 @@ import type { TelemetryService } from "../../Telemetry.js"
 import * as Commit from "./commit.js"
 import { make as makeRunContext, type RunContext } from "./context.js"
 import * as Flow from "./flow.js"
+import { newId } from "../ids.js"
 import { emptyBatch } from "./journal.js"
 import * as Operations from "./operations.js"
 import type { Plan } from "./plan.js"
@@ -124,8 +126,14 @@ export const run = (env: AttemptEnv, lease: PartitionLease): Effect.Effect<Attem
     const skip = yield* closeLeftovers(ctx, lease, previous, counts, () => checkpointAt(position, counts))
     const selected = (i: number) => i >= lease.position && i % lease.count === lease.index && !skip.has(i)
 
+    // This attempt's operations are named in the checkpoint before they are begun, and its sinks'
+    // own state once they are open: a worker dying at any point leaves nothing a takeover cannot close.
+    const operationIds = new Map([plan.source, ...plan.sinks].map((node) => [node.nodeId, newId()]))
+    state = { sinks: previous?.sinks ?? {}, operations: [...operationIds.values()] }
+    yield* landscape.partitions.checkpoint(checkpointAt(position, counts), clock.unsafeCurrentTimeMillis())
+
     const body = Effect.scoped(Effect.gen(function* () {
-      const ops = yield* Operations.open(ctx, () => counts.read, { index: lease.index, count: lease.count, attempt: lease.attempt, resume: previous })
+      const ops = yield* Operations.open(ctx, () => counts.read, { index: lease.index, count: lease.count, attempt: lease.attempt, resume: previous, operationIds })
       state = ops.checkpoint()
       yield* landscape.partitions.checkpoint(checkpointAt(position, counts), clock.unsafeCurrentTimeMillis())
       const renew = Effect.suspend(() => {

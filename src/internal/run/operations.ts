@@ -52,6 +52,8 @@ export interface PartitionOf {
   readonly count: number
   readonly attempt: number
   readonly resume: AttemptState | undefined
+  /** The ids of this attempt's operations by node id, checkpointed before they are begun (so a takeover can close them whenever the worker dies). */
+  readonly operationIds: ReadonlyMap<string, string>
 }
 
 interface Open {
@@ -104,7 +106,7 @@ export const open = (
     )
     const begin = (nodeId: string, kind: string, config: unknown, details: () => Record<string, unknown>) =>
       Effect.gen(function* () {
-        const scope: OperationScope = { _tag: "OperationScope", runId, nodeId, operationId: newId() }
+        const scope: OperationScope = { _tag: "OperationScope", runId, nodeId, operationId: partition?.operationIds.get(nodeId) ?? newId() }
         const startedAt = clock.unsafeCurrentTimeMillis()
         yield* landscape.beginOperation({ operationId: scope.operationId, runId, nodeId, kind, details: config, startedAt })
         const op: Open = { scope, startedAt, config: typeof config === "object" && config !== null ? config : { config }, closed: false, details, abort: () => Effect.succeed({}) }
