@@ -191,6 +191,48 @@ describe("DistributedRun", () => {
   })
 })
 
+describe("DistributedRun: a worker whose lease expired while it worked", () => {
+  const N = Schema.Struct({ n: Schema.Number })
+  eachBackend((backend: Backend) => {
+    it.live("has its next batch refused once another worker took the partition over, and goes on with the run: every row once", () =>
+      Effect.gen(function* () {
+        const store = yield* backend.fresh()
+        const dir = tempDir()
+        let stall = true
+        const pipeline = Pipeline.make({ name: "slow", source: Source.fromIterable({ records: Array.from({ length: 200 }, (_, n) => ({ n })), schema: N }) }).pipe(
+          Pipeline.transform(Pipeline.makeTransform("wait", (r: typeof N.Type) => Effect.as(Effect.sleep(r.n === 55 && stall ? "1500 millis" : "1 millis"), r))),
+          Pipeline.toSinks({
+            sinks: { out: Sink.jsonLines<typeof N.Type>({ path: join(dir, "out.jsonl") }) },
+            default: "out",
+            quarantine: Sink.jsonLines({ path: join(dir, "quarantine.jsonl") })
+          })
+        )
+        yield* Effect.gen(function* () {
+          const landscape = yield* Landscape.Landscape
+          const started = yield* DistributedRun.start(pipeline, { partitions: 1 })
+          // "first" stalls 1.5 s on row 55 without renewing its 300 ms lease (as if paused): "second" takes the partition over.
+          const first = yield* Effect.fork(DistributedRun.work(pipeline, { runId: started.runId, workerId: "first", batchSize: 10, concurrency: 1, lease: "300 millis", renewEvery: "1 hour", pollInterval: "50 millis" }))
+          yield* landscape.partitions.list(started.runId).pipe(
+            Effect.map(([p]) => p!.position === 50 && p!.leaseExpiresAt !== null && p!.leaseExpiresAt < Date.now()),
+            Effect.delay("10 millis"),
+            Effect.repeat({ until: (expired) => expired })
+          )
+          stall = false
+          const second = yield* DistributedRun.work(pipeline, { runId: started.runId, workerId: "second", batchSize: 10, concurrency: 1 })
+          const firstSummary = yield* Fiber.join(first)
+          expect(firstSummary).toMatchObject({ lost: 1, partitions: [], runStatus: "completed", finishedRun: false })
+          expect(second).toMatchObject({ runStatus: "completed", finishedRun: true })
+          expect(second.partitions[0]!.attempt).toBe(2)
+          expect(yield* rowsOf(store, started.runId)).toEqual({ n: 200, distinct: 200, lo: 0, hi: 199 })
+          expect(readFileSync(join(dir, "out.part-0.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { n: number }).n)).toEqual(
+            Array.from({ length: 200 }, (_, n) => n)
+          )
+          expect((yield* Landscape.verify(started.runId)).problems).toEqual([])
+        }).pipe(Effect.provide(landscapeOf(store)))
+      }), 60_000)
+  })
+})
+
 describe("DistributedRun: rows an external call recorded before their worker stopped", () => {
   const N = Schema.Struct({ n: Schema.Number })
   eachBackend((backend: Backend) => {

@@ -68,3 +68,6 @@ export const toLandscapeError = (operation: Operation, context?: string) => (err
 /** A `LandscapeError` of `operation` with its own message (no driver cause). @internal */
 export const landscapeError = (operation: Operation, message: string): LandscapeError =>
   new LandscapeError({ operation, message: `Landscape ${operation} failed: ${message}` })
+
+/** `true` for the refusal of a partition's lease that another worker took over (see `DistributedRun`). @internal */
+export const isLeaseLost = (e: unknown): e is LandscapeError => e instanceof LandscapeError && e.operation === "partitionLease"

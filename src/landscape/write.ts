@@ -269,6 +269,10 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
       const runId = resolved.runId
       return Effect.zipRight(yieldIfBusy(), append(runId, "batch", facts, records, (seq) =>
           Effect.all([
+            // The fence first: a worker whose lease was taken over is refused as such, before its
+            // rows could collide with the ones the new holder recorded (and on PostgreSQL the
+            // partition's row stays locked until commit, so no claim can take it mid-batch).
+            checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeCheckpoint(sql, checkpoint, now)),
             write.rows(batch.rows, seq),
             write.tokens(newTokens, seq),
             write.states(states, seq),
@@ -288,8 +292,7 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
             Effect.forEach(laterOutcomes, (t) =>
               sql`UPDATE tokens SET ${
                 sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt, outcome_seq: seq })
-              } WHERE token_id = ${t.tokenId} AND run_id = ${runId}`, { discard: true }),
-            checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeCheckpoint(sql, checkpoint, now))
+              } WHERE token_id = ${t.tokenId} AND run_id = ${runId}`, { discard: true })
           ], { discard: true })))
     }))
 }

@@ -21,11 +21,12 @@
  *
  * @internal
  */
-import { Cause, type Clock, Duration, Effect, Exit, Schedule } from "effect"
+import { Cause, type Clock, Duration, Effect, Exit, Option, Schedule } from "effect"
 import { type LandscapeError, type LandscapeService, type NodeStateEnd, type PartitionCheckpoint, type PartitionLease, type TokenEnd } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { SourceError } from "../../Source.js"
 import type { TelemetryService } from "../../Telemetry.js"
+import { isLeaseLost } from "../../landscape/error.js"
 import * as Commit from "./commit.js"
 import { make as makeRunContext, type RunContext } from "./context.js"
 import * as Flow from "./flow.js"
@@ -50,10 +51,6 @@ export interface AttemptEnv {
 export type AttemptResult =
   | { readonly _tag: "Completed"; readonly remaining: number; readonly rowsRead: number }
   | { readonly _tag: "Lost"; readonly message: string }
-
-/** `true` for the refusal of a lease that another worker took over. */
-export const isLeaseLost = (e: unknown): e is LandscapeError =>
-  typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "LandscapeError" && (e as LandscapeError).operation === "partitionLease"
 
 const isAttemptState = (u: unknown): u is Operations.AttemptState =>
   typeof u === "object" && u !== null && typeof (u as Operations.AttemptState).sinks === "object" && Array.isArray((u as Operations.AttemptState).operations)
@@ -96,6 +93,8 @@ const abandonFlushed = (ctx: RunContext, exit: Exit.Exit<unknown, unknown>) =>
     return ctx.landscape.recordBatch(records)
   })
 
+const refOf = (lease: PartitionLease) => ({ runId: lease.runId, index: lease.index, owner: lease.owner, attempt: lease.attempt })
+
 /**
  * Runs one attempt on `lease`'s partition, inside the caller's span. Fails with what fails a run
  * (the partition is then `failed`); a lost lease is an answer, not a failure.
@@ -104,7 +103,7 @@ export const run = (env: AttemptEnv, lease: PartitionLease): Effect.Effect<Attem
   Effect.gen(function* () {
     const { clock, landscape, plan, telemetry } = env
     const ctx = yield* makeRunContext({ runId: lease.runId, plan, landscape, telemetry, clock, contextFor: env.contextFor })
-    const ref = { runId: lease.runId, index: lease.index, owner: lease.owner, attempt: lease.attempt }
+    const ref = refOf(lease)
     const previous = isAttemptState(lease.state) ? lease.state : undefined
     const counts: Commit.Counts = {
       read: lease.rowsRead,
@@ -159,13 +158,20 @@ export const run = (env: AttemptEnv, lease: PartitionLease): Effect.Effect<Attem
     }))
 
     return yield* ctx.fatal.supervise(body).pipe(
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.catchAll(abandonFlushed(ctx, exit), (e) => Effect.logError("Landscape: could not close the rows of a stopped attempt", e))),
-      Effect.map((remaining): AttemptResult => ({ _tag: "Completed", remaining, rowsRead: counts.read })),
-      Effect.catchIf(isLeaseLost, (e) => Effect.succeed<AttemptResult>({ _tag: "Lost", message: e.message })),
-      Effect.tapError(() => Effect.ignoreLogged(landscape.partitions.fail(ref, clock.unsafeCurrentTimeMillis()))),
-      Effect.onInterrupt(() =>
-        landscape.partitions.release(ref, clock.unsafeCurrentTimeMillis()).pipe(
-          Effect.catchAll((e) => Effect.logWarning(`partition ${lease.index} of run ${lease.runId} could not be released (${e.message}); another worker takes it over when its lease expires`))
-        ))
+      // A worker that lost its lease leaves its rows to the one that took it (closing them here could race its takeover).
+      Effect.onExit((exit) =>
+        Exit.isSuccess(exit) || Option.exists(Cause.failureOption(exit.cause), isLeaseLost)
+          ? Effect.void
+          : Effect.catchAll(abandonFlushed(ctx, exit), (e) => Effect.logError("Landscape: could not close the rows of a stopped attempt", e))),
+      Effect.map((remaining): AttemptResult => ({ _tag: "Completed", remaining, rowsRead: counts.read }))
     )
-  })
+  }).pipe(
+    // From the claim on (leftovers and first checkpoint included): a lost lease is an answer, any
+    // other failure fails the partition, an interruption gives it back.
+    Effect.catchIf(isLeaseLost, (e) => Effect.succeed<AttemptResult>({ _tag: "Lost", message: e.message })),
+    Effect.tapError(() => Effect.ignoreLogged(env.landscape.partitions.fail(refOf(lease), env.clock.unsafeCurrentTimeMillis()))),
+    Effect.onInterrupt(() =>
+      env.landscape.partitions.release(refOf(lease), env.clock.unsafeCurrentTimeMillis()).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`partition ${lease.index} of run ${lease.runId} could not be released (${e.message}); another worker takes it over when its lease expires`))
+      ))
+  )

@@ -11,9 +11,10 @@
  *
  * @internal
  */
-import { Cause, Context, Effect, Exit, Scope, Stream } from "effect"
+import { Cause, Context, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { OperationScope } from "../../CallScope.js"
 import type { LandscapeError } from "../../Landscape.js"
+import { isLeaseLost } from "../../landscape/error.js"
 import type { SinkDetails, SinkError, SinkWriter } from "../../Sink.js"
 import type { SourceError, SourceRecord } from "../../Source.js"
 import { newId } from "../ids.js"
@@ -65,6 +66,10 @@ interface Open {
   abort: (reason: string) => Effect.Effect<SinkDetails>
 }
 
+/** The scope closed because the partition's lease was taken over (a distributed run's attempt). */
+const lostLease = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), isLeaseLost)
+
 /** One line saying why the scope closed without `complete`. */
 const reasonOf = (exit: Exit.Exit<unknown, unknown>): string => {
   if (Exit.isSuccess(exit)) return "the run ended before this operation completed"
@@ -100,9 +105,13 @@ export const open = (
       })
     yield* Effect.addFinalizer((exit) =>
       Effect.forEach(opened.filter((op) => !op.closed), (op) =>
-        Effect.flatMap(op.abort(reasonOf(exit)), (details) => close(op, "failed", details, reasonOf(exit))).pipe(
-          Effect.catchAll((e) => Effect.zipRight(ctx.fatal.report(e), Effect.logError("Landscape: could not close an operation", e)))
-        ), { discard: true })
+        // A partition taken over by another worker: that worker closes this attempt's operations
+        // (closing them here too would record their end twice); the sinks are only set aside.
+        lostLease(exit)
+          ? Effect.asVoid(op.abort("the partition was taken over by another worker"))
+          : Effect.flatMap(op.abort(reasonOf(exit)), (details) => close(op, "failed", details, reasonOf(exit))).pipe(
+            Effect.catchAll((e) => Effect.zipRight(ctx.fatal.report(e), Effect.logError("Landscape: could not close an operation", e)))
+          ), { discard: true })
     )
     const begin = (nodeId: string, kind: string, config: unknown, details: () => Record<string, unknown>) =>
       Effect.gen(function* () {
