@@ -191,22 +191,26 @@ describe("DistributedRun", () => {
   })
 })
 
+/** `length` records `{ n }` through one transform `step` into `<dir>/out.jsonl` (and `<dir>/quarantine.jsonl`). */
+const N = Schema.Struct({ n: Schema.Number })
+const numbersPipeline = <R>(name: string, dir: string, length: number, step: Pipeline.Transform<typeof N.Type, typeof N.Type, never, R>) =>
+  Pipeline.make({ name, source: Source.fromIterable({ records: Array.from({ length }, (_, n) => ({ n })), schema: N }) }).pipe(
+    Pipeline.transform(step),
+    Pipeline.toSinks({
+      sinks: { out: Sink.jsonLines<typeof N.Type>({ path: join(dir, "out.jsonl") }) },
+      default: "out",
+      quarantine: Sink.jsonLines({ path: join(dir, "quarantine.jsonl") })
+    })
+  )
+
 describe("DistributedRun: a worker whose lease expired while it worked", () => {
-  const N = Schema.Struct({ n: Schema.Number })
   eachBackend((backend: Backend) => {
     it.live("has its next batch refused once another worker took the partition over, and goes on with the run: every row once", () =>
       Effect.gen(function* () {
         const store = yield* backend.fresh()
         const dir = tempDir()
         let stall = true
-        const pipeline = Pipeline.make({ name: "slow", source: Source.fromIterable({ records: Array.from({ length: 200 }, (_, n) => ({ n })), schema: N }) }).pipe(
-          Pipeline.transform(Pipeline.makeTransform("wait", (r: typeof N.Type) => Effect.as(Effect.sleep(r.n === 55 && stall ? "1500 millis" : "1 millis"), r))),
-          Pipeline.toSinks({
-            sinks: { out: Sink.jsonLines<typeof N.Type>({ path: join(dir, "out.jsonl") }) },
-            default: "out",
-            quarantine: Sink.jsonLines({ path: join(dir, "quarantine.jsonl") })
-          })
-        )
+        const pipeline = numbersPipeline("slow", dir, 200, Pipeline.makeTransform("wait", (r: typeof N.Type) => Effect.as(Effect.sleep(r.n === 55 && stall ? "1500 millis" : "1 millis"), r)))
         yield* Effect.gen(function* () {
           const landscape = yield* Landscape.Landscape
           const started = yield* DistributedRun.start(pipeline, { partitions: 1 })
@@ -234,25 +238,17 @@ describe("DistributedRun: a worker whose lease expired while it worked", () => {
 })
 
 describe("DistributedRun: rows an external call recorded before their worker stopped", () => {
-  const N = Schema.Struct({ n: Schema.Number })
   eachBackend((backend: Backend) => {
     it.live("are closed failed and not run again (their call is not made twice); the rest of the partition goes on", () =>
       Effect.gen(function* () {
         const store = yield* backend.fresh()
         const dir = tempDir()
         let hang = true
-        const pipeline = Pipeline.make({ name: "calls", source: Source.fromIterable({ records: Array.from({ length: 40 }, (_, n) => ({ n })), schema: N }) }).pipe(
-          Pipeline.transform(Pipeline.makeTransform("call", (r: typeof N.Type) =>
-            Effect.zipRight(
-              CallScope.recordCall({ callType: "http", status: "success", attributes: { "http.request.method": "GET" }, latencyMs: 1 }),
-              hang && r.n === 21 ? Effect.never : Effect.succeed(r)
-            ))),
-          Pipeline.toSinks({
-            sinks: { out: Sink.jsonLines<typeof N.Type>({ path: join(dir, "out.jsonl") }) },
-            default: "out",
-            quarantine: Sink.jsonLines({ path: join(dir, "quarantine.jsonl") })
-          })
-        )
+        const pipeline = numbersPipeline("calls", dir, 40, Pipeline.makeTransform("call", (r: typeof N.Type) =>
+          Effect.zipRight(
+            CallScope.recordCall({ callType: "http", status: "success", attributes: { "http.request.method": "GET" }, latencyMs: 1 }),
+            hang && r.n === 21 ? Effect.never : Effect.succeed(r)
+          )))
         yield* Effect.gen(function* () {
           const started = yield* DistributedRun.start(pipeline, { partitions: 1 })
           const first = yield* Effect.fork(DistributedRun.work(pipeline, { runId: started.runId, workerId: "first", batchSize: 10 }))
