@@ -92,7 +92,8 @@ const readOnly = (service: LandscapeService, where: string): LandscapeService =>
       release: refuse("partitions"),
       fail: refuse("partitions"),
       complete: refuse("partitions"),
-      finishRun: refuse("finishRun")
+      finishRun: refuse("finishRun"),
+      completeOperation: refuse("completeOperation")
     },
     purge: (options) => (options.dryRun === true ? service.purge(options) : refuse("purge")())
   }

@@ -82,6 +82,14 @@ describe("partitions", () => {
           expect(yield* landscape.partitions.complete({ ...stale, owner: "C", attempt: 2 }, 1_300)).toBe(1)
           expect(yield* landscape.partitions.complete({ ...stale, index: 1, owner: "B", attempt: 1, position: 2, rowsRead: 0 }, 1_310)).toBe(0)
           const end = { runId, status: "completed" as const, finishedAt: 1_400, durationMs: 400, rowsRead: 1, rowsQuarantined: 0 }
+          // A takeover and the worker it took over from may both close one operation: the first records it, once.
+          yield* landscape.beginOperation({ operationId: "op-1", runId, nodeId: "n-source", kind: "memory.read", details: {}, startedAt: 1_000 })
+          const closing = { operationId: "op-1", status: "failed" as const, details: {}, error: "worker A stopped", completedAt: 1_300, durationMs: 300 }
+          const links = () => Effect.map(store.exec<{ n: string | number }>(`SELECT count(*) AS n FROM audit_chain WHERE run_id = '${runId}'`), ([r]) => Number(r!.n))
+          expect(yield* landscape.partitions.completeOperation(closing)).toBe(true)
+          const after = yield* links()
+          expect(yield* landscape.partitions.completeOperation({ ...closing, error: "interrupted" })).toBe(false)
+          expect(yield* links()).toBe(after)
           expect(yield* landscape.partitions.finishRun(end)).toBe(true)
           expect(yield* landscape.partitions.finishRun(end)).toBe(false)
           expect(Option.getOrThrow(yield* Landscape.getRun(runId)).status).toBe("completed")

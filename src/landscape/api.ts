@@ -128,6 +128,11 @@ export interface PartitionsService {
    * (several workers may see it done): `false` when it had already ended.
    */
   readonly finishRun: (run: RunEnd) => Effect.Effect<boolean, LandscapeError>
+  /**
+   * Records how an operation ended, like `completeOperation`, but only if it is still `running`
+   * (a takeover and the worker it took over from may both close one): `false` when it had ended.
+   */
+  readonly completeOperation: (operation: OperationEnd) => Effect.Effect<boolean, LandscapeError>
 }
 
 /**

@@ -14,13 +14,17 @@ import { migrations } from "./migrations.js"
 import { operation } from "./operation.js"
 import { makePartitions, type Partitions } from "./partitions.js"
 import { makeReader } from "./read.js"
-import type { RunEnd } from "./records.js"
+import type { OperationEnd, RunEnd } from "./records.js"
 import { canonicalVersion, configOf, json, makeChain, makeRecordBatch, owner } from "./write.js"
 
 export { toLandscapeError }
 
 /** The partition writes as Landscape operations (`partitions`; lost leases fail as `partitionLease`). */
-const partitionsService = (p: Partitions, finishIfRunning: (run: RunEnd) => Effect.Effect<boolean, SqlError.SqlError | LandscapeError>): PartitionsService => ({
+const partitionsService = (
+  p: Partitions,
+  finishIfRunning: (run: RunEnd) => Effect.Effect<boolean, SqlError.SqlError | LandscapeError>,
+  completeIfRunning: (o: OperationEnd) => Effect.Effect<boolean, SqlError.SqlError | LandscapeError>
+): PartitionsService => ({
   create: (runId, count, traceparent, now) => operation("partitions", p.create(runId, count, traceparent, now)),
   claim: (runId, owner, leaseMs, now) => operation("partitions", p.claim(runId, owner, leaseMs, now)),
   renew: (lease, expiresAt, now) => operation("partitions", p.renew(lease, expiresAt, now)),
@@ -31,10 +35,11 @@ const partitionsService = (p: Partitions, finishIfRunning: (run: RunEnd) => Effe
   list: (runId) => operation("partitions", p.list(runId)),
   join: (runId) => operation("partitions", p.join(runId)),
   leftovers: (lease, ids) => operation("partitions", p.leftovers(lease, ids)),
-  finishRun: (run) => operation("finishRun", finishIfRunning(run))
+  finishRun: (run) => operation("finishRun", finishIfRunning(run)),
+  completeOperation: (o) => operation("completeOperation", completeIfRunning(o))
 })
 
-/** The cause of the refusal to end a run that has ended already. */
+/** The cause of the refusal to end a run (or an operation) that has ended already. */
 const alreadyEnded = { reason: "the run has ended already" }
 
 /** The write half of the service. */
@@ -82,6 +87,46 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
         })).pipe(
           Effect.as(true),
           Effect.catchIf((e) => ifRunning && e instanceof LandscapeError && e.cause === alreadyEnded, () => Effect.succeed(false))
+        )
+    })
+  /**
+   * Records how an operation ended. With `ifRunning`, an operation already ended is left as it is
+   * (`false`, nothing appended): the check and the write hold the run's lock together, so of two
+   * workers closing one operation (a takeover and the worker it took over from) one records it.
+   */
+  const completeOperation = (o: OperationEnd, ifRunning: boolean) =>
+    Effect.gen(function* () {
+      const [found] = yield* sql<{ readonly run_id: string }>`SELECT run_id FROM operations WHERE operation_id = ${o.operationId}`
+      if (found === undefined) return yield* landscapeError("completeOperation", `operation ${o.operationId} is not recorded`)
+      const end = {
+        operationId: o.operationId,
+        status: o.status,
+        detailsJson: json(o.details),
+        error: o.error ?? null,
+        completedAt: o.completedAt,
+        durationMs: o.durationMs
+      }
+      return yield* append(found.run_id, "operation_end", { operation_end: [Chain.facts.operationEnd(end)] }, 1, (seq) =>
+        Effect.gen(function* () {
+          if (ifRunning) {
+            const [current] = yield* sql<{ readonly status: string }>`SELECT status FROM operations WHERE operation_id = ${o.operationId}`
+            if (current?.status !== "running") {
+              return yield* new LandscapeError({ operation: "completeOperation", message: `Landscape completeOperation failed: operation ${o.operationId} has ended already`, cause: alreadyEnded })
+            }
+          }
+          yield* sql`UPDATE operations SET ${
+            sql.update({
+              status: end.status,
+              details_json: end.detailsJson,
+              error: end.error,
+              completed_at: end.completedAt,
+              duration_ms: end.durationMs,
+              end_seq: seq
+            })
+          } WHERE operation_id = ${o.operationId}`
+        })).pipe(
+          Effect.as(true),
+          Effect.catchIf((e) => e instanceof LandscapeError && e.cause === alreadyEnded, () => Effect.succeed(false))
         )
     })
   const writer: Pick<
@@ -168,31 +213,8 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
             })
           }`.pipe(Effect.asVoid))
       })),
-    completeOperation: (o) =>
-      operation("completeOperation", Effect.gen(function* () {
-        const [found] = yield* sql<{ readonly run_id: string }>`SELECT run_id FROM operations WHERE operation_id = ${o.operationId}`
-        if (found === undefined) return yield* landscapeError("completeOperation", `operation ${o.operationId} is not recorded`)
-        const end = {
-          operationId: o.operationId,
-          status: o.status,
-          detailsJson: json(o.details),
-          error: o.error ?? null,
-          completedAt: o.completedAt,
-          durationMs: o.durationMs
-        }
-        yield* append(found.run_id, "operation_end", { operation_end: [Chain.facts.operationEnd(end)] }, 1, (seq) =>
-          sql`UPDATE operations SET ${
-            sql.update({
-              status: end.status,
-              details_json: end.detailsJson,
-              error: end.error,
-              completed_at: end.completedAt,
-              duration_ms: end.durationMs,
-              end_seq: seq
-            })
-          } WHERE operation_id = ${o.operationId}`.pipe(Effect.asVoid))
-      })),
-    partitions: partitionsService(makePartitions(sql), (run) => finish(run, true)),
+    completeOperation: (o) => operation("completeOperation", Effect.asVoid(completeOperation(o, false))),
+    partitions: partitionsService(makePartitions(sql), (run) => finish(run, true), (o) => completeOperation(o, true)),
     recordCall: (call) =>
       operation("recordCall", recordBatch({ rows: [], nodeStates: [], runningStates: [], stateUpdates: [], routing: [], calls: [call], outcomes: [] }))
   }

@@ -64,7 +64,7 @@ const closeLeftovers = (ctx: RunContext, lease: PartitionLease, previous: Operat
     const reason = `worker ${lease.previousOwner ?? "of the attempt before"} stopped on partition ${lease.index} (attempt ${lease.attempt - 1}); ` +
       `continued by ${lease.owner} from source index ${lease.position}`
     for (const op of left.operations) {
-      yield* ctx.landscape.completeOperation({ operationId: op.operationId, status: "failed", details: op.details, error: reason, completedAt: now, durationMs: now - op.startedAt })
+      yield* ctx.landscape.partitions.completeOperation({ operationId: op.operationId, status: "failed", details: op.details, error: reason, completedAt: now, durationMs: now - op.startedAt })
     }
     if (left.rows.length > 0) {
       const records = emptyBatch()

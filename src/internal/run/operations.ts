@@ -13,7 +13,7 @@
  */
 import { Cause, Context, Effect, Exit, Option, Scope, Stream } from "effect"
 import type { OperationScope } from "../../CallScope.js"
-import type { LandscapeError } from "../../Landscape.js"
+import type { LandscapeError, OperationEnd } from "../../Landscape.js"
 import { isLeaseLost } from "../../landscape/error.js"
 import type { SinkDetails, SinkError, SinkWriter } from "../../Sink.js"
 import type { SourceError, SourceRecord } from "../../Source.js"
@@ -90,11 +90,15 @@ export const open = (
   Effect.gen(function* () {
     const { clock, landscape, plan, runId } = ctx
     const opened: Array<Open> = []
+    // A distributed run's attempt may race the worker that takes its partition over: whoever closes an operation first records its end.
+    const completeOperation = partition === undefined
+      ? landscape.completeOperation
+      : (o: OperationEnd) => Effect.asVoid(landscape.partitions.completeOperation(o))
     const close = (op: Open, status: "completed" | "failed", details: SinkDetails, error?: string) =>
       Effect.suspend(() => {
         op.closed = true
         const completedAt = clock.unsafeCurrentTimeMillis()
-        return landscape.completeOperation({
+        return completeOperation({
           operationId: op.scope.operationId,
           status,
           details: { ...(op.config as object), ...op.details(), ...details },
