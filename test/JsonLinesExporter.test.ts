@@ -61,30 +61,34 @@ describe("JsonLinesExporter", () => {
       expect(lines.map((l) => TelemetryEvent.decodeJson(l))).toStrictEqual([...events, ...catalogue])
     }))
 
-  it.live("the writer thread (default) and the calling thread (thread: false) write the same bytes, and every event is counted exported", () =>
+  it.live("writes the bytes of toLines through its reused buffer, in batches larger than the buffer and after a smaller one, and counts every event exported", () =>
     Effect.gen(function* () {
-      const dir = yield* tmp()
+      const path = join(yield* tmp(), "events.jsonl")
       const awkward: TelemetryEvent.TelemetryEvent = {
         _tag: "TransformCompleted", timestamp: 2, runId: "r", rowId: "a", tokenId: "t", nodeId: "n", stateId: "s", status: "failed", durationMs: 0.5,
-        inputHash: "h", error: "a \"quote\", a\nnewline, é, 😀, a lone \ud800 surrogate"
+        inputHash: "h", error: "a \"quote\", a\nnewline, é, 😀, a lone \ud800 surrogate, " + "ü".repeat(100_000)
       }
-      const events = [...Array.from({ length: 2500 }, (_, i) => (i % 2 === 0 ? row(i) : transform(i))), ...catalogue, awkward]
-      const write = (thread: boolean) =>
-        Effect.gen(function* () {
-          const path = join(dir, `events-${thread}.jsonl`)
-          const { stats } = yield* withTelemetry(
-            { exporters: [JsonLinesExporter.make({ path, append: false, thread })], granularity: "full", exporterQueue: { capacity: 2048, strategy: "block" }, lastResort: quiet },
-            (t) => t.emitAll(events)
-          )
-          return { text: yield* Effect.promise(() => readFile(path, "utf8")), stats }
-        })
-      const there = yield* write(true)
-      const here = yield* write(false)
-      expect(there.text).toBe(here.text)
-      expect(there.text).toBe(JsonLinesExporter.toLines(events))
-      expect(there.stats.exporters["jsonl"]?.exported).toBe(events.length)
-      expect(TelemetryStats.droppedFor(there.stats, "jsonl")).toBe(0)
-      expect(TelemetryStats.unaccounted(there.stats, "jsonl")).toBe(0)
+      // A first batch of 4,000 events (more than 1 MiB, the buffer's first size), then one of 33
+      // (a chunk of 32 and one more: the buffer's stale tail must not be written), then the rest.
+      const big = [...Array.from({ length: 3998 }, (_, i) => (i % 2 === 0 ? row(i) : transform(i))), awkward, row(9_999)]
+      const small = Array.from({ length: 33 }, (_, i) => transform(10_000 + i))
+      const events = [...big, ...small, ...catalogue]
+      const { stats } = yield* withTelemetry(
+        { exporters: [JsonLinesExporter.make({ path, append: false })], granularity: "full", maxBatchSize: 4000, exporterQueue: { capacity: 4096, strategy: "block" }, lastResort: quiet },
+        (t) =>
+          Effect.gen(function* () {
+            yield* t.emitAll(big)
+            yield* t.flush
+            yield* t.emitAll(small)
+            yield* t.flush
+            yield* t.emitAll(catalogue)
+          })
+      )
+      const text = yield* Effect.promise(() => readFile(path, "utf8"))
+      expect(text).toBe(JsonLinesExporter.toLines(events))
+      expect(stats.exporters["jsonl"]?.exported).toBe(events.length)
+      expect(TelemetryStats.droppedFor(stats, "jsonl")).toBe(0)
+      expect(TelemetryStats.unaccounted(stats, "jsonl")).toBe(0)
     }))
 
   it.live("under the defaults, a local file exporter that keeps up never drops, though each batch holds the thread longer than dropPatience", () =>

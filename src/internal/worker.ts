@@ -1,7 +1,7 @@
 /**
  * Worker threads whose code is a CommonJS string (`eval`): no file to resolve, the same under tsx
- * in `src/`, in `dist/` and in the CLI's bundle. Used by the SQLite WAL checkpointer and the JSON
- * Lines writer thread; each worker stops when it receives `"stop"`.
+ * in `src/`, in `dist/` and in the CLI's bundle. Used by the SQLite WAL checkpointer; each worker
+ * stops when it receives `"stop"`.
  *
  * @internal
  */
