@@ -92,24 +92,31 @@ const writeValueBody = (w: Writer, v: unknown): boolean => {
   }
 }
 
-/** Writes one `KeyValue` in `field`: its key by `writeKey`, then `v` as its `AnyValue`, unless OTLP cannot carry `v`. */
-const writeKV = (w: Writer, field: number, writeKey: () => void, v: unknown): void => {
+/** Writes one attribute as a `KeyValue` in `field`, unless OTLP cannot carry its value. */
+export const writeAttribute = (w: Writer, field: number, key: string, v: unknown): void => {
   if (v === undefined || v === null) return
   const kv = w.begin(field)
-  writeKey()
+  w.string(1, key)
   const value = w.begin(2)
   writeValueBody(w, v)
   w.end(value)
   w.end(kv)
 }
 
-/** Writes one attribute as a `KeyValue` in `field`, unless OTLP cannot carry its value. */
-export const writeAttribute = (w: Writer, field: number, key: string, v: unknown): void =>
-  writeKV(w, field, () => w.string(1, key), v)
-
-/** {@link writeAttribute} with the key's field already encoded (`KeyValue.key`: tag, length, UTF-8). */
-export const writeKeyValue = (w: Writer, field: number, key: Uint8Array, v: unknown): void =>
-  writeKV(w, field, () => w.bytes(key), v)
+/**
+ * {@link writeAttribute} with the key's field already encoded (`KeyValue.key`: tag, length, UTF-8).
+ * Written out rather than sharing a key-writing callback with it: that was a closure allocated per
+ * attribute of every log record.
+ */
+export const writeKeyValue = (w: Writer, field: number, key: Uint8Array, v: unknown): void => {
+  if (v === undefined || v === null) return
+  const kv = w.begin(field)
+  w.bytes(key)
+  const value = w.begin(2)
+  writeValueBody(w, v)
+  w.end(value)
+  w.end(kv)
+}
 
 /** Writes each attribute as a `KeyValue` in `field`, skipping values OTLP cannot carry. */
 export const writeAttributes = (w: Writer, field: number, attributes: Attributes): void => {
