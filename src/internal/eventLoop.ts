@@ -8,9 +8,9 @@
  * (measured) although each fiber stopped now and then. Two parts keep it under a budget:
  *
  * - {@link scheduler}: Effect's `MixedScheduler` plus a clock. When a fiber yields (every 2048
- *   operations, or checked by time every 64 operations) or wakes another fiber, and the event loop
- *   has not had a turn for `budgetMs`, the drain goes through `setImmediate` instead of a microtask,
- *   so every fiber waits behind one turn of the loop.
+ *   operations, or checked by time every 64 operations) or wakes another fiber, and it has used its
+ *   share of the turn's budget, the drain waits for the next turn of the loop (one `setImmediate`
+ *   per turn for all of them) instead of a microtask, so every fiber waits behind one turn.
  * - {@link yieldIfBusy}: for plain-JavaScript stretches that run without Effect operations (a
  *   batch of rows settled in a loop, a multi-row SQLite statement): the same test at a point the
  *   code chooses.
@@ -22,29 +22,64 @@ import { Effect, Scheduler } from "effect"
 /** Longest stretch of work between two turns of the event loop, milliseconds. */
 export const defaultBudgetMs = 4
 
-/** When the event loop last had a turn (updated in `setImmediate` callbacks, which run once per turn). */
-let lastTurn = performance.now()
-const overBudget = () => performance.now() - lastTurn >= defaultBudgetMs
+/** Shortest share of a turn's budget any waiting fiber gets, milliseconds. */
+const minSliceMs = 0.5
 
-/** One turn of the event loop (`setImmediate`). */
-export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => {
+/** When the current slice of work began (set as each waiting fiber is let run, once per turn). */
+let lastTurn = performance.now()
+/** The current slice's budget: the turn's budget shared among the fibers let run in that turn. */
+let sliceMs = defaultBudgetMs
+const overBudget = () => performance.now() - lastTurn >= sliceMs
+
+/** What waits for the next turn of the event loop, in arrival order. */
+let waiting: Array<() => void> = []
+let turnScheduled = false
+
+/**
+ * One turn's work: everything that yielded since the last turn, each with an equal share of the
+ * turn's budget (at least {@link minSliceMs}). One `setImmediate` per turn: when each fiber had an
+ * immediate of its own that started a fresh budget, all of them ran in the same check phase, one
+ * budget after the other, and the loop waited 15–25 ms (a long-task probe on the main job: gaps
+ * of 15–25 ms made of several fibers' 4 ms slices and a scavenge).
+ */
+const runTurn = () => {
+  turnScheduled = false
+  const ready = waiting
+  waiting = []
+  sliceMs = Math.max(minSliceMs, defaultBudgetMs / ready.length)
+  for (let i = 0; i < ready.length; i++) {
     lastTurn = performance.now()
-    resume(Effect.void)
+    ready[i]!()
+  }
+}
+
+/** Runs `f` in the next turn of the event loop, in the order of the calls. */
+const onNextTurn = (f: () => void) => {
+  waiting.push(f)
+  if (!turnScheduled) {
+    turnScheduled = true
+    setImmediate(runTurn)
+  }
+}
+
+/** One turn of the event loop. */
+export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+  let interrupted = false
+  onNextTurn(() => {
+    if (!interrupted) resume(Effect.void)
   })
-  return Effect.sync(() => clearImmediate(handle))
+  return Effect.sync(() => {
+    interrupted = true
+  })
 })
 
-/** Yields to the event loop when it has not had a turn for `budgetMs`. */
+/** Yields to the event loop when the current slice has used its share of the turn's budget (at most `budgetMs`). */
 export const yieldIfBusy = (budgetMs: number = defaultBudgetMs): Effect.Effect<void> =>
-  Effect.suspend(() => (performance.now() - lastTurn < budgetMs ? Effect.void : yieldToEventLoop))
+  Effect.suspend(() => (performance.now() - lastTurn < Math.min(budgetMs, sliceMs) ? Effect.void : yieldToEventLoop))
 
 const runners = Scheduler.SchedulerRunner.cached((depth, drain) => {
   if (overBudget()) {
-    setImmediate(() => {
-      lastTurn = performance.now()
-      drain(0)
-    })
+    onNextTurn(() => drain(0))
   } else if (depth >= 2048) {
     setTimeout(() => drain(0), 0)
   } else {
