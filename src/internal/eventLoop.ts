@@ -54,7 +54,13 @@ const runTurn = () => {
   sliceMs = Math.max(minSliceMs, defaultBudgetMs / ready.length)
   for (let i = 0; i < ready.length; i++) {
     lastTurn = performance.now()
-    ready[i]!()
+    try {
+      ready[i]!()
+    } catch (error) {
+      // What had its own immediate before still runs, in the next turn; the error goes on as it did.
+      for (let j = i + 1; j < ready.length; j++) onNextTurn(ready[j]!)
+      throw error
+    }
   }
 }
 
