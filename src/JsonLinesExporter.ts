@@ -67,6 +67,9 @@ const serializerOf = ([tag, jsonSchema]: readonly [string, object]): readonly [s
 }
 const serializers: ReadonlyMap<string, Serialize> = new Map(schemas.map(serializerOf))
 
+/** One event's line, ending with `\n`. */
+const lineOf = (event: TelemetryEvent.TelemetryEvent): string => (serializers.get(event._tag) ?? JSON.stringify)(event) + "\n"
+
 /**
  * The bytes of one batch: one JSON line per event, each ending with `\n`.
  *
@@ -74,10 +77,7 @@ const serializers: ReadonlyMap<string, Serialize> = new Map(schemas.map(serializ
  */
 export const toLines = (batch: ReadonlyArray<TelemetryEvent.TelemetryEvent>): string => {
   let out = ""
-  for (let i = 0; i < batch.length; i++) {
-    const event = batch[i]!
-    out += (serializers.get(event._tag) ?? JSON.stringify)(event) + "\n"
-  }
+  for (let i = 0; i < batch.length; i++) out += lineOf(batch[i]!)
   return out
 }
 
@@ -86,7 +86,7 @@ const eventsPerChunk = 32
 
 /**
  * An encoder of batches to UTF-8 JSON lines into one buffer it reuses (grown as needed): the bytes
- * of the last batch stay valid until the next call. Lines are serialized as in {@link toLines};
+ * of the last batch stay valid until the next call. Lines are those of {@link toLines} (`lineOf`);
  * they are copied into the buffer 32 at a time, since both one large concatenated string (V8
  * flattens the rope of thousands of parts) and one copy per line cost more: 1.5 µs per
  * `TransformCompleted` here against 3.6 µs for `toLines` with `Buffer.from` and 2.0 µs for the
@@ -109,8 +109,7 @@ const makeEncoder = () => {
     at = 0
     let text = ""
     for (let i = 0; i < batch.length; i++) {
-      const event = batch[i]!
-      text += (serializers.get(event._tag) ?? JSON.stringify)(event) + "\n"
+      text += lineOf(batch[i]!)
       if (i % eventsPerChunk === eventsPerChunk - 1) {
         put(text)
         text = ""

@@ -40,7 +40,18 @@ const partitionsService = (
 })
 
 /** The cause of the refusal to end a run (or an operation) that has ended already. */
-const alreadyEnded = { reason: "the run has ended already" }
+const alreadyEnded = { reason: "it has ended already" }
+
+/** The refusal to end what has ended already: fails the write inside its transaction, so nothing is appended. */
+const refuseEnded = (operation: "finishRun" | "completeOperation", message: string) =>
+  new LandscapeError({ operation, message: `Landscape ${operation} failed: ${message}`, cause: alreadyEnded })
+
+/** `true` once the end is recorded; with `ifRunning`, `false` instead of the {@link refuseEnded} refusal. */
+const recordedUnlessEnded = (ifRunning: boolean) => <E>(write: Effect.Effect<void, E>): Effect.Effect<boolean, E> =>
+  write.pipe(
+    Effect.as(true),
+    Effect.catchIf((e) => ifRunning && e instanceof LandscapeError && e.cause === alreadyEnded, () => Effect.succeed(false))
+  )
 
 /** The write half of the service. */
 const makeWriter = (sql: SqlClient.SqlClient) => {
@@ -66,11 +77,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
           const [before] = yield* sql<{ readonly status: string; readonly error: string | null }>`SELECT status, error FROM runs WHERE run_id = ${run.runId}`
           if (before === undefined) return yield* landscapeError("finishRun", `run ${run.runId} is not recorded`)
           if (before.status !== "running") {
-            return yield* new LandscapeError({
-              operation: "finishRun",
-              message: `Landscape finishRun failed: run ${run.runId} is already ${before.status}${before.error ? ` (${before.error})` : ""}`,
-              cause: alreadyEnded
-            })
+            return yield* refuseEnded("finishRun", `run ${run.runId} is already ${before.status}${before.error ? ` (${before.error})` : ""}`)
           }
           yield* sql`UPDATE runs SET ${
             sql.update({
@@ -84,10 +91,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
               chain_hash: chainHash
             })
           } WHERE run_id = ${run.runId}`
-        })).pipe(
-          Effect.as(true),
-          Effect.catchIf((e) => ifRunning && e instanceof LandscapeError && e.cause === alreadyEnded, () => Effect.succeed(false))
-        )
+        })).pipe(recordedUnlessEnded(ifRunning))
     })
   /**
    * Records how an operation ended. With `ifRunning`, an operation already ended is left as it is
@@ -110,9 +114,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
         Effect.gen(function* () {
           if (ifRunning) {
             const [current] = yield* sql<{ readonly status: string }>`SELECT status FROM operations WHERE operation_id = ${o.operationId}`
-            if (current?.status !== "running") {
-              return yield* new LandscapeError({ operation: "completeOperation", message: `Landscape completeOperation failed: operation ${o.operationId} has ended already`, cause: alreadyEnded })
-            }
+            if (current?.status !== "running") return yield* refuseEnded("completeOperation", `operation ${o.operationId} has ended already`)
           }
           yield* sql`UPDATE operations SET ${
             sql.update({
@@ -124,10 +126,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
               end_seq: seq
             })
           } WHERE operation_id = ${o.operationId}`
-        })).pipe(
-          Effect.as(true),
-          Effect.catchIf((e) => e instanceof LandscapeError && e.cause === alreadyEnded, () => Effect.succeed(false))
-        )
+        })).pipe(recordedUnlessEnded(ifRunning))
     })
   const writer: Pick<
     LandscapeService,
