@@ -38,13 +38,11 @@
  *
  * @since 0.1.0
  */
-import {
-  HttpClient,
-  HttpClientError,
-  HttpClientRequest,
-  HttpClientResponse,
-  UrlParams
-} from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as UrlParams from "@effect/platform/UrlParams"
 import { Context, Duration, Effect, Either, Exit, Layer } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
 import * as ClientMetrics from "./internal/clientMetrics.js"

@@ -29,8 +29,9 @@
  *
  * @since 0.1.0
  */
-import type { AiError } from "@effect/ai"
-import { LanguageModel, Prompt } from "@effect/ai"
+import type * as AiError from "@effect/ai/AiError"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Prompt from "@effect/ai/Prompt"
 import { Context, Effect, Exit, Layer, Option, type Schema } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
 import * as ClientMetrics from "./internal/clientMetrics.js"

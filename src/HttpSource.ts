@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import type { HttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { Chunk, Effect, Option, type Schema, Stream } from "effect"
 import * as AuditedHttpClient from "./AuditedHttpClient.js"
 import type { CallScope } from "./CallScope.js"

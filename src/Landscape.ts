@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import type { SqlClient } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Config, Context, Effect, type Option, Redacted, Stream } from "effect"
 import type { LandscapeService } from "./landscape/api.js"
 import { landscapeError, type LandscapeError } from "./landscape/error.js"

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import Pg from "pg"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
 import { Landscape, type LandscapeError } from "./Landscape.js"

@@ -22,7 +22,7 @@
  *
  * @since 0.2.0
  */
-import { HttpClient } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { Clock, Duration, Effect, type Layer, type Scope } from "effect"
 import * as Exporter from "./Exporter.js"
 import type { Attributes, Origin } from "./internal/otlp/common.js"

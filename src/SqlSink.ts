@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Context, Effect } from "effect"
 import { type CallScope, recordCall } from "./CallScope.js"
 import type { Landscape } from "./Landscape.js"

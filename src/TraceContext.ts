@@ -23,8 +23,10 @@
  *
  * @since 0.2.0
  */
-import { HttpMiddleware, HttpServer, HttpServerRequest } from "@effect/platform"
-import type { HttpApp } from "@effect/platform"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import { Context, Effect, type Layer, Option, type Scope, Tracer } from "effect"
 import * as Redaction from "./internal/redaction.js"
 

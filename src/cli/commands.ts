@@ -4,7 +4,9 @@
  *
  * @internal
  */
-import { Args, Command, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { Chunk, Clock, Console, Effect, Option, Stream } from "effect"
 import { closeSync, createReadStream, openSync, writeSync } from "node:fs"
 import { createInterface } from "node:readline"

@@ -7,7 +7,8 @@
  *
  * @internal
  */
-import { Command, ValidationError } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Console, Effect, Exit } from "effect"
 import { sightline } from "./commands.js"

@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import type { SqlClient } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
 
 export type Dialect = "sqlite" | "pg"
 

@@ -15,7 +15,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Chunk, Effect, Option, Redacted, Schema, Stream } from "effect"
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
 import { canonicalJson, sha256 } from "../internal/hashing.js"

@@ -14,7 +14,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { num } from "./decode.js"
 import { type Dialect, dialectOf } from "./dialect.js"

@@ -11,7 +11,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { yieldIfBusy } from "../internal/eventLoop.js"
 import { dialectOf } from "./dialect.js"

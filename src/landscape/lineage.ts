@@ -7,7 +7,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
 import type { CallStatus, CallType, RunStatus } from "../TelemetryEvent.js"
 import { num, numOrNull, parseJson, payload } from "./decode.js"

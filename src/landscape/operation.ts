@@ -3,7 +3,8 @@
  *
  * @internal
  */
-import { SqlClient, type SqlError } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Context, Effect } from "effect"
 import { type LandscapeError, type Operation, toLandscapeError } from "./error.js"
 

@@ -17,7 +17,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
 import { num, numOrNull } from "./decode.js"
 import { dialectOf, placeholders } from "./dialect.js"

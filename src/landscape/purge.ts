@@ -8,7 +8,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Clock, Effect } from "effect"
 import { num } from "./decode.js"
 import type { PurgeOptions, PurgeResult } from "./results.js"

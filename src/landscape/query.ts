@@ -19,7 +19,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { sha256 } from "../internal/hashing.js"
 import { failureLine, num, numOrNull } from "./decode.js"

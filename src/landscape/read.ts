@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { SqlClient } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Stream } from "effect"
 import type { LandscapeService } from "./api.js"
 import { toLandscapeError } from "./error.js"

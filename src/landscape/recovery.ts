@@ -12,7 +12,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Clock, Effect } from "effect"
 import { hostname } from "node:os"
 import * as Chain from "./chain.js"

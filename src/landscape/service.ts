@@ -4,7 +4,8 @@
  *
  * @internal
  */
-import { SqlClient, type SqlError } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import * as Migrator from "@effect/sql/Migrator"
 import { Clock, Effect } from "effect"
 import type { LandscapeService, PartitionsService } from "./api.js"

@@ -7,7 +7,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
 import type { CallStatus, CallType } from "../TelemetryEvent.js"
 import { runTotals } from "../internal/usage.js"

@@ -12,7 +12,8 @@
  *
  * @internal
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Clock, Effect, Schedule } from "effect"
 import { hostname } from "node:os"
 import { yieldIfBusy } from "../internal/eventLoop.js"

@@ -5,8 +5,8 @@
  *
  * @internal
  */
-import type { HttpClient } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Config, type ConfigError, Duration, Effect, Layer, Option, type Scope } from "effect"
 import * as OtlpExporter from "../../OtlpExporter.js"
 import * as Telemetry from "../../Telemetry.js"

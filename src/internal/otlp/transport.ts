@@ -14,7 +14,8 @@
  *
  * @internal
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Duration, Effect } from "effect"
 import { promisify } from "node:util"
 import { gzip } from "node:zlib"
