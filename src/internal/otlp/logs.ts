@@ -185,9 +185,16 @@ export const attributesOf = (e: TelemetryEvent): Attributes => {
   return out
 }
 
+/**
+ * Bytes reserved per event before encoding: a row event's `LogRecord` takes 500–560 bytes (the
+ * main job sent 131.5 MB for 240,000 of them). With 400, every payload's buffer was grown once,
+ * and the copies took about 0.6 µs per row of the main job (`--cpu-prof`).
+ */
+const bytesPerEvent = 640
+
 /** `ExportLogsServiceRequest` in protobuf: one `ResourceLogs`, one `ScopeLogs`, a `LogRecord` per event. */
 export const encodeProtobuf = (events: ReadonlyArray<TelemetryEvent>, origin: Origin, observedNanos: bigint): Uint8Array => {
-  const w = new Writer(events.length * 400 + 256)
+  const w = new Writer(events.length * bytesPerEvent + 256)
   const resourceLogs = w.begin(1)
   writeResource(w, 1, origin)
   const scopeLogs = w.begin(2)
