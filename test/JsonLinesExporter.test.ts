@@ -4,8 +4,10 @@
  * even when each batch costs it more synchronous time than `dropPatience`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
-import { appendFile, mkdtemp, readFile } from "node:fs/promises"
+import { Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { execFileSync } from "node:child_process"
+import { closeSync, openSync } from "node:fs"
+import { appendFile, mkdtemp, open, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Exporter from "../src/Exporter.js"
@@ -90,6 +92,38 @@ describe("JsonLinesExporter", () => {
       expect(TelemetryStats.droppedFor(stats, "jsonl")).toBe(0)
       expect(TelemetryStats.unaccounted(stats, "jsonl")).toBe(0)
     }))
+
+  it.live("a batch exported while an earlier write still holds the reused buffer gets bytes of its own, and neither batch is corrupted", () =>
+    Effect.gen(function* () {
+      // Every thread of libuv's pool is held by an \`open\` of a FIFO that no writer has opened yet,
+      // so the first export's write waits, its bytes still in the exporter's buffer, as a write the
+      // hub gave up on (its time-out) may still be running; the second batch is exported meanwhile.
+      // Then the pool is let go, and each append lands whole (O_APPEND).
+      const dir = yield* tmp()
+      const path = join(dir, "events.jsonl")
+      const gate = join(dir, "gate.fifo")
+      execFileSync("mkfifo", [gate])
+      const first = Array.from({ length: 3000 }, (_, i) => (i % 2 === 0 ? row(i) : transform(i)))
+      const second = [row(50_001), transform(50_002)]
+      yield* Effect.scoped(Effect.gen(function* () {
+        const exporter = yield* JsonLinesExporter.make({ path, append: false })
+        const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
+        const held = Array.from({ length: poolSize }, () => open(gate, "r"))
+        yield* Effect.sleep("50 millis")
+        const big = yield* Effect.fork(exporter.export(first))
+        yield* Effect.sleep("50 millis")
+        const small = yield* Effect.fork(exporter.export(second))
+        yield* Effect.sleep("50 millis")
+        const writer = openSync(gate, "w")
+        for (const handle of yield* Effect.promise(() => Promise.all(held))) yield* Effect.promise(() => handle.close())
+        closeSync(writer)
+        yield* Fiber.join(big)
+        yield* Fiber.join(small)
+      }))
+      const text = yield* Effect.promise(() => readFile(path, "utf8"))
+      const [a, b] = [JsonLinesExporter.toLines(first), JsonLinesExporter.toLines(second)]
+      expect([a + b, b + a]).toContain(text)
+    }), 30_000)
 
   it.live("under the defaults, a local file exporter that keeps up never drops, though each batch holds the thread longer than dropPatience", () =>
     Effect.gen(function* () {
