@@ -3,9 +3,11 @@
  * transforms and one gate into two file sinks, with the full audit. Its rows are generated lazily,
  * so the source holds no memory of its own (the RSS comparison measures the engine, not the input).
  */
-import { Effect, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Pipeline, Sink, Source } from "../src/index.js"
+import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, type Telemetry } from "../src/index.js"
 
 export const Row = Schema.Struct({
   id: Schema.Number,
@@ -49,3 +51,29 @@ export const identityPipeline = (outDir: string, n: number) =>
       quarantine: Sink.jsonLines({ path: join(outDir, "quarantine.jsonl") })
     })
   )
+
+/** An empty, migrated Landscape file in a fresh folder. */
+export const freshLandscape = Effect.gen(function* () {
+  const dir = mkdtempSync(join(tmpdir(), "sightline-bench-engine-"))
+  const db = join(dir, "landscape.db")
+  yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
+  return { dir, db }
+})
+
+/**
+ * Rows/s of the identity pipeline over `n` rows on a fresh Landscape, with the telemetry layer
+ * `telemetry(dir)` (files go in `dir`). Opening and closing the layers count (the telemetry drain
+ * is part of the cost); migrating the Landscape does not. Throws when a row is missing.
+ */
+export const identityRate = <E>(n: number, telemetry: (dir: string) => Layer.Layer<Telemetry.Telemetry, E>) =>
+  Effect.gen(function* () {
+    const { db, dir } = yield* freshLandscape
+    const t0 = performance.now()
+    const summary = yield* Orchestrator.run(identityPipeline(dir, n)).pipe(
+      Effect.provide(Layer.merge(telemetry(dir), LandscapeSqlite.layer({ filename: db })))
+    )
+    const seconds = (performance.now() - t0) / 1000
+    rmSync(dir, { recursive: true, force: true })
+    if (summary.rowsRead !== n) throw new Error(`the identity pipeline read ${summary.rowsRead} rows, expected ${n}`)
+    return n / seconds
+  })

@@ -20,14 +20,13 @@
  */
 import { Effect, Layer } from "effect"
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { rmSync } from "node:fs"
 import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { pathToFileURL } from "node:url"
 import { makePipeline } from "../examples/flights/pipeline.js"
-import { JsonLinesExporter, Landscape, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
-import { identityPipeline } from "./_identity.js"
+import { JsonLinesExporter, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
+import { freshLandscape, identityRate } from "./_identity.js"
 import { rawSqlite } from "./_raw-sqlite.js"
 
 const n = Number(process.env.BENCH_ROWS ?? 100_000)
@@ -38,14 +37,6 @@ const median = (xs: ReadonlyArray<number>) => {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 const fmt = (x: number, digits = 0) => x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-
-/** An empty, migrated Landscape file in a fresh folder. */
-const freshLandscape = Effect.gen(function* () {
-  const dir = mkdtempSync(join(tmpdir(), "sightline-bench-engine-"))
-  const db = join(dir, "landscape.db")
-  yield* Effect.provide(Landscape.listRuns(), LandscapeSqlite.layer({ filename: db }))
-  return { dir, db }
-})
 
 const raw = Effect.gen(function* () {
   const { db, dir } = yield* freshLandscape
@@ -63,18 +54,7 @@ const telemetryLayer = (mode: "rows" | "disabled", dir: string) =>
       exporterQueue: { strategy: "block" }
     })
 
-const engine = (telemetry: "rows" | "disabled") =>
-  Effect.gen(function* () {
-    const { db, dir } = yield* freshLandscape
-    const t0 = performance.now()
-    const summary = yield* Orchestrator.run(identityPipeline(dir, n)).pipe(
-      Effect.provide(Layer.merge(telemetryLayer(telemetry, dir), LandscapeSqlite.layer({ filename: db })))
-    )
-    const seconds = (performance.now() - t0) / 1000
-    rmSync(dir, { recursive: true, force: true })
-    if (summary.rowsRead !== n) throw new Error(`engine read ${summary.rowsRead} rows, expected ${n}`)
-    return n / seconds
-  })
+const engine = (telemetry: "rows" | "disabled") => identityRate(n, (dir) => telemetryLayer(telemetry, dir))
 
 /** The main job in this process, with the event loop's delay sampled every 5 ms while it runs. */
 const mainJob = Effect.gen(function* () {

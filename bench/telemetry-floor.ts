@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- telemetry-floor`: what telemetry `rows` can cost the engine at best, and whether
  * a worker thread would lower it. The identity pipeline of `bench/engine.ts` (BENCH_ROWS rows,
- * default 40,000; full audit on SQLite) with `Telemetry.layerDisabled` (the anchor) and four
- * exporters, every queue `block` so no run drops an event:
+ * default 40,000; full audit on SQLite; rates from `identityRate`, as `bench/engine.ts`'s) with
+ * `Telemetry.layerDisabled` (the anchor) and four exporters, every queue `block` so no run drops an
+ * event:
  *
  * - `noop`: an exporter that does nothing: the cost of building, filtering and queueing the events;
  * - `thread-post`: each batch handed to a worker thread (`postMessage`, its structured clone) that
@@ -14,13 +15,11 @@
  * BENCH_ROUNDS rounds (default 4), the order reversed every other round; medians. Issue 9's target
  * is telemetry `rows` at most 5 % slower than disabled (`ratio … ≥ 0.95`).
  */
-import { Effect, Layer } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { Effect } from "effect"
 import { join } from "node:path"
 import { Worker } from "node:worker_threads"
-import { Exporter, JsonLinesExporter, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
-import { identityPipeline } from "./_identity.js"
+import { Exporter, JsonLinesExporter, Telemetry } from "../src/index.js"
+import { identityRate } from "./_identity.js"
 
 const n = Number(process.env.BENCH_ROWS ?? 40_000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4)
@@ -73,26 +72,13 @@ const telemetryLayer = (mode: Mode, dir: string) => {
   }
 }
 
-const run = (mode: Mode) =>
-  Effect.gen(function* () {
-    const dir = mkdtempSync(join(tmpdir(), "sightline-bench-floor-"))
-    const t0 = performance.now()
-    const summary = yield* Orchestrator.run(identityPipeline(dir, n)).pipe(
-      Effect.provide(Layer.merge(telemetryLayer(mode, dir), LandscapeSqlite.layer({ filename: join(dir, "landscape.db") })))
-    )
-    const rate = n / ((performance.now() - t0) / 1000)
-    rmSync(dir, { recursive: true, force: true })
-    if (summary.rowsRead !== n) throw new Error(`${mode} read ${summary.rowsRead} rows, expected ${n}`)
-    return rate
-  })
-
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const fmt = (x: number) => Math.round(x).toLocaleString("en-US")
 
 const program = Effect.gen(function* () {
   const rates = new Map<Mode, Array<number>>(modes.map((m) => [m, []]))
   for (let r = 0; r < rounds; r++) {
-    for (const mode of r % 2 === 0 ? modes : [...modes].reverse()) rates.get(mode)!.push(yield* run(mode))
+    for (const mode of r % 2 === 0 ? modes : [...modes].reverse()) rates.get(mode)!.push(yield* identityRate(n, (dir) => telemetryLayer(mode, dir)))
     console.log(`round ${r + 1}: ${modes.map((m) => `${m} ${fmt(rates.get(m)![r]!)}`).join("  ")} rows/s`)
   }
   const anchor = median(rates.get("disabled")!)
