@@ -17,6 +17,9 @@ import type {
   PartitionLeftovers,
   PartitionStatus,
   RecordBatch,
+  ResumedRun,
+  ResumePoint,
+  RunCheckpoint,
   RunEnd,
   RunRow,
   RunStart
@@ -54,15 +57,18 @@ export interface LandscapeService {
   readonly registerNodes: (nodes: ReadonlyArray<NodeRecord>) => Effect.Effect<void, LandscapeError>
   /**
    * Writes a batch of one run's rows (each with its first token), node states, routing decisions,
-   * calls and outcomes in one transaction, as one link of its chain. With `checkpoint` (a
-   * distributed run's partition), the partition's checkpoint is written in the same transaction,
-   * and the whole batch is refused (`partitionLease`) when the lease was taken over.
+   * calls and outcomes in one transaction, as one link of its chain. With `checkpoint`, the run's
+   * checkpoint (or a distributed run's partition's) is written in the same transaction, and the
+   * whole batch is refused when its writer was fenced out: another process resumed the run
+   * (`runCheckpoint`), or another worker took the partition over (`partitionLease`).
    */
-  readonly recordBatch: (batch: RecordBatch, checkpoint?: PartitionCheckpoint) => Effect.Effect<void, LandscapeError>
+  readonly recordBatch: (batch: RecordBatch, checkpoint?: RunCheckpoint | PartitionCheckpoint) => Effect.Effect<void, LandscapeError>
   readonly beginOperation: (operation: OperationStart) => Effect.Effect<void, LandscapeError>
   readonly completeOperation: (operation: OperationEnd) => Effect.Effect<void, LandscapeError>
   /** The partitions of distributed runs: leases, checkpoints, completion (see `DistributedRun`). */
   readonly partitions: PartitionsService
+  /** Checkpoints of single-process runs, and resuming them (see `Orchestrator.resume`). */
+  readonly checkpoints: RunCheckpointsService
   /** Records one call made in a node state or an operation (one link). */
   readonly recordCall: (call: CallRecord) => Effect.Effect<void, LandscapeError>
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<RunRow>, LandscapeError>
@@ -133,6 +139,32 @@ export interface PartitionsService {
    * (a takeover and the worker it took over from may both close one): `false` when it had ended.
    */
   readonly completeOperation: (operation: OperationEnd) => Effect.Effect<boolean, LandscapeError>
+}
+
+/**
+ * Checkpoints of single-process runs and their resume (`Orchestrator.resume`). A run's checkpoint
+ * is begun once its sinks are open and then written with each committed batch (`recordBatch`);
+ * every write after the first is fenced by the checkpoint's `attempt`. Times are epoch
+ * milliseconds of the caller's clock.
+ *
+ * @since 0.4.0
+ */
+export interface RunCheckpointsService {
+  /** Records the run's first checkpoint (attempt 1). */
+  readonly begin: (checkpoint: RunCheckpoint, now: number) => Effect.Effect<void, LandscapeError>
+  /** Writes a checkpoint alone; refused (`runCheckpoint`) when the run is no longer at `checkpoint.attempt`. */
+  readonly write: (checkpoint: RunCheckpoint, now: number) => Effect.Effect<void, LandscapeError>
+  /** The run, its recorded configuration and node ids, and its checkpoint; `None` when the run is not recorded. */
+  readonly read: (runId: string) => Effect.Effect<Option.Option<ResumePoint>, LandscapeError>
+  /**
+   * Reopens an `interrupted` or `failed` run for attempt `attempt + 1`, owned by this process, as
+   * one link of its chain: closes `failed` what the stopped attempt left open (node states,
+   * operations, tokens of rows no batch committed) and keeps how the run had ended in
+   * `run_resumes`. Fails with `LandscapeError` (`resumeRun`) when the run is not recorded, is
+   * `running` or `completed`, has no checkpoint, or is no longer at `attempt` (resumed by another
+   * process).
+   */
+  readonly resume: (request: { readonly runId: string; readonly attempt: number; readonly resumedAt: number }) => Effect.Effect<ResumedRun, LandscapeError>
 }
 
 /**

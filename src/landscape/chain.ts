@@ -39,7 +39,8 @@ export const kinds = [
   "state_end",
   "token_end",
   "operation_end",
-  "run_end"
+  "run_end",
+  "run_resume"
 ] as const
 
 export type FactKind = typeof kinds[number]
@@ -215,6 +216,24 @@ export const facts = {
     readonly rowsQuarantined: number | null
     readonly error: string | null
   }) => fact("run_end", [r.runId, r.status, r.finishedAt, r.durationMs, r.rowsRead, r.rowsQuarantined, r.error]),
+  /** A resume (`Orchestrator.resume`, schema 0007): the attempt, where it continues, and how the run had ended before (the end it reopens). */
+  runResume: (r: {
+    readonly runId: string
+    readonly attempt: number
+    readonly position: number
+    readonly resumedAt: number
+    readonly previousStatus: string
+    readonly previousFinishedAt: number | null
+    readonly previousDurationMs: number | null
+    readonly previousRowsRead: number | null
+    readonly previousRowsQuarantined: number | null
+    readonly previousError: string | null
+    readonly previousEndSeq: number | null
+  }) =>
+    fact("run_resume", [
+      r.runId, r.attempt, r.position, r.resumedAt, r.previousStatus, r.previousFinishedAt, r.previousDurationMs, r.previousRowsRead,
+      r.previousRowsQuarantined, r.previousError, r.previousEndSeq
+    ]),
   node: (n: { readonly nodeId: string; readonly name: string; readonly kind: string; readonly position: number; readonly configJson: string }) =>
     fact("node", [n.nodeId, n.name, n.kind, n.position, n.configJson]),
   operation: (o: { readonly operationId: string; readonly nodeId: string; readonly kind: string; readonly detailsJson: string; readonly startedAt: number }) =>

@@ -28,6 +28,8 @@ export const Operation = Schema.Literal(
   "recordCall",
   "partitions",
   "partitionLease",
+  "runCheckpoint",
+  "resumeRun",
   "getRun",
   "listRuns",
   "llmUsage",

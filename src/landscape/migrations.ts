@@ -327,5 +327,48 @@ export const migrations = Migrator.fromRecord({
       completed_at BIGINT,
       PRIMARY KEY (run_id, partition_index)
     )`
+  ),
+  /**
+   * Resume (`Orchestrator.resume`). `run_checkpoints`: a single-process run's checkpoint, written
+   * in the transaction of each committed batch: `position`, the next source index to read; the
+   * committed counts; `state_json`, what the sinks need to continue their output; `attempt`, 1 for
+   * the run, one more for each resume, the fence that refuses the batches of an attempt another
+   * process has resumed since. Coordination, not audit: not in the hash chain.
+   *
+   * `run_resumes`: one row per resume, in the hash chain (its link is `chain_seq`). It keeps how the
+   * run had ended before (`previous_*`, the end recorded at link `previous_end_seq`), since resuming
+   * reopens the run and its next end replaces those columns of `runs`: `verify` rebuilds the earlier
+   * end's fact from here. Likewise the owner before (`previous_owner_*`): the resuming process
+   * becomes the run's owner, and the run's first link holds its first owner.
+   */
+  "0007_run_resume": statements(
+    `CREATE TABLE run_checkpoints (
+      run_id TEXT PRIMARY KEY REFERENCES runs (run_id),
+      attempt INTEGER NOT NULL,
+      position BIGINT NOT NULL,
+      rows_read INTEGER NOT NULL,
+      rows_quarantined INTEGER NOT NULL,
+      rows_failed INTEGER NOT NULL,
+      rows_per_sink_json TEXT NOT NULL,
+      state_json TEXT NOT NULL,
+      updated_at BIGINT NOT NULL
+    )`,
+    `CREATE TABLE run_resumes (
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      attempt INTEGER NOT NULL,
+      position BIGINT NOT NULL,
+      resumed_at BIGINT NOT NULL,
+      previous_status TEXT NOT NULL,
+      previous_finished_at BIGINT,
+      previous_duration_ms DOUBLE PRECISION,
+      previous_rows_read INTEGER,
+      previous_rows_quarantined INTEGER,
+      previous_error TEXT,
+      previous_end_seq INTEGER,
+      previous_owner_host TEXT,
+      previous_owner_pid INTEGER,
+      chain_seq INTEGER NOT NULL,
+      PRIMARY KEY (run_id, attempt)
+    )`
   )
 })

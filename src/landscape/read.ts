@@ -22,7 +22,7 @@ const read = operation
 export const makeReader = (
   sql: SqlClient.SqlClient,
   options: { readonly readonly: boolean }
-): Omit<LandscapeService, "beginRun" | "heartbeat" | "finishRun" | "registerNodes" | "recordBatch" | "beginOperation" | "completeOperation" | "recordCall" | "partitions"> => {
+): Omit<LandscapeService, "beginRun" | "heartbeat" | "finishRun" | "registerNodes" | "recordBatch" | "beginOperation" | "completeOperation" | "recordCall" | "partitions" | "checkpoints"> => {
   const summary = makeSummary(sql)
   const lineage = makeLineage(sql)
   const find = makeFind(sql, options)

@@ -290,6 +290,67 @@ export interface PartitionCheckpoint {
 }
 
 /**
+ * A single-process run's checkpoint, from which `Orchestrator.resume` continues it: written in the
+ * transaction of each committed batch (`recordBatch`), and on its own once the sinks are open.
+ * Refused (`LandscapeError`, operation `runCheckpoint`) when `attempt` is no longer the run's
+ * (another process has resumed it since), so two processes never both write one run's output.
+ *
+ * @since 0.4.0
+ */
+export interface RunCheckpoint {
+  readonly _tag: "RunCheckpoint"
+  readonly runId: string
+  /** 1 for the run, one more for each resume: the fence of its writes. */
+  readonly attempt: number
+  /** The next source index to read: every source record before it is committed. */
+  readonly position: number
+  readonly rowsRead: number
+  readonly rowsQuarantined: number
+  /** Rows whose token ended `failed` (a sink write failed, or a resume closed them). */
+  readonly rowsFailed: number
+  readonly rowsPerSink: Readonly<Record<string, number>>
+  /** JSON-compatible: what the run's sinks need to continue their output, `{ sinks: { [name]: SinkDetails } }`. */
+  readonly state: unknown
+}
+
+/**
+ * What `Orchestrator.resume` reads of a run before it resumes it.
+ *
+ * @since 0.4.0
+ */
+export interface ResumePoint {
+  readonly run: RunRow
+  /** The pipeline's configuration as recorded when the run began (`runs.config_json`). */
+  readonly config: unknown
+  /** Node ids by node name, as registered when the run began. */
+  readonly nodeIds: Readonly<Record<string, string>>
+  /** The run's checkpoint; `undefined` for a run that has none (recorded before schema 0007, or distributed). */
+  readonly checkpoint: RunCheckpoint | undefined
+}
+
+/**
+ * What `checkpoints.resume` did to reopen a run: the checkpoint it continues from (at the new
+ * attempt), the source rows it closed, and how the run had ended before.
+ *
+ * @since 0.4.0
+ */
+export interface ResumedRun {
+  readonly checkpoint: RunCheckpoint
+  /**
+   * Source indexes at or after the checkpoint whose row an external call had recorded early and no
+   * batch committed: their tokens are now `failed` (counted in `checkpoint.rowsFailed`), and they
+   * are not processed again, so no external call is made twice.
+   */
+  readonly skipped: ReadonlyArray<number>
+  readonly previous: {
+    readonly status: RunStatus
+    readonly error: string | null
+    /** Milliseconds the run had run before (the sum of its attempts). */
+    readonly durationMs: number | null
+  }
+}
+
+/**
  * What a previous attempt on a partition left open: its operations still `running`, and the rows
  * of the partition at or after the checkpoint that an external call recorded early (`journal.ts`)
  * but no batch committed: their tokens without outcome and their node states still `running`.

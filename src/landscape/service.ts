@@ -8,7 +8,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Migrator from "@effect/sql/Migrator"
 import { Clock, Effect } from "effect"
-import type { LandscapeService, PartitionsService } from "./api.js"
+import type { LandscapeService, PartitionsService, RunCheckpointsService } from "./api.js"
 import * as Chain from "./chain.js"
 import { landscapeError, LandscapeError, toLandscapeError } from "./error.js"
 import { migrations } from "./migrations.js"
@@ -16,9 +16,18 @@ import { operation } from "./operation.js"
 import { makePartitions, type Partitions } from "./partitions.js"
 import { makeReader } from "./read.js"
 import type { OperationEnd, RunEnd } from "./records.js"
+import { makeRunCheckpoints, type RunCheckpoints } from "./resume.js"
 import { canonicalVersion, configOf, json, makeChain, makeRecordBatch, owner } from "./write.js"
 
 export { toLandscapeError }
+
+/** The run checkpoint writes as Landscape operations (`runCheckpoint`; resume as `resumeRun`). */
+const checkpointsService = (c: RunCheckpoints): RunCheckpointsService => ({
+  begin: (cp, now) => operation("runCheckpoint", c.begin(cp, now)),
+  write: (cp, now) => operation("runCheckpoint", c.write(cp, now)),
+  read: (runId) => operation("runCheckpoint", c.read(runId)),
+  resume: (request) => operation("resumeRun", c.resume(request))
+})
 
 /** The partition writes as Landscape operations (`partitions`; lost leases fail as `partitionLease`). */
 const partitionsService = (
@@ -131,7 +140,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
     })
   const writer: Pick<
     LandscapeService,
-    "beginRun" | "heartbeat" | "finishRun" | "registerNodes" | "recordBatch" | "beginOperation" | "completeOperation" | "recordCall" | "partitions"
+    "beginRun" | "heartbeat" | "finishRun" | "registerNodes" | "recordBatch" | "beginOperation" | "completeOperation" | "recordCall" | "partitions" | "checkpoints"
   > = {
     beginRun: (run) =>
       operation("beginRun", Effect.suspend(() => {
@@ -215,6 +224,7 @@ const makeWriter = (sql: SqlClient.SqlClient) => {
       })),
     completeOperation: (o) => operation("completeOperation", Effect.asVoid(completeOperation(o, false))),
     partitions: partitionsService(makePartitions(sql), (run) => finish(run, true), (o) => completeOperation(o, true)),
+    checkpoints: checkpointsService(makeRunCheckpoints(sql)),
     recordCall: (call) =>
       operation("recordCall", recordBatch({ rows: [], nodeStates: [], runningStates: [], stateUpdates: [], routing: [], calls: [call], outcomes: [] }))
   }

@@ -120,7 +120,10 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
       if (byKind === undefined) writers.set(seq, byKind = {})
       return (byKind[kind] ??= new Chain.FactWriter())
     }
+    const resumes = lo === 0 && hi === 0 ? [] : yield* sql<ResumeDbRow>`SELECT * FROM run_resumes WHERE run_id = ${runId} ORDER BY attempt`
     if (lo <= 1 && 1 <= hi) {
+      // A resumed run's first owner is kept by its first resume (the resuming process owns it now).
+      const first = resumes[0]
       add(1, "run", Chain.facts.run({
         runId,
         pipeline: run.pipeline,
@@ -128,8 +131,8 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
         configHash: run.config_hash,
         telemetryEnabled: num(run.telemetry_enabled),
         telemetryGranularity: run.telemetry_granularity,
-        ownerHost: run.owner_host,
-        ownerPid: numOrNull(run.owner_pid),
+        ownerHost: first === undefined ? run.owner_host : first.previous_owner_host,
+        ownerPid: numOrNull(first === undefined ? run.owner_pid : first.previous_owner_pid),
         canonicalVersion: run.canonical_version,
         traceId: run.trace_id,
         parentRunId: run.parent_run_id
@@ -169,6 +172,34 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
         error: run.error
       }))
     }
+    for (const r of resumes) {
+      const seq = num(r.chain_seq)
+      const previous = {
+        previousStatus: r.previous_status,
+        previousFinishedAt: numOrNull(r.previous_finished_at),
+        previousDurationMs: numOrNull(r.previous_duration_ms),
+        previousRowsRead: numOrNull(r.previous_rows_read),
+        previousRowsQuarantined: numOrNull(r.previous_rows_quarantined),
+        previousError: r.previous_error,
+        previousEndSeq: numOrNull(r.previous_end_seq)
+      }
+      if (lo <= seq && seq <= hi) {
+        add(seq, "run_resume", Chain.facts.runResume({ runId, attempt: num(r.attempt), position: num(r.position), resumedAt: num(r.resumed_at), ...previous }))
+      }
+      // The end this resume reopened: `runs` holds the run's latest end only.
+      const endSeq = previous.previousEndSeq
+      if (endSeq !== null && lo <= endSeq && endSeq <= hi) {
+        add(endSeq, "run_end", Chain.facts.runEnd({
+          runId,
+          status: previous.previousStatus,
+          finishedAt: previous.previousFinishedAt,
+          durationMs: previous.previousDurationMs,
+          rowsRead: previous.previousRowsRead,
+          rowsQuarantined: previous.previousRowsQuarantined,
+          error: previous.previousError
+        }))
+      }
+    }
     for (const [seq, byKind] of writers) {
       let batch = facts.get(seq)
       if (batch === undefined) facts.set(seq, batch = {})
@@ -176,6 +207,23 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
     }
     return { records, facts }
   })
+
+/** A resume as stored (`run_resumes`, schema 0007). */
+interface ResumeDbRow {
+  readonly attempt: number
+  readonly position: number
+  readonly resumed_at: number
+  readonly previous_status: string
+  readonly previous_finished_at: number | null
+  readonly previous_duration_ms: number | null
+  readonly previous_rows_read: number | null
+  readonly previous_rows_quarantined: number | null
+  readonly previous_error: string | null
+  readonly previous_end_seq: number | null
+  readonly previous_owner_host: string | null
+  readonly previous_owner_pid: number | null
+  readonly chain_seq: number
+}
 
 /** An end fact's values, its last `numbers` columns as numbers. */
 const normalizeEnd = (r: ReadonlyArray<unknown>, numbers: number): ReadonlyArray<Chain.Value> =>

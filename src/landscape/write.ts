@@ -23,7 +23,8 @@ import { dialectOf, placeholders } from "./dialect.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import { makeInserter } from "./insert.js"
 import { writeCheckpoint } from "./partitions.js"
-import type { CallRecord, NodeStateEnd, NodeStateStart, PartitionCheckpoint, RecordBatch, RoutingRecord, RowRecord, TokenEnd } from "./records.js"
+import type { CallRecord, NodeStateEnd, NodeStateStart, PartitionCheckpoint, RecordBatch, RoutingRecord, RowRecord, RunCheckpoint, TokenEnd } from "./records.js"
+import { writeRunCheckpoint } from "./resume.js"
 
 type Write = Effect.Effect<void, SqlError.SqlError | LandscapeError>
 
@@ -241,7 +242,10 @@ const resolveBatch = (sql: SqlClient.SqlClient, batch: RecordBatch) =>
 export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
   const write = makeInserters(sql)
   const append = makeChain(sql)
-  return (batch: RecordBatch, checkpoint?: PartitionCheckpoint): Write =>
+  /** The checkpoint statement of the batch's transaction: a run's or a partition's (both fenced). */
+  const writeCheckpointOf = (checkpoint: RunCheckpoint | PartitionCheckpoint, now: number) =>
+    "_tag" in checkpoint ? writeRunCheckpoint(sql, checkpoint, now) : writeCheckpoint(sql, checkpoint, now)
+  return (batch: RecordBatch, checkpoint?: RunCheckpoint | PartitionCheckpoint): Write =>
     Effect.flatMap(resolveBatch(sql, batch), (resolved) => Effect.suspend(() => {
       const ends = new Map(batch.outcomes.map((end) => [end.tokenId, end]))
       const newTokens = batch.rows.map((row) => ({ row, end: ends.get(row.tokenId) }))
@@ -265,7 +269,7 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
       }
       const records = newTokens.length * 2 + states.length + updates.length + batch.routing.length + calls.length + laterOutcomes.length
       if (resolved.runId === undefined) {
-        return checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeTransaction(sql, writeCheckpoint(sql, checkpoint, now)))
+        return checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeTransaction(sql, writeCheckpointOf(checkpoint, now)))
       }
       const runId = resolved.runId
       return Effect.zipRight(yieldIfBusy(), append(runId, "batch", facts, records, (seq) =>
@@ -273,7 +277,7 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
             // The fence first: a worker whose lease was taken over is refused as such, before its
             // rows could collide with the ones the new holder recorded (and on PostgreSQL the
             // partition's row stays locked until commit, so no claim can take it mid-batch).
-            checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeCheckpoint(sql, checkpoint, now)),
+            checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeCheckpointOf(checkpoint, now)),
             write.rows(batch.rows, seq),
             write.tokens(newTokens, seq),
             write.states(states, seq),
