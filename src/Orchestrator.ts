@@ -11,26 +11,22 @@
  * @since 0.1.0
  */
 import type { Teardown } from "@effect/platform/Runtime"
-import { Cause, type Context, Duration, Effect, Exit, Option, Schedule, type Tracer } from "effect"
+import { type Context, type Duration, Effect, Option, Predicate, Schema, type Tracer } from "effect"
 import { CallScope } from "./CallScope.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import { newId } from "./internal/ids.js"
-import * as Commit from "./internal/run/commit.js"
+import * as Changes from "./internal/run/changes.js"
 import * as RunContext from "./internal/run/context.js"
 import { makeContextFor } from "./internal/run/context.js"
 import * as Events from "./internal/run/events.js"
-import * as Flow from "./internal/run/flow.js"
+import * as Execute from "./internal/run/execute.js"
 import * as Main from "./internal/run/main.js"
-import { emptyBatch } from "./internal/run/journal.js"
-import * as Operations from "./internal/run/operations.js"
 import * as Plan from "./internal/run/plan.js"
-import { describeError } from "./internal/describe.js"
 import { Landscape, type LandscapeError, type RunTotals } from "./Landscape.js"
 import type { Pipeline, PipelineDefinitionError } from "./Pipeline.js"
-import type { SinkError } from "./Sink.js"
+import type { SinkDetails, SinkError } from "./Sink.js"
 import type { SourceError } from "./Source.js"
 import { Telemetry } from "./Telemetry.js"
-import type { Phase, RunStatus } from "./TelemetryEvent.js"
 
 /**
  * What a completed run reports.
@@ -41,13 +37,15 @@ export interface RunSummary {
   readonly runId: string
   readonly pipeline: string
   readonly status: "completed"
-  /** Source records recorded in the Landscape (valid or not). */
+  /** 1, or for a resumed run the attempt that completed it (2 for the first resume, …). */
+  readonly attempt: number
+  /** Source records recorded in the Landscape (valid or not), by every attempt. */
   readonly rowsRead: number
   /** Rows written to each named sink. */
   readonly rowsPerSink: Readonly<Record<string, number>>
   /** Rows written to the quarantine sink. */
   readonly quarantined: number
-  /** Wall time of the run (engine `Clock`), milliseconds. */
+  /** Wall time of the run (engine `Clock`), milliseconds; of a resumed run, its attempts' summed. */
   readonly durationMs: number
   readonly telemetryEnabled: boolean
   /** Tokens and cost (USD) of the run's LLM calls, for the run and per node (zero when there were none). */
@@ -114,17 +112,29 @@ export interface RunParent {
  */
 export type RunError = LandscapeError | SourceError | SinkError | PipelineDefinitionError
 
-/** How often a running run refreshes its heartbeat (see `Landscape.SqliteOptions.staleRunAfter`). */
-const heartbeatEvery = Duration.seconds(5)
+/**
+ * Why `resume` refused to continue a run, before changing anything: the run is not recorded
+ * (`unknownRun`), has `completed`, is `running` (its process may be alive: a run whose process
+ * died is marked `interrupted` when its Landscape is next opened), has no checkpoint
+ * (`noCheckpoint`: recorded before checkpoints existed, or a distributed run), the pipeline differs
+ * from the one the run was recorded with (`pipelineChanged`, each difference in `changes`), or a
+ * sink cannot continue its output (`sinkNotResumable`, see `Sink.resumable`).
+ *
+ * @since 0.4.0
+ * @category errors
+ */
+export class ResumeError extends Schema.TaggedError<ResumeError>()("ResumeError", {
+  runId: Schema.String,
+  reason: Schema.Literal("unknownRun", "completed", "running", "noCheckpoint", "pipelineChanged", "sinkNotResumable"),
+  message: Schema.String,
+  /** What differs, one line each (`pipelineChanged`), e.g. `transform "enrich": configuration changed from {…} to {…}`. */
+  changes: Schema.Array(Schema.String)
+}) {}
 
-/** Longest stretch the engine works before it lets the event loop run, milliseconds (`bench/engine.ts` measures the loop's delay). */
-const yieldAfterMs = 4
-
-const messageOf = (cause: Cause.Cause<unknown>): string =>
-  Cause.isInterruptedOnly(cause) ? "interrupted" : describeError(Cause.squash(cause))
-
-const statusOf = (exit: Exit.Exit<unknown, unknown>): Exclude<RunStatus, "running"> =>
-  Exit.isSuccess(exit) ? "completed" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"
+/**
+ * @since 0.4.0
+ */
+export type ResumeOptions = Omit<RunOptions, "parent">
 
 const runPlanned = Effect.fn("sightline.run")(function* (
   pipeline: Pipeline<unknown>,
@@ -142,16 +152,8 @@ const runPlanned = Effect.fn("sightline.run")(function* (
     "sightline.pipeline": plan.pipeline,
     ...(parentRunId === undefined ? {} : { "sightline.run.parent_id": parentRunId })
   })
-  const startedAt = clock.unsafeCurrentTimeMillis()
-  const startNanos = clock.unsafeCurrentTimeNanos()
-  const elapsed = () => Number(clock.unsafeCurrentTimeNanos() - startNanos) / 1e6
-  // One check per batch: the engine builds no row event the hub would filter out.
-  const wantsRowEvents = () => telemetry.accepts("RowCreated")
   const ctx = yield* RunContext.make({ runId, plan, landscape, telemetry, clock, contextFor: makeContextFor(captured) })
-  const base = () => Events.lifecycle(ctx.trace, clock.unsafeCurrentTimeMillis(), runId)
-  const phase = (p: Phase) => telemetry.emit({ _tag: "PhaseChanged", ...base(), phase: p })
-  const counts: Commit.Counts = { read: 0, quarantined: 0, failed: 0, perSink: Object.fromEntries(plan.sinks.slice(0, -1).map((s) => [s.name, 0])) }
-
+  const startedAt = clock.unsafeCurrentTimeMillis()
   yield* landscape.beginRun({
     runId,
     pipeline: plan.pipeline,
@@ -162,93 +164,67 @@ const runPlanned = Effect.fn("sightline.run")(function* (
     traceId: ctx.trace.traceId,
     ...(parentRunId === undefined ? {} : { parentRunId })
   })
-  yield* telemetry.emit({ _tag: "RunStarted", ...base(), pipeline: plan.pipeline, configHash: plan.configHash })
-
-  const body = Effect.scoped(Effect.gen(function* () {
-    yield* phase("registering")
-    yield* landscape.registerNodes(plan.nodes(runId))
-    const ops = yield* Operations.open(ctx, () => counts.read)
-    yield* Effect.forkScoped(landscape.heartbeat(runId).pipe(
-      Effect.catchAll(ctx.fatal.report),
-      Effect.repeat(Schedule.spaced(heartbeatEvery))
-    ))
-    yield* phase("processing")
-    const commit = (batch: ReadonlyArray<Commit.Processed>) =>
-      Effect.zipRight(
-        Commit.commit(ctx, ops, counts, batch),
-        options.onProgress?.({ runId, rowsDone: counts.read, quarantined: counts.quarantined, elapsedMs: elapsed() }) ?? Effect.void
-      )
-    yield* Flow.run(ctx, ops.records, {
-      concurrency: Math.max(1, options.concurrency ?? 4),
-      batchSize: Math.max(1, options.batchSize ?? 256),
-      batchWindow: Duration.decode(options.batchWindow ?? "1 second"),
-      yieldAfterMs,
-      onBatch: () => void (ctx.wantsRowEvents = wantsRowEvents())
-    }, commit)
-    yield* ctx.fatal.settle
-    yield* phase("finalizing")
-    yield* ops.complete
-  }))
-
-  /** Records how the run ended (closing the node states of rows flushed but not committed) and emits `RunFinished`. */
-  const finish = (exit: Exit.Exit<unknown, unknown>) =>
-    Effect.gen(function* () {
-      const status = statusOf(exit)
-      const error = Exit.isFailure(exit) ? messageOf(exit.cause) : undefined
-      if (ctx.flushed.size > 0) {
-        const records = emptyBatch()
-        const completedAt = clock.unsafeCurrentTimeMillis()
-        for (const journal of ctx.flushed) {
-          const message = status === "interrupted" ? "the run was interrupted" : `the run failed: ${error}`
-          journal.abandon(records, (stateId) => ({ stateId, status: "failed", error: { kind: "run", message }, completedAt, durationMs: 0 }))
-        }
-        yield* landscape.recordBatch(records)
-      }
-      const durationMs = elapsed()
-      yield* landscape.finishRun({
-        runId,
-        status,
-        finishedAt: clock.unsafeCurrentTimeMillis(),
-        durationMs,
-        rowsRead: counts.read,
-        rowsQuarantined: counts.quarantined,
-        ...(error === undefined ? {} : { error })
-      })
-      yield* telemetry.emit({
-        _tag: "RunFinished",
-        ...base(),
-        status,
-        durationMs,
-        rowsRead: counts.read,
-        rowsQuarantined: counts.quarantined,
-        ...(error === undefined ? {} : { error })
-      })
-      return durationMs
-    })
-
-  const completed = Effect.gen(function* () {
-    yield* ctx.fatal.supervise(body)
-    const llm = yield* landscape.llmUsage(runId)
-    const durationMs = yield* finish(Exit.void)
-    return {
-      runId,
-      pipeline: plan.pipeline,
-      status: "completed",
-      rowsRead: counts.read,
-      rowsPerSink: counts.perSink,
-      quarantined: counts.quarantined,
-      durationMs,
-      telemetryEnabled: telemetry.enabled,
-      llm
-    } satisfies RunSummary
+  yield* telemetry.emit({ _tag: "RunStarted", ...Events.lifecycle(ctx.trace, startedAt, runId), pipeline: plan.pipeline, configHash: plan.configHash })
+  return yield* Execute.execute(ctx, options, {
+    attempt: 1,
+    counts: Execute.emptyCounts(ctx),
+    position: 0,
+    skip: new Set(),
+    resumeSinks: undefined,
+    durationBeforeMs: 0
   })
-  return yield* completed.pipe(
-    Effect.onExit((exit) =>
-      Exit.isSuccess(exit) ? Effect.void : finish(exit).pipe(
-        Effect.catchAll((e) => Effect.logError(`Landscape: could not record how run ${runId} ended`, e))
-      )
-    )
-  )
+})
+
+/** The sinks' checkpoints in a run's checkpoint state (`{ sinks: { [name]: SinkDetails } }`). */
+const sinksOf = (state: unknown): Readonly<Record<string, SinkDetails>> | undefined => {
+  if (!Predicate.isRecord(state) || !Predicate.isRecord(state.sinks)) return undefined
+  const sinks: Record<string, SinkDetails> = {}
+  for (const [name, details] of Object.entries(state.sinks)) if (Predicate.isRecord(details)) sinks[name] = details
+  return sinks
+}
+
+/** The checks of `resume` before it changes anything: the run, its checkpoint, the pipeline, the sinks. */
+const resumable = (pipeline: Pipeline<unknown>, runId: string) =>
+  Effect.gen(function* () {
+    const landscape = yield* Landscape
+    const refuse = (reason: ResumeError["reason"], message: string, changes: ReadonlyArray<string> = []) =>
+      new ResumeError({ runId, reason, message: `cannot resume run ${runId}: ${message}`, changes })
+    const found = yield* landscape.checkpoints.read(runId)
+    if (Option.isNone(found)) return yield* refuse("unknownRun", "it is not recorded in this Landscape")
+    const point = found.value
+    if (point.run.status === "completed") return yield* refuse("completed", "it has completed")
+    if (point.run.status === "running") {
+      return yield* refuse("running", `it is running (process ${point.run.ownerPid ?? "?"} on ${point.run.ownerHost ?? "?"}); ` +
+        "a run whose process died is marked interrupted when its Landscape is next opened")
+    }
+    if (point.checkpoint === undefined) return yield* refuse("noCheckpoint", "it has no checkpoint (recorded before Sightline 0.4, or a distributed run: see DistributedRun.work)")
+    const plan = yield* Plan.make(pipeline, new Map(Object.entries(point.nodeIds)))
+    const changes = Changes.between(point.config, plan.config)
+    if (changes.length > 0) return yield* refuse("pipelineChanged", `the pipeline differs from the one it was recorded with: ${changes.join("; ")}`, changes)
+    const sink = plan.sinks.find((s) => s.sink.resumable !== true)
+    if (sink !== undefined) return yield* refuse("sinkNotResumable", `the sink "${sink.name}" cannot continue its output (see Sink.resumable; file sinks can)`)
+    return { plan, checkpoint: point.checkpoint }
+  })
+
+const resumePlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<unknown>, runId: string, options: ResumeOptions, captured: Context.Context<never>) {
+  const { checkpoint, plan } = yield* resumable(pipeline, runId)
+  const landscape = yield* Landscape
+  const telemetry = yield* Telemetry
+  const clock = yield* Effect.clock
+  const resumed = yield* landscape.checkpoints.resume({ runId, attempt: checkpoint.attempt, resumedAt: clock.unsafeCurrentTimeMillis() })
+  const from = resumed.checkpoint
+  yield* Effect.annotateCurrentSpan({ "sightline.run.id": runId, "sightline.pipeline": plan.pipeline, "sightline.run.attempt": from.attempt })
+  const ctx = yield* RunContext.make({ runId, plan, landscape, telemetry, clock, contextFor: makeContextFor(captured) })
+  yield* telemetry.emit({ _tag: "RunStarted", ...Events.lifecycle(ctx.trace, clock.unsafeCurrentTimeMillis(), runId), pipeline: plan.pipeline, configHash: plan.configHash })
+  const fresh = Execute.emptyCounts(ctx)
+  return yield* Execute.execute(ctx, options, {
+    attempt: from.attempt,
+    counts: { read: from.rowsRead, quarantined: from.rowsQuarantined, failed: from.rowsFailed, perSink: { ...fresh.perSink, ...from.rowsPerSink } },
+    position: from.position,
+    skip: new Set(resumed.skipped),
+    resumeSinks: sinksOf(from.state),
+    durationBeforeMs: resumed.previous.durationMs ?? 0
+  })
 })
 
 /**
@@ -275,6 +251,39 @@ export const run = <R>(
     // The event loop gets a turn at least every 4 ms of the run's work (internal/eventLoop.ts).
     Effect.withScheduler(EventLoop.scheduler)
   )
+
+/**
+ * Continues an `interrupted` (or `failed`) run from its last checkpoint, under the same run id,
+ * with the same pipeline: no source row is recorded twice and none is lost, and each sink
+ * continues its partial output from the last committed batch (what it held past it is cut off),
+ * so a completed resume leaves the same output as a run never interrupted.
+ *
+ * Before changing anything, `resume` fails with {@link ResumeError} when the run cannot be resumed
+ * (not recorded, `completed`, `running`, no checkpoint, a sink that cannot continue its output) or
+ * the pipeline is not the one the run was recorded with: then `changes` names every difference
+ * (topology, a node's configuration, sinks). Then, as one link of the run's hash chain, the run is
+ * reopened (`running`, owned by this process, `attempt` one more) and what the stopped attempt
+ * left open is closed `failed`; rows an external call had recorded and no batch committed are not
+ * processed again (no call is made twice). From there it runs as `run` does, and fails as `run`
+ * does ({@link RunError}); interrupted again, it can be resumed again.
+ *
+ * The source is read from its start and the records before the checkpoint are skipped (their index
+ * in the source decides). `Landscape.verify` checks a resumed run's chain across its attempts.
+ *
+ * @example
+ * const summary = yield* Orchestrator.resume(pipeline, runId)
+ *
+ * @since 0.4.0
+ */
+export const resume = <R>(
+  pipeline: Pipeline<R>,
+  runId: string,
+  options: ResumeOptions = {}
+): Effect.Effect<RunSummary, RunError | ResumeError, Landscape | Telemetry | Exclude<R, CallScope>> =>
+  Effect.gen(function* () {
+    const captured = yield* Effect.context<Exclude<R, CallScope>>()
+    return yield* resumePlanned(pipeline, runId, options, captured)
+  }).pipe(Effect.withScheduler(EventLoop.scheduler))
 
 /**
  * Runs a program as the process's main fiber (`@effect/platform`'s `RunMain`): on SIGINT or SIGTERM

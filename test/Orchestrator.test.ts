@@ -15,6 +15,17 @@ const layers = (db: string, options: Parameters<typeof TestExporter.layer>[0] = 
   Layer.merge(TestExporter.layer(options), LandscapeSqlite.layer({ filename: db }))
 
 describe("Orchestrator.run", () => {
+  it.live("reports progress after each committed batch, counting the rows of that batch", () =>
+    Effect.gen(function* () {
+      const reports: Array<[number, number]> = []
+      const records = [...threeOrders, { id: "4", customer: "eve", amount: "lots" }, { id: "5", customer: "bob", amount: "7" }]
+      yield* Orchestrator.run(ordersPipeline(tempDir(), records), {
+        batchSize: 2,
+        onProgress: (p) => Effect.sync(() => void reports.push([p.rowsDone, p.quarantined]))
+      })
+      expect(reports).toEqual([[2, 0], [4, 1], [5, 1]])
+    }).pipe(Effect.provide(layers(join(tempDir(), "l.db")))))
+
   it.live("emits the complete, ordered event sequence of a 3-row pipeline, each event correlated", () =>
     Effect.gen(function* () {
       const dir = tempDir()

@@ -2,7 +2,8 @@
  * A sink's output file, written so that only a completed run replaces the previous output
  * (DESIGN.md invariant 9: what a sink holds matches what the Landscape says was completed).
  *
- * The run writes `<name>.partial-<runId><ext>` beside the target. `commit` (the run completed)
+ * The run writes `<name>.partial-<runId><ext>` beside the target (a resumed run
+ * `<name>.partial-<runId>-resume-<n><ext>`, starting from the checkpointed bytes of the one before). `commit` (the run completed)
  * flushes it to disk and renames it over the target (or, in append mode, appends it to the target
  * and removes it); `abort` (the run failed or was interrupted) closes it and leaves it where it is,
  * so the previous output is untouched and this run's partial output stays beside it under a name
@@ -91,8 +92,14 @@ export const openOutput = (
 ): Effect.Effect<OutputFile, OutputFileError, Scope.Scope> =>
   Effect.gen(function* () {
     const path = options.partition === undefined ? target : partitionPathOf(target, options.partition.index)
-    const partialPath = partialPathOf(path, options.partition === undefined ? options.runId : `${options.runId}-${options.partition.attempt}`)
     const resume = options.resume
+    // Each attempt writes its own partial file: a partition's by its claim, a resumed run's by how many attempts came before.
+    const partialPath = partialPathOf(
+      path,
+      options.partition !== undefined ? `${options.runId}-${options.partition.attempt}`
+        : resume !== undefined ? `${options.runId}-resume-${resume.resumedFrom.length + 1}`
+        : options.runId
+    )
     yield* attempt(`cannot create the folder of ${path}`, () => mkdir(dirname(path), { recursive: true }))
     if (resume !== undefined) {
       // The previous attempt's file may hold rows past its checkpoint (written, never committed): they are cut off.

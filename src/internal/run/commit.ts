@@ -20,7 +20,7 @@
  * @internal
  */
 import { Effect } from "effect"
-import type { LandscapeError, PartitionCheckpoint, TokenEnd, TokenOutcome } from "../../Landscape.js"
+import type { LandscapeError, PartitionCheckpoint, RunCheckpoint, TokenEnd, TokenOutcome } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
 import { yieldIfBusy } from "../eventLoop.js"
@@ -104,7 +104,7 @@ export const commit = (
   ops: Operations,
   counts: Counts,
   batch: ReadonlyArray<Processed>,
-  checkpoint?: (next: { readonly position: number; readonly counts: Counts }) => PartitionCheckpoint
+  checkpoint?: (next: { readonly position: number; readonly counts: Counts }) => RunCheckpoint | PartitionCheckpoint
 ): Effect.Effect<void, SinkError | LandscapeError> =>
   Effect.uninterruptible(Effect.gen(function* () {
     applyRejections(ctx, ops, batch)

@@ -85,7 +85,9 @@ const reasonOf = (exit: Exit.Exit<unknown, unknown>): string => {
 export const open = (
   ctx: RunContext,
   recordsRead: () => number,
-  partition?: PartitionOf
+  partition?: PartitionOf,
+  /** A resumed run: each sink's checkpoint (what its writer's `checkpoint` returned at the last committed batch). */
+  resumeSinks?: Readonly<Record<string, SinkDetails>>
 ): Effect.Effect<Operations, SinkError | LandscapeError, Scope.Scope> =>
   Effect.gen(function* () {
     const { clock, landscape, plan, runId } = ctx
@@ -136,9 +138,9 @@ export const open = (
       const handle: { current?: SinkHandle } = {}
       const op = yield* begin(planned.nodeId, planned.sink.operation, planned.sink.config, () => ({ rows: handle.current?.rows ?? 0 }))
       const context = Context.add(ctx.contextFor(op.scope, Recorder.forOperation(ctx)), Scope.Scope, scope)
-      const resume = partition?.resume?.sinks[planned.name]
+      const resume = partition === undefined ? resumeSinks?.[planned.name] : partition.resume?.sinks[planned.name]
       const sinkContext = partition === undefined
-        ? { runId, name: planned.name }
+        ? { runId, name: planned.name, ...(resume === undefined ? {} : { resume }) }
         : { runId, name: planned.name, partition: { index: partition.index, count: partition.count, attempt: partition.attempt }, ...(resume === undefined ? {} : { resume }) }
       const writer = yield* Effect.provide(planned.sink.open(sinkContext), context)
       handle.current = { planned, writer, scope: op.scope, rows: 0 }

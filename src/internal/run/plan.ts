@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { Either } from "effect"
+import { Either, Schema } from "effect"
 import type { NodeKind, NodeRecord } from "../../Landscape.js"
 import { PipelineDefinitionError, type Pipeline, type QuarantinedRow, reservedNames, type Step } from "../../Pipeline.js"
 import type { Sink } from "../../Sink.js"
@@ -30,6 +30,17 @@ export interface PlannedSink {
   readonly sink: Sink<never, unknown>
 }
 
+/** The pipeline's configuration as recorded with the run (`runs.config_json`). */
+export const PlanConfig = Schema.Struct({
+  pipeline: Schema.String,
+  source: Schema.Struct({ name: Schema.String, config: Schema.Unknown }),
+  steps: Schema.Array(Schema.Struct({ kind: Schema.String, name: Schema.String, config: Schema.Unknown })),
+  sinks: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  defaultSink: Schema.NullOr(Schema.String),
+  quarantine: Schema.Unknown
+})
+export type PlanConfig = typeof PlanConfig.Type
+
 export interface Plan {
   readonly pipeline: string
   readonly source: { readonly name: string; readonly nodeId: string; readonly source: Source<unknown, unknown> }
@@ -40,7 +51,7 @@ export interface Plan {
   readonly quarantine: PlannedSink & { readonly sink: Sink<QuarantinedRow, unknown> }
   readonly defaultSink: PlannedSink | undefined
   /** The pipeline's configuration as recorded with the run; `configHash` is its SHA-256. */
-  readonly config: unknown
+  readonly config: PlanConfig
   readonly configHash: string
   readonly nodes: (runId: string) => ReadonlyArray<NodeRecord>
 }
@@ -87,7 +98,7 @@ export const make = (pipeline: Pipeline<unknown>, nodeIds?: ReadonlyMap<string, 
   const problem = problemOf(pipeline)
   if (problem !== undefined) return fail(problem)
   const sinkNames = Object.keys(pipeline.sinks)
-  const config = {
+  const config: PlanConfig = {
     pipeline: pipeline.name,
     source: { name: pipeline.source.name, config: pipeline.source.config },
     steps: pipeline.steps.map((s) => ({ kind: s._tag, name: s.name, config: s.config })),
