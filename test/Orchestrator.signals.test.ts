@@ -137,6 +137,41 @@ describe("npm start, the main job, stopped the ways the issue lists", () => {
   }
 })
 
+describe("npm start, interrupted, then SIGHTLINE_RESUME=<runId> npm start", () => {
+  it("completes the same run, with the output of a run never interrupted", async () => {
+    const npmStart = (dir: string, env: Record<string, string> = {}) =>
+      track(spawn("npm", ["start"], { cwd: root, detached: true, env: { ...process.env, SIGHTLINE_OUT: dir, ...env }, stdio: ["ignore", "pipe", "pipe"] }))
+    const straight = tempDir()
+    const full = await npmStart(straight).exit
+    expect(full.code, full.stderr).toBe(0)
+
+    const dir = tempDir()
+    const db = join(dir, "landscape.db")
+    const first = npmStart(dir)
+    await rowsRecorded(db, 2000)
+    process.kill(-first.proc.pid!, "SIGINT")
+    const stopped = await first.exit
+    expect(stopped.stderr).toMatch(/continue it with SIGHTLINE_RESUME=\S+ npm start/)
+    const [run] = await q<{ run_id: string; status: string; rows_read: number }>(db, "SELECT run_id, status, rows_read FROM runs")
+    expect(run!.status).toBe("interrupted")
+    expect(run!.rows_read).toBeLessThan(20_000)
+
+    let out = ""
+    const resumed = npmStart(dir, { SIGHTLINE_RESUME: run!.run_id })
+    resumed.proc.stdout!.on("data", (d: Buffer) => (out += d.toString()))
+    const done = await resumed.exit
+    expect(done.code, done.stderr).toBe(0)
+    expect(out).toContain(`Run ${run!.run_id} of pipeline "flights": completed (resumed, attempt 2)`)
+    for (const file of ["on_time.csv", "delayed.jsonl"]) {
+      expect(readFileSync(join(dir, file), "utf8") === readFileSync(join(straight, file), "utf8"), file).toBe(true)
+    }
+    const [after] = await q<{ status: string; rows_read: number; rows: number }>(db, "SELECT status, rows_read, (SELECT count(*) FROM rows) AS rows FROM runs")
+    expect(after).toEqual({ status: "completed", rows_read: 20_000, rows: 20_000 })
+    const events = readFileSync(join(dir, "events.jsonl"), "utf8").trim().split("\n").map((l) => TelemetryEvent.decodeJson(l))
+    expect(events.filter((e) => e._tag === "RunFinished").map((e) => e._tag === "RunFinished" && e.status)).toEqual(["interrupted", "completed"])
+  }, 120_000)
+})
+
 describe("a run whose process died", () => {
   it("is marked interrupted, with the reason, the next time a Landscape opens the file; a live run is left alone", async () => {
     const dir = tempDir()

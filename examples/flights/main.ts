@@ -13,7 +13,9 @@
  * SIGHTLINE_TELEMETRY=off (use Telemetry.layerDisabled), SIGHTLINE_GRANULARITY (lifecycle | rows | full,
  * default rows), SIGHTLINE_CONCURRENCY (default 4),
  * FLIGHTS_FILE (a file of vega-datasets' data folder, default flights-20k.json),
- * SIGHTLINE_PROMETHEUS_PORT (serve /metrics while the job runs), and the OpenTelemetry variables
+ * SIGHTLINE_PROMETHEUS_PORT (serve /metrics while the job runs), SIGHTLINE_RESUME (the id of an
+ * interrupted run of this job to continue from its last checkpoint, instead of starting a new run;
+ * its events are appended to events.jsonl), and the OpenTelemetry variables
  * (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 sends events, spans and metrics over OTLP).
  */
 import { Config, Effect, Layer, Option, Redacted } from "effect"
@@ -28,7 +30,8 @@ const settings = Config.all({
   prometheusPort: Config.option(Config.port("SIGHTLINE_PROMETHEUS_PORT")),
   concurrency: Config.integer("SIGHTLINE_CONCURRENCY").pipe(Config.withDefault(4)),
   flights: Config.string("FLIGHTS_FILE").pipe(Config.withDefault("flights-20k.json")),
-  landscape: Config.option(Config.redacted("SIGHTLINE_LANDSCAPE"))
+  landscape: Config.option(Config.redacted("SIGHTLINE_LANDSCAPE")),
+  resume: Config.option(Config.nonEmptyString("SIGHTLINE_RESUME"))
 })
 
 /** Where the Landscape is: `SIGHTLINE_LANDSCAPE`, else `landscape.db` in the output folder; printed without a password. */
@@ -59,9 +62,11 @@ const progressLine = () => {
 const main = Effect.gen(function* () {
   const s = yield* settings
   const onProgress = progressLine()
-  const summary = yield* Orchestrator.run(makePipeline({ outDir: s.outDir, flights: s.flights }), {
-    concurrency: s.concurrency,
-    ...(onProgress ? { onProgress } : {})
+  const pipeline = makePipeline({ outDir: s.outDir, flights: s.flights })
+  const options = { concurrency: s.concurrency, ...(onProgress ? { onProgress } : {}) }
+  const summary = yield* Option.match(s.resume, {
+    onNone: () => Orchestrator.run(pipeline, options),
+    onSome: (runId) => Orchestrator.resume(pipeline, runId, options)
   })
   if (process.stdout.isTTY) process.stdout.write("\r\x1b[2K")
   const stats = yield* Telemetry.stats
@@ -69,7 +74,7 @@ const main = Effect.gen(function* () {
   const rate = summary.rowsRead / (summary.durationMs / 1000)
   console.log(
     [
-      `Run ${summary.runId} of pipeline "${summary.pipeline}": ${summary.status}`,
+      `Run ${summary.runId} of pipeline "${summary.pipeline}": ${summary.status}${summary.attempt > 1 ? ` (resumed, attempt ${summary.attempt})` : ""}`,
       `  rows read      ${fmt(summary.rowsRead)} in ${fmt(summary.durationMs)} ms (${fmt(rate)} rows/s)`,
       ...Object.entries(summary.rowsPerSink).map(([sink, n]) => `  ${sink.padEnd(14)} ${fmt(n)}`),
       `  quarantined    ${fmt(summary.quarantined)}`,
@@ -89,8 +94,8 @@ const TelemetryLive = Layer.unwrapEffect(
   Effect.map(settings, (s): Layer.Layer<Telemetry.Telemetry, unknown> => {
     if (s.telemetry === "off") return Telemetry.layerDisabled
     const telemetry = Telemetry.layerConfig({
-      // One file per run; `block` so that a slow disk slows the run rather than losing events.
-      exporters: [JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append: false })],
+      // One file per run (a resume adds to it); `block` so that a slow disk slows the run rather than losing events.
+      exporters: [JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append: Option.isSome(s.resume) })],
       exporterQueue: { strategy: "block" }
     })
     return Option.match(s.prometheusPort, {
@@ -110,7 +115,8 @@ const reportInterruption = Effect.gen(function* () {
   if (run === undefined) return
   console.error(
     `Run ${run.runId} of pipeline "${run.pipeline}": ${run.status} after ${(run.rowsRead ?? 0).toLocaleString("en-US")} rows; ` +
-    `recorded in ${landscapeOf(s).where}, partial sink output in ${s.outDir}/*.partial-${run.runId}.*`
+    `recorded in ${landscapeOf(s).where}, partial sink output in ${s.outDir}/*.partial-${run.runId}*; ` +
+    `continue it with SIGHTLINE_RESUME=${run.runId} npm start`
   )
 }).pipe(Effect.ignore)
 
