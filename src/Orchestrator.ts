@@ -171,6 +171,7 @@ const runPlanned = Effect.fn("sightline.run")(function* (
     position: 0,
     skip: new Set(),
     resumeSinks: undefined,
+    sourceCursor: undefined,
     durationBeforeMs: 0
   })
 })
@@ -223,6 +224,7 @@ const resumePlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<u
     position: from.position,
     skip: new Set(resumed.skipped),
     resumeSinks: sinksOf(from.state),
+    sourceCursor: Predicate.isRecord(from.state) ? from.state.source : undefined,
     durationBeforeMs: resumed.previous.durationMs ?? 0
   })
 })

@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
-import { readFile } from "node:fs/promises"
+import { Chunk, Effect, Either, Option, Predicate, Schema, Stream } from "effect"
+import { open, readFile } from "node:fs/promises"
 import { createReadStream } from "node:fs"
 import { createInterface } from "node:readline"
 import { type CsvItem, csvRecords } from "./internal/csvRecords.js"
@@ -36,6 +36,13 @@ export class SourceError extends Schema.TaggedError<SourceError>()("SourceError"
 export interface SourceRecord {
   readonly raw: unknown
   readonly error?: string
+  /**
+   * Where the source stands once this record is read (JSON-compatible, e.g. a byte offset), set by
+   * a source that can continue from there ({@link Source.recordsAfter}). The engine checkpoints the
+   * cursor of the last committed record, so `Orchestrator.resume` reads on from it instead of
+   * reading the source again from its start.
+   */
+  readonly cursor?: unknown
 }
 
 /**
@@ -64,6 +71,13 @@ export interface Source<out A, out R = never> {
   /** Operation kind recorded for reading it, e.g. `file.read`. */
   readonly operation: string
   readonly records: Stream.Stream<SourceRecord, SourceError, R>
+  /**
+   * The records after the one whose `cursor` this is, for a resumed run. Optional: without it (or
+   * for a checkpoint without a cursor) a resume reads `records` from the start and skips the
+   * records before its checkpoint by their index. Fails with `SourceError` when the source no
+   * longer matches the cursor (a file changed since the run).
+   */
+  readonly recordsAfter?: (cursor: unknown) => Stream.Stream<SourceRecord, SourceError, R>
   /** Decodes one raw record. */
   readonly decode: (raw: unknown) => Either.Either<A, DecodeFailure>
 }
@@ -89,6 +103,8 @@ export interface MakeOptions<A, I, R> {
   readonly config?: unknown
   /** Operation kind recorded for reading it. Default `"source.read"`. */
   readonly operation?: string
+  /** See {@link Source.recordsAfter}. */
+  readonly recordsAfter?: (cursor: unknown) => Stream.Stream<SourceRecord, SourceError, R>
 }
 
 /**
@@ -104,6 +120,7 @@ export const make = <A, I, R>(options: MakeOptions<A, I, R>): Source<A, R> => ({
   config: options.config ?? {},
   operation: options.operation ?? "source.read",
   records: options.records,
+  ...(options.recordsAfter === undefined ? {} : { recordsAfter: options.recordsAfter }),
   decode: decoder(options.schema)
 })
 
@@ -128,39 +145,87 @@ export interface FileOptions<A, I> {
 export const csv = <A, I>(options: FileOptions<A, I> & { readonly delimiter?: string }): Source<A> => {
   const name = options.name ?? "source"
   const delimiter = options.delimiter ?? ","
-  const records = Stream.suspend(() => {
-    let header: ReadonlyArray<string> | undefined
-    const toRecords = (items: Chunk.Chunk<CsvItem>) =>
-      Effect.suspend(() => {
-        const out: Array<SourceRecord> = []
-        for (const item of items) {
-          if (item._tag === "Record" && header === undefined) {
-            const duplicate = item.fields.find((column, i) => item.fields.indexOf(column) !== i)
-            if (duplicate !== undefined) {
-              return Effect.fail(new SourceError({ source: name, message: `${options.path}: the header names the column "${duplicate}" twice` }))
+  const sourceError = (message: string, cause?: unknown) =>
+    new SourceError({ source: name, message: `${options.path}: ${message}`, ...(cause === undefined ? {} : { cause }) })
+  /** The records of the file from `from` on; `known` is the header when reading on after a cursor. */
+  const read = (from: { readonly bytes: number; readonly line: number }, known: ReadonlyArray<string> | undefined) =>
+    Stream.suspend(() => {
+      let header = known
+      const toRecords = (items: Chunk.Chunk<CsvItem>) =>
+        Effect.suspend(() => {
+          const out: Array<SourceRecord> = []
+          for (const item of items) {
+            if (item._tag === "Record" && header === undefined) {
+              const duplicate = item.fields.find((column, i) => item.fields.indexOf(column) !== i)
+              if (duplicate !== undefined) return Effect.fail(sourceError(`the header names the column "${duplicate}" twice`))
+              header = item.fields
+              continue
             }
-            header = item.fields
-            continue
+            out.push(toRecord(item, header!))
           }
-          out.push(toRecord(item))
-        }
-        return Effect.succeed(Chunk.unsafeFromArray(out))
-      })
-    const toRecord = (item: CsvItem): SourceRecord => {
-      if (item._tag === "Rejected") return { raw: { line: item.raw }, error: `line ${item.line}: ${item.reason}` }
-      const columns = header!
-      if (item.fields.length !== columns.length) {
-        return { raw: { line: item.raw }, error: `line ${item.line}: ${item.fields.length} fields, the header has ${columns.length}` }
-      }
-      const row: Record<string, string> = {}
-      for (let i = 0; i < columns.length; i++) row[columns[i]!] = item.fields[i]!
-      return { raw: row }
+          return Effect.succeed(Chunk.unsafeFromArray(out))
+        })
+      return csvRecords(options.path, delimiter, (cause) => sourceError("cannot read the CSV file", cause), from).pipe(
+        Stream.mapChunksEffect(toRecords)
+      )
+    })
+  const toRecord = (item: CsvItem, columns: ReadonlyArray<string>): SourceRecord => {
+    // A rejected record whose end is not known gives no cursor: a checkpoint after it falls back to skipping by index.
+    const cursor: CsvCursor | undefined = item.end === undefined ? undefined : { bytes: item.end, line: item.endLine, header: columns, last: item.raw }
+    if (item._tag === "Rejected") return { raw: { line: item.raw }, error: `line ${item.line}: ${item.reason}`, ...(cursor === undefined ? {} : { cursor }) }
+    if (item.fields.length !== columns.length) {
+      return { raw: { line: item.raw }, error: `line ${item.line}: ${item.fields.length} fields, the header has ${columns.length}`, cursor }
     }
-    return csvRecords(options.path, delimiter, (cause) => new SourceError({ source: name, message: `cannot read CSV ${options.path}`, cause })).pipe(
-      Stream.mapChunksEffect(toRecords)
-    )
+    const row: Record<string, string> = {}
+    for (let i = 0; i < columns.length; i++) row[columns[i]!] = item.fields[i]!
+    return { raw: row, cursor }
+  }
+  const recordsAfter = (cursor: unknown) =>
+    Stream.unwrap(Effect.gen(function* () {
+      if (!isCsvCursor(cursor)) return yield* sourceError(`cannot continue after ${JSON.stringify(cursor)}: not a cursor of a CSV source`)
+      // The file must still hold the record the cursor follows, where it was: else it changed since the run.
+      const before = Buffer.byteLength(cursor.last) + 2
+      const text = yield* Effect.tryPromise({
+        try: () => readRange(options.path, Math.max(0, cursor.bytes - before), cursor.bytes),
+        catch: (cause) => sourceError("cannot read the CSV file", cause)
+      })
+      if (!text.replace(/\r?\n$/, "").endsWith(cursor.last)) {
+        return yield* sourceError(`the file changed since the run's checkpoint: line ${cursor.line} no longer ends at byte ${cursor.bytes}`)
+      }
+      return read({ bytes: cursor.bytes, line: cursor.line }, cursor.header)
+    }))
+  return make({
+    name,
+    config: { format: "csv", path: options.path, delimiter },
+    operation: "file.read",
+    records: read({ bytes: 0, line: 0 }, undefined),
+    recordsAfter,
+    schema: options.schema
   })
-  return make({ name, config: { format: "csv", path: options.path, delimiter }, operation: "file.read", records, schema: options.schema })
+}
+
+/** Where a CSV source stands after a record: the file offset after it, its last line, the header, and its text (to check the file is unchanged). */
+interface CsvCursor {
+  readonly bytes: number
+  readonly line: number
+  readonly header: ReadonlyArray<string>
+  readonly last: string
+}
+
+const isCsvCursor = (u: unknown): u is CsvCursor =>
+  Predicate.isRecord(u) && typeof u.bytes === "number" && typeof u.line === "number" && typeof u.last === "string" &&
+  Array.isArray(u.header) && u.header.every((c) => typeof c === "string")
+
+/** The text of bytes [from, to) of a file. */
+const readRange = async (path: string, from: number, to: number): Promise<string> => {
+  const handle = await open(path, "r")
+  try {
+    const buffer = Buffer.alloc(to - from)
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, from)
+    return buffer.subarray(0, bytesRead).toString("utf8")
+  } finally {
+    await handle.close()
+  }
 }
 
 /**

@@ -1,18 +1,21 @@
 /**
  * Resume after `kill -9` (issue 12, checkpoints and resume), in real processes: a child process
- * running a real pipeline (test/fixtures/run-child.ts: 8,000 generated rows, a transform that
- * quarantines some, a gate, a CSV and a JSON Lines sink, SQLite Landscape, JSON Lines telemetry) is
+ * running a real pipeline (test/fixtures/run-child.ts: a CSV file of 8,000 rows and 6 malformed
+ * lines, a transform that quarantines some rows, a gate, a CSV and a JSON Lines sink, SQLite
+ * Landscape, JSON Lines telemetry) is
  * killed with SIGKILL at a random point; another process resumes it (opening the Landscape marks
  * the dead run `interrupted`). In every trial the final sink files are byte-identical to those of a
  * run never interrupted, and the Landscape holds each source row exactly once with one terminal
- * outcome per token, and verifies. Every other trial kills the first resume too.
+ * outcome per token, and verifies. Every other trial kills the first resume too. The resumes read
+ * the CSV on from the checkpoint's byte offset (`Source.recordsAfter`), so the quarantine's line
+ * numbers check that its lines are counted from where it reads.
  *
  * The kill points come from a seeded generator (`SIGHTLINE_KILL_SEED`, else the time): the seed is
  * in the test's name, so a failing trial can be replayed.
  */
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { Landscape, LandscapeSqlite } from "../src/index.js"
@@ -20,7 +23,16 @@ import { querySqlite, tempDir } from "./helpers.js"
 
 const child = join(import.meta.dirname, "fixtures", "run-child.ts")
 const root = join(import.meta.dirname, "..")
-const rows = 8000
+/** The CSV the child reads: `id,delay` rows, a malformed line (a field too many, a stray quote) after every 1,500th. */
+const csvText = (() => {
+  const lines = ["id,delay"]
+  for (let i = 0; i < 8000; i++) {
+    lines.push(`${i},${(i * 37) % 100 - 20}`)
+    if (i % 1500 === 1499) lines.push(i % 3000 === 1499 ? `${i},1,2` : `${i}"x,1`)
+  }
+  return lines.join("\n") + "\n"
+})()
+const rows = csvText.split("\n").length - 2
 const trials = 10
 const seed = Number(process.env.SIGHTLINE_KILL_SEED ?? Date.now() % 1_000_000)
 
@@ -42,8 +54,11 @@ interface Exit {
 /** Runs the child (a new run, or a resume of `runId`); with `killAfter`, SIGKILLs it `delayMs` after it has committed that many rows. */
 const runChild = (dir: string, runId?: string, kill?: { readonly after: number; readonly delayMs: number }): Promise<Exit> =>
   new Promise((resolve) => {
+    const csv = join(dir, "input.csv")
+    if (!existsSync(csv)) writeFileSync(csv, csvText)
     const proc: ChildProcess = spawn(process.execPath, ["--import", "tsx", child, dir, String(rows), ...(runId === undefined ? [] : [runId])], {
       cwd: root,
+      env: { ...process.env, RUN_CHILD_CSV: csv },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
@@ -91,6 +106,9 @@ describe(`resume after kill -9 (seed ${seed})`, () => {
       const killed = await runChild(dir, undefined, first)
       expect(killed.signal, `trial ${trial}: the run ended before it was killed\n${killed.stderr}`).toBe("SIGKILL")
       const [{ run_id: runId }] = (await q<{ run_id: string }>(db, "SELECT run_id FROM runs")) as [{ run_id: string }]
+      // The checkpoint holds the CSV source's cursor: the resume reads on from its byte offset.
+      const [{ state_json: state }] = (await q<{ state_json: string }>(db, "SELECT state_json FROM run_checkpoints")) as [{ state_json: string }]
+      expect((JSON.parse(state) as { source?: { bytes: number } }).source?.bytes).toBeGreaterThan(0)
       const points = [`${first.delayMs} ms after ${first.after} rows`]
       if (trial % 2 === 1) {
         const again = kill()

@@ -7,11 +7,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Fiber, Layer, Schema } from "effect"
-import { readdirSync, readFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Landscape, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
 import { tempDir } from "./helpers.js"
-import { eachBackend, type Store } from "./support/backends.js"
+import { eachBackend, sqlite, type Store } from "./support/backends.js"
 
 const Row = Schema.Struct({ id: Schema.Number, delay: Schema.Number })
 type Row = typeof Row.Type
@@ -160,4 +160,52 @@ eachBackend((backend) => {
         expect(readFileSync(join(dir, "on_time.csv"), "utf8").trim().split("\n").length).toBeGreaterThan(1)
       }))
   })
+})
+
+describe("Orchestrator.resume with a CSV source", () => {
+  const csvPipeline = (dir: string, hold: Hold) =>
+    Pipeline.make({ name: "csv", source: Source.csv({ path: join(dir, "in.csv"), schema: Schema.Struct({ id: Schema.NumberFromString, delay: Schema.NumberFromString }) }) }).pipe(
+      Pipeline.transform(Pipeline.makeTransform("hold", (r: Row) => (hold.at !== undefined && r.id >= hold.at ? Effect.never : Effect.succeed(r)))),
+      Pipeline.toSinks({ sinks: { out: Sink.jsonLines<Row>({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+    )
+  const csv = ["id,delay", ...records.map((r) => `${r.id},${r.delay}`)].join("\n") + "\n"
+  /** A run of the CSV pipeline in a new folder, interrupted once the rows before 300 are committed. */
+  const interrupted = (store: Store) =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      writeFileSync(join(dir, "in.csv"), csv)
+      const hold: Hold = { at: 300 }
+      yield* interruptAt((onProgress) => Orchestrator.run(csvPipeline(dir, hold), { batchSize: 50, onProgress: (p) => onProgress(p.rowsDone) }), 300).pipe(
+        Effect.provide(layersOf(store))
+      )
+      const [{ run_id: runId, state_json: state }] = (yield* store.exec<{ run_id: string; state_json: string }>(
+        "SELECT run_id, state_json FROM run_checkpoints"
+      )) as [{ run_id: string; state_json: string }]
+      hold.at = undefined
+      return { dir, hold, runId, cursor: (JSON.parse(state) as { source: { bytes: number; line: number } }).source }
+    })
+
+  it.live("reads on from the checkpoint's byte offset: the lines before it are not read again", () =>
+    Effect.gen(function* () {
+      const store = yield* sqlite.fresh()
+      const { cursor, dir, hold, runId } = yield* interrupted(store)
+      expect(cursor).toMatchObject({ bytes: Buffer.byteLength(csv.split("\n").slice(0, 301).join("\n") + "\n"), line: 301 })
+      // The lines before the offset blanked out, keeping their bytes: read again, the rows after would take their indexes.
+      const text = readFileSync(join(dir, "in.csv"), "utf8")
+      const head = text.slice(text.indexOf("\n") + 1, cursor.bytes - 1 - "299,".length - String(records[299]!.delay).length)
+      writeFileSync(join(dir, "in.csv"), text.replace(head, head.replace(/[0-9,-]/g, "\n")))
+      const summary = yield* Orchestrator.resume(csvPipeline(dir, hold), runId).pipe(Effect.provide(layersOf(store)))
+      expect(summary).toMatchObject({ rowsRead: rows, quarantined: 0 })
+      const ids = readFileSync(join(dir, "out.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as Row).id)
+      expect(ids).toEqual(records.map((r) => r.id))
+    }))
+
+  it.live("fails with SourceError when the file changed where the checkpoint stands", () =>
+    Effect.gen(function* () {
+      const store = yield* sqlite.fresh()
+      const { dir, hold, runId } = yield* interrupted(store)
+      writeFileSync(join(dir, "in.csv"), csv.replace("\n5,", "\n5555,"))
+      const failed = yield* Effect.flip(Orchestrator.resume(csvPipeline(dir, hold), runId).pipe(Effect.provide(layersOf(store))))
+      expect(failed).toMatchObject({ _tag: "SourceError", message: expect.stringContaining("the file changed since the run's checkpoint: line 301 no longer ends at byte") })
+    }))
 })

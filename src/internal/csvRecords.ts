@@ -14,10 +14,15 @@ import { Effect, Stream } from "effect"
 import { createReadStream } from "node:fs"
 import { Transform } from "node:stream"
 
-/** One item in file order: a record with its fields, or a line `csv-parse` rejected. */
+/**
+ * One item in file order: a record with its fields, or a line `csv-parse` rejected. `end` is the
+ * file offset just after it (newline included) and `endLine` its last line, where reading can go on
+ * (`csvRecords`' `from`); `end` is `undefined` for a rejected record whose end is not known (one of
+ * several rejected in a row whose lines could not be told apart).
+ */
 export type CsvItem =
-  | { readonly _tag: "Record"; readonly fields: ReadonlyArray<string>; readonly raw: string; readonly line: number }
-  | { readonly _tag: "Rejected"; readonly reason: string; readonly raw: string; readonly line: number }
+  | { readonly _tag: "Record"; readonly fields: ReadonlyArray<string>; readonly raw: string; readonly line: number; readonly end: number; readonly endLine: number }
+  | { readonly _tag: "Rejected"; readonly reason: string; readonly raw: string; readonly line: number; readonly end: number | undefined; readonly endLine: number }
 
 interface Parsed {
   readonly record: ReadonlyArray<string>
@@ -32,9 +37,9 @@ const END = { end: true } as const
 /** The input bytes from some offset on, appended as they stream by. */
 class Tail {
   private chunks: Array<Buffer> = []
-  /** File offset of the first byte of `chunks[0]`. */
-  private start = 0
   private length = 0
+  /** `start`: file offset of the first byte of `chunks[0]`. */
+  constructor(private start: number) {}
   append(chunk: Buffer): void {
     this.chunks.push(chunk)
     this.length += chunk.length
@@ -56,16 +61,18 @@ class Tail {
 }
 
 /**
- * The records of `path`, header included (the first `Record`), in file order. Fails with `onError`
+ * The records of `path` from byte `from.bytes` on (the start of a record; `from.line` lines before
+ * it), in file order; read from the start, the header is the first `Record`. Fails with `onError`
  * when the file cannot be read.
  */
 export const csvRecords = <E>(
   path: string,
   delimiter: string,
-  onError: (cause: unknown) => E
+  onError: (cause: unknown) => E,
+  from: { readonly bytes: number; readonly line: number } = { bytes: 0, line: 0 }
 ): Stream.Stream<CsvItem, E> =>
   Stream.suspend(() => {
-    const tail = new Tail()
+    const tail = new Tail(from.bytes)
     const parser = parseCsv({
       delimiter,
       bom: true,
@@ -81,7 +88,7 @@ export const csvRecords = <E>(
         return undefined
       }
     })
-    const input = createReadStream(path)
+    const input = createReadStream(path, { start: from.bytes })
     const tap = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         tail.append(chunk)
@@ -92,8 +99,9 @@ export const csvRecords = <E>(
     input.pipe(tap).pipe(parser)
 
     /** Offset of the end of the last good record (in the file's bytes) and the BOM shift of csv-parse's counts. */
-    let lastEnd = 0
-    let shift: number | undefined
+    let lastEnd = from.bytes
+    // Read from an offset, csv-parse counts bytes and lines from there, and there is no BOM to strip.
+    let shift: number | undefined = from.bytes > 0 ? from.bytes : undefined
     const pending: Array<Skipped["skipped"]> = []
     /** Settles the rejected records between `lastEnd` and `until` (the next good record, or the end). */
     const settle = (until: number | undefined): Array<CsvItem> => {
@@ -101,11 +109,22 @@ export const csvRecords = <E>(
       const text = tail.slice(lastEnd, until)
       const lines = text.replace(/\r?\n$/, "").split(/\r?\n/)
       const whole = pending.length === 1 ? [text.replace(/\r?\n$/, "")] : lines.length === pending.length ? lines : undefined
+      const groupEnd = lastEnd + Buffer.byteLength(text)
+      // Where each one ends: known when the rejected records are one line each (or only one).
+      const ends: Array<number | undefined> = pending.map(() => undefined)
+      ends[ends.length - 1] = groupEnd
+      if (whole !== undefined && pending.length > 1) {
+        let at = lastEnd
+        for (const [i, piece] of text.split(/(?<=\n)/).entries()) if (i < ends.length) ends[i] = at += Buffer.byteLength(piece)
+      }
       const items = pending.map((s, i): CsvItem => ({
         _tag: "Rejected",
-        reason: s.reason,
+        // csv-parse counts lines from where it began reading: its message says the file's line.
+        reason: from.line === 0 ? s.reason : s.reason.replace(/\bat line (\d+)\b/, (_, n: string) => `at line ${Number(n) + from.line}`),
         raw: whole?.[i] ?? (i === 0 ? text.replace(/\r?\n$/, "") : s.raw),
-        line: s.line
+        line: from.line + s.line,
+        end: ends[i],
+        endLine: from.line + s.line
       }))
       pending.length = 0
       return items
@@ -124,7 +143,8 @@ export const csvRecords = <E>(
         const out = settle(end - size)
         lastEnd = end
         tail.dropBefore(lastEnd)
-        out.push({ _tag: "Record", fields: item.record, raw: item.raw.replace(/\r?\n$/, ""), line: item.info.lines })
+        const line = from.line + item.info.lines
+        out.push({ _tag: "Record", fields: item.record, raw: item.raw.replace(/\r?\n$/, ""), line, end, endLine: line })
         return out
       }),
       // An interrupted read (a run stopped by a signal) closes the file at once.

@@ -132,7 +132,9 @@ export const run = (env: AttemptEnv, lease: PartitionLease): Effect.Effect<Attem
     yield* landscape.partitions.checkpoint(checkpointAt(position, counts), clock.unsafeCurrentTimeMillis())
 
     const body = Effect.scoped(Effect.gen(function* () {
-      const ops = yield* Operations.open(ctx, () => counts.read, { index: lease.index, count: lease.count, attempt: lease.attempt, resume: previous, operationIds })
+      const ops = yield* Operations.open(ctx, () => counts.read, {
+        partition: { index: lease.index, count: lease.count, attempt: lease.attempt, resume: previous, operationIds }
+      })
       state = ops.checkpoint()
       yield* landscape.partitions.checkpoint(checkpointAt(position, counts), clock.unsafeCurrentTimeMillis())
       const renew = Effect.suspend(() => {

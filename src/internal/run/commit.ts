@@ -104,7 +104,7 @@ export const commit = (
   ops: Operations,
   counts: Counts,
   batch: ReadonlyArray<Processed>,
-  checkpoint?: (next: { readonly position: number; readonly counts: Counts }) => RunCheckpoint | PartitionCheckpoint
+  checkpoint?: (next: { readonly position: number; readonly counts: Counts; readonly cursor: unknown }) => RunCheckpoint | PartitionCheckpoint
 ): Effect.Effect<void, SinkError | LandscapeError> =>
   Effect.uninterruptible(Effect.gen(function* () {
     applyRejections(ctx, ops, batch)
@@ -131,10 +131,8 @@ export const commit = (
       records.outcomes.push({ tokenId: processed.journal.tokenId, outcome, sinkNodeId: sink.planned.nodeId, completedAt } satisfies TokenEnd)
     }
     yield* yieldIfBusy()
-    yield* ctx.landscape.recordBatch(records, checkpoint?.({
-      position: batch[batch.length - 1]!.journal.rowIndex + 1,
-      counts: countsAfter(counts, batch, outcomes)
-    }))
+    const last = batch[batch.length - 1]!.journal
+    yield* ctx.landscape.recordBatch(records, checkpoint?.({ position: last.rowIndex + 1, counts: countsAfter(counts, batch, outcomes), cursor: last.cursor }))
 
     const events: Array<TelemetryEvent> = []
     const routed = new Map<string, number>()

@@ -34,6 +34,8 @@ export interface Start {
   readonly skip: ReadonlySet<number>
   /** Each sink's checkpoint, to continue its output (a resumed run). */
   readonly resumeSinks: Readonly<Record<string, SinkDetails>> | undefined
+  /** The source's cursor at the checkpoint (a resumed run whose source can read on from it, `Source.recordsAfter`). */
+  readonly sourceCursor: unknown
   /** Milliseconds the run ran before this attempt (the attempts before it, summed). */
   readonly durationBeforeMs: number
 }
@@ -75,8 +77,11 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
         yield* phase("registering")
         yield* landscape.registerNodes(plan.nodes(runId))
       }
-      const ops = yield* Operations.open(ctx, () => counts.read, undefined, start.resumeSinks)
-      const checkpointAt = (position: number, c: Commit.Counts): RunCheckpoint => ({
+      const ops = yield* Operations.open(ctx, () => counts.read, {
+        ...(start.resumeSinks === undefined ? {} : { sinks: start.resumeSinks }),
+        sourceCursor: start.sourceCursor
+      })
+      const checkpointAt = (position: number, c: Commit.Counts, cursor: unknown): RunCheckpoint => ({
         _tag: "RunCheckpoint",
         runId,
         attempt: start.attempt,
@@ -85,9 +90,9 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
         rowsQuarantined: c.quarantined,
         rowsFailed: c.failed,
         rowsPerSink: { ...c.perSink },
-        state: { sinks: ops.checkpoint().sinks }
+        state: { sinks: ops.checkpoint().sinks, ...(cursor === undefined ? {} : { source: cursor }) }
       })
-      const first = checkpointAt(start.position, counts)
+      const first = checkpointAt(start.position, counts, start.sourceCursor)
       yield* start.attempt === 1 ? landscape.checkpoints.begin(first, clock.unsafeCurrentTimeMillis()) : landscape.checkpoints.write(first, clock.unsafeCurrentTimeMillis())
       yield* Effect.forkScoped(landscape.heartbeat(runId).pipe(
         Effect.catchAll(ctx.fatal.report),
@@ -97,7 +102,7 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
       const progress = (): Progress => ({ runId, rowsDone: counts.read, quarantined: counts.quarantined, elapsedMs: start.durationBeforeMs + elapsed() })
       const commit = (batch: ReadonlyArray<Commit.Processed>) =>
         Effect.zipRight(
-          Commit.commit(ctx, ops, counts, batch, (next) => checkpointAt(next.position, next.counts)),
+          Commit.commit(ctx, ops, counts, batch, (next) => checkpointAt(next.position, next.counts, next.cursor)),
           // Built after the commit, so it reports the rows this batch committed too.
           Effect.suspend(() => options.onProgress?.(progress()) ?? Effect.void)
         )
@@ -108,7 +113,8 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
         batchWindow: Duration.decode(options.batchWindow ?? "1 second"),
         yieldAfterMs,
         onBatch: () => void (ctx.wantsRowEvents = wantsRowEvents()),
-        ...(position === 0 && skip.size === 0 ? {} : { select: (i: number) => i >= position && !skip.has(i) })
+        ...(position === 0 && skip.size === 0 ? {} : { select: (i: number) => i >= position && !skip.has(i) }),
+        ...(ops.readsFromCursor ? { firstIndex: position } : {})
       }, commit)
       yield* ctx.fatal.settle
       yield* phase("finalizing")

@@ -42,6 +42,8 @@ export interface FlowOptions {
    * partition, from its checkpoint on). Default: every one. Rows keep their index in the source.
    */
   readonly select?: (index: number) => boolean
+  /** The source index of the first record `records` gives (a resumed source read on from its cursor). Default 0. */
+  readonly firstIndex?: number
 }
 
 /** A row in its batch: processed, or still running (its result will be in `deferred`). */
@@ -82,7 +84,7 @@ export const run = (
         return { _tag: "Running", deferred } as const
       })
 
-    let index = 0
+    let index = options.firstIndex ?? 0
     const select = options.select
     const produce = Stream.runForEachChunk(records, (chunk) =>
       Effect.gen(function* () {

@@ -49,6 +49,8 @@ export class RowJournal {
   flushed = false
   /** The journal's batch has been committed: later events go straight to the hub. */
   committed = false
+  /** Where the source stands after this row's record (`SourceRecord.cursor`), checkpointed with the batch it ends. */
+  cursor: unknown = undefined
 
   constructor(readonly rowId: string, readonly tokenId: string, readonly rowIndex: number, wantsEvents: boolean) {
     this.events = wantsEvents ? [] : undefined

@@ -31,8 +31,10 @@ export interface SinkHandle {
 }
 
 export interface Operations {
-  /** The source's records, read inside its operation. */
+  /** The source's records, read inside its operation (after the resumed cursor when there is one: see `readsFromCursor`). */
   readonly records: Stream.Stream<SourceRecord, SourceError>
+  /** `true` when `records` starts after the resumed source cursor (its first record is the checkpoint's position), not at the source's start. */
+  readonly readsFromCursor: boolean
   /** Open sinks by name, the quarantine sink included, in plan order. */
   readonly sinks: ReadonlyMap<string, SinkHandle>
   /** Commits every sink and records every operation `completed`. */
@@ -85,12 +87,18 @@ const reasonOf = (exit: Exit.Exit<unknown, unknown>): string => {
 export const open = (
   ctx: RunContext,
   recordsRead: () => number,
-  partition?: PartitionOf,
-  /** A resumed run: each sink's checkpoint (what its writer's `checkpoint` returned at the last committed batch). */
-  resumeSinks?: Readonly<Record<string, SinkDetails>>
+  continuing: {
+    /** A distributed run's partition. */
+    readonly partition?: PartitionOf
+    /** A resumed run: each sink's checkpoint (what its writer's `checkpoint` returned at the last committed batch). */
+    readonly sinks?: Readonly<Record<string, SinkDetails>>
+    /** A resumed run: the source's cursor at its last committed record, read on from with `Source.recordsAfter`. */
+    readonly sourceCursor?: unknown
+  } = {}
 ): Effect.Effect<Operations, SinkError | LandscapeError, Scope.Scope> =>
   Effect.gen(function* () {
     const { clock, landscape, plan, runId } = ctx
+    const { partition, sinks: resumeSinks, sourceCursor } = continuing
     const opened: Array<Open> = []
     // A distributed run's attempt may race the worker that takes its partition over: whoever closes an operation first records its end.
     const completeOperation = partition === undefined
@@ -130,7 +138,9 @@ export const open = (
       })
 
     const source = yield* begin(plan.source.nodeId, plan.source.source.operation, plan.source.source.config, () => ({ records: recordsRead() }))
-    const records = Stream.provideContext(plan.source.source.records, ctx.contextFor(source.scope, Recorder.forOperation(ctx)))
+    const { recordsAfter } = plan.source.source
+    const from = sourceCursor !== undefined && recordsAfter !== undefined ? recordsAfter(sourceCursor) : plan.source.source.records
+    const records = Stream.provideContext(from, ctx.contextFor(source.scope, Recorder.forOperation(ctx)))
 
     const scope = yield* Effect.scope
     const sinks = new Map<string, SinkHandle>()
@@ -162,5 +172,5 @@ export const open = (
       sinks: Object.fromEntries([...sinks.values()].map((h) => [h.planned.name, h.writer.checkpoint?.() ?? {}])),
       operations: opened.map((op) => op.scope.operationId)
     })
-    return { records, sinks, complete, checkpoint }
+    return { records, readsFromCursor: from !== plan.source.source.records, sinks, complete, checkpoint }
   })

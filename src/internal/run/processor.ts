@@ -265,6 +265,7 @@ const drive = (
 const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: number, traced: boolean, trace: Trace) => {
   const now = ctx.clock.unsafeCurrentTimeMillis()
   const journal = new RowJournal(rowId, newId(), rowIndex, ctx.wantsRowEvents)
+  journal.cursor = record.cursor
   const text = canonical(record.raw)
   const data = isNonCanonical(text) ? nonCanonicalStandIn(record.raw, text) : record.raw
   const dataJson = isNonCanonical(text) ? canonicalJson(data) : text
