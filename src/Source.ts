@@ -139,6 +139,10 @@ export interface FileOptions<A, I> {
  * A line with the wrong number of fields, or one `csv-parse` rejects (e.g. an unclosed quote), is
  * quarantined with the reason, its line number and its whole raw text (`{ line }`).
  *
+ * Each record carries its cursor (the byte offset after it), so a resumed run reads on from its
+ * checkpoint (`recordsAfter`) rather than from the first line; it fails with `SourceError` when the
+ * file no longer holds, just before that offset, the record the checkpoint followed.
+ *
  * @since 0.1.0
  * @category constructors
  */
