@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { type Effect, Pipeable, Schema } from "effect"
+import { Cause, Duration, type Effect, Pipeable, Predicate, Schedule, Schema } from "effect"
 import { isSink, type Sink } from "./Sink.js"
 import type { Source } from "./Source.js"
 
@@ -48,7 +48,8 @@ export const reservedNames: ReadonlyArray<string> = ["quarantine", "source"]
 
 /**
  * A step that turns one row into another. A failure (typed error or defect) sends the row to
- * quarantine with its reason; a `LandscapeError` is never treated as a row failure.
+ * quarantine with its reason (after its retries, when it has a {@link Retry}); a `LandscapeError`
+ * is never treated as a row failure.
  *
  * A step that returns `Effect.succeed` / `Effect.fail` (an `Exit`) is resolved at once, without a
  * fiber; any other Effect runs in a fiber of its own, up to `concurrency` at a time.
@@ -60,7 +61,69 @@ export interface Transform<in In, out Out, out E = never, out R = never, out Nam
   readonly name: Name
   readonly config: unknown
   readonly apply: (input: In) => Effect.Effect<Out, E, R>
+  /** How a failed attempt is retried; none when `undefined` (the row is quarantined at its first failure). */
+  readonly retry?: Retry | undefined
 }
+
+/**
+ * How a step retries a row that failed: `retryable` says whether a failure is worth another
+ * attempt, `schedule` (fed the failure) when to make it and when to stop. Every attempt is its own
+ * node state (`node_states.attempt` 1, 2, …, same step) and its own `TransformCompleted` (`attempt`
+ * from 2 on), so the audit shows each one; the row is quarantined with the last failure's reason
+ * when the schedule stops or a failure is not retryable. A defect or a `LandscapeError` is never
+ * retried. While a row waits for its next attempt its batch waits too (sinks get rows in source
+ * order); other rows go on, up to the run's `concurrency`.
+ *
+ * @since 0.4.0
+ */
+export interface Retry {
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  readonly retryable: (error: unknown) => boolean
+}
+
+/**
+ * The default retry schedule: 3 attempts in all, waiting 1 s then 2 s (exponential from 1 s,
+ * doubling), each wait jittered (×0.8–1.2, `Schedule.jittered`) and capped at 60 s: the
+ * "exponential backoff and jitter" of AWS's architecture guidance, with the defaults issue 12 asks for.
+ *
+ * @since 0.4.0
+ */
+export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential(Duration.seconds(1)).pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(60))),
+  Schedule.intersect(Schedule.recurs(2))
+)
+
+/** HTTP statuses worth another attempt: 408 Request Timeout, 429 Too Many Requests, 500, 502, 503, 504 (RFC 9110 §15; what OTLP and most clients retry). */
+const transientStatuses: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
+
+/**
+ * `true` for a failure another attempt may cure: an Effect `TimeoutException`; an `@effect/platform`
+ * `RequestError` (the request could not be sent: connection refused or reset, DNS); a
+ * `ResponseError` with status 408, 429, 500, 502, 503 or 504. Anything else (a validation failure,
+ * a 4xx the request itself caused) fails the same way every time. The default of {@link retry}.
+ *
+ * @since 0.4.0
+ */
+export const isTransient = (error: unknown): boolean => {
+  if (Cause.isTimeoutException(error)) return true
+  if (Predicate.isTagged(error, "RequestError")) return true
+  if (Predicate.isTagged(error, "ResponseError") && Predicate.hasProperty(error, "response") && Predicate.hasProperty(error.response, "status")) {
+    return typeof error.response.status === "number" && transientStatuses.has(error.response.status)
+  }
+  return false
+}
+
+/**
+ * A retry policy for a step (`makeTransform(name, f, { retry: Pipeline.retry() })`): by default
+ * {@link defaultRetrySchedule} and {@link isTransient}.
+ *
+ * @since 0.4.0
+ */
+export const retry = (options: { readonly schedule?: Schedule.Schedule<unknown, unknown>; readonly retryable?: (error: unknown) => boolean } = {}): Retry => ({
+  schedule: options.schedule ?? defaultRetrySchedule,
+  retryable: options.retryable ?? isTransient
+})
 
 /** The route a gate returns to let a row go on to the next step. @since 0.1.0 */
 export const Continue = "continue" as const
@@ -76,6 +139,8 @@ export interface Gate<in A, out Route extends string, out E = never, out R = nev
   readonly config: unknown
   readonly routes: ReadonlyArray<Route>
   readonly evaluate: (row: A) => Effect.Effect<Route | typeof Continue, E, R>
+  /** How a failed evaluation is retried (see {@link Retry}); none when `undefined`. */
+  readonly retry?: Retry | undefined
 }
 
 /**
@@ -241,8 +306,8 @@ export const toSinks = <
 export const makeTransform = <In, Out, E = never, R = never, const N extends string = string>(
   name: N,
   apply: (input: In) => Effect.Effect<Out, E, R>,
-  options: { readonly config?: unknown } = {}
-): Transform<In, Out, E, R, N> => ({ _tag: "Transform", name, config: options.config ?? {}, apply })
+  options: { readonly config?: unknown; readonly retry?: Retry } = {}
+): Transform<In, Out, E, R, N> => ({ _tag: "Transform", name, config: options.config ?? {}, apply, retry: options.retry })
 
 /**
  * Builds a gate. `routes` lists every sink name `evaluate` may return besides `Continue`.
@@ -254,5 +319,5 @@ export const makeGate = <A, const Route extends string, E = never, R = never, co
   name: N,
   routes: ReadonlyArray<Route>,
   evaluate: (row: A) => Effect.Effect<Route | typeof Continue, E, R>,
-  options: { readonly config?: unknown } = {}
-): Gate<A, Route, E, R, N> => ({ _tag: "Gate", name, config: options.config ?? { routes }, routes, evaluate })
+  options: { readonly config?: unknown; readonly retry?: Retry } = {}
+): Gate<A, Route, E, R, N> => ({ _tag: "Gate", name, config: options.config ?? { routes }, routes, evaluate, retry: options.retry })

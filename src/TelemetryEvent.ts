@@ -151,7 +151,9 @@ export const TransformCompleted = Schema.TaggedStruct("TransformCompleted", {
   durationMs: Schema.Number,
   inputHash: Schema.String,
   outputHash: Schema.optional(Schema.String),
-  error: Schema.optional(Schema.String)
+  error: Schema.optional(Schema.String),
+  /** Which attempt at the row this was, from 2 on (a step with `Pipeline.retry`); absent for the first. */
+  attempt: Schema.optional(Schema.Number)
 })
 /** @since 0.1.0 */
 export interface TransformCompleted extends Schema.Schema.Type<typeof TransformCompleted> {}

@@ -76,6 +76,8 @@ export interface NodeStateStart {
   readonly tokenId: string
   readonly nodeId: string
   readonly stepIndex: number
+  /** 1 for a step's first attempt at the token, 2 for its first retry, … (`Pipeline.retry`). Default 1. */
+  readonly attempt?: number
   readonly inputHash: string
   readonly startedAt: number
 }

@@ -62,7 +62,7 @@ const writeFacts = {
   states: (states: ReadonlyArray<{ readonly state: StateInsert; readonly errorJson: string | null }>) => {
     const w = new Chain.FactWriter()
     for (const { errorJson, state: s } of states) {
-      w.begin("state").str(s.stateId).str(s.tokenId).str(s.nodeId).num(s.stepIndex).num(1).str(s.status ?? "running")
+      w.begin("state").str(s.stateId).str(s.tokenId).str(s.nodeId).num(s.stepIndex).num(s.attempt ?? 1).str(s.status ?? "running")
         .str(s.inputHash).str(s.outputHash).json(errorJson).num(s.startedAt).num(s.completedAt).num(s.durationMs).end()
     }
     return w.list()
@@ -99,12 +99,12 @@ export const makeInserters = (sql: SqlClient.SqlClient) => ({
   states: makeInserter<{ readonly state: StateInsert; readonly errorJson: string | null }>(sql, {
     name: "node_states",
     columns: [
-      "state_id", "run_id", "token_id", "node_id", "step_index", "status", "input_hash", "output_hash", "error_json",
+      "state_id", "run_id", "token_id", "node_id", "step_index", "attempt", "status", "input_hash", "output_hash", "error_json",
       "started_at", "completed_at", "duration_ms", "chain_seq", "chain_ord"
     ],
     values: ({ errorJson, state: s }, p, seq, ord) =>
       void p.push(
-        s.stateId, s.runId, s.tokenId, s.nodeId, s.stepIndex, s.status ?? "running", s.inputHash, s.outputHash ?? null, errorJson,
+        s.stateId, s.runId, s.tokenId, s.nodeId, s.stepIndex, s.attempt ?? 1, s.status ?? "running", s.inputHash, s.outputHash ?? null, errorJson,
         s.startedAt, s.completedAt ?? null, s.durationMs ?? null, seq, ord
       )
   }),

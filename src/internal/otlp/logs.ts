@@ -69,7 +69,7 @@ const common: Readonly<Record<string, string>> = {
 /** Fields whose attribute name depends on the event. */
 const byTag: Partial<Record<EventTag, Readonly<Record<string, string>>>> = {
   RunFinished: { status: "sightline.run.status", durationMs: "sightline.run.duration_ms" },
-  TransformCompleted: { status: "sightline.state.status", durationMs: "sightline.state.duration_ms" },
+  TransformCompleted: { status: "sightline.state.status", durationMs: "sightline.state.duration_ms", attempt: "sightline.state.attempt" },
   ExternalCallCompleted: { status: "sightline.call.status" },
   EventsDropped: { reason: "sightline.telemetry.drop_reason" },
   TelemetryDisabled: { reason: "sightline.telemetry.disabled_reason" }

@@ -88,6 +88,9 @@ export const transformCompleted = (
       error: result.error
     }
 
+/** `event` as the `attempt`th attempt at its row: the field is there from the second on (a retry; rare, so a spread is fine). */
+export const asAttempt = (event: TransformCompleted, attempt: number): TransformCompleted => (attempt === 1 ? event : { ...event, attempt })
+
 export const gateEvaluated = (trace: Trace, timestamp: number, ids: StateIds, destination: string): GateEvaluated => ({
   _tag: "GateEvaluated",
   timestamp,

@@ -67,9 +67,11 @@ export class RowJournal {
     else if (start !== undefined) {
       const { inputHash, nodeId, runId, startedAt, stateId, stepIndex, tokenId } = start
       const { completedAt, durationMs } = end
-      this.nodeStates.push(end.status === "completed"
+      const record: NodeStateRecord = end.status === "completed"
         ? { stateId, runId, tokenId, nodeId, stepIndex, inputHash, startedAt, status: "completed", ...(end.outputHash === undefined ? {} : { outputHash: end.outputHash }), completedAt, durationMs }
-        : { stateId, runId, tokenId, nodeId, stepIndex, inputHash, startedAt, status: "failed", error: end.error, completedAt, durationMs })
+        : { stateId, runId, tokenId, nodeId, stepIndex, inputHash, startedAt, status: "failed", error: end.error, completedAt, durationMs }
+      // A retry's attempt (2, 3, …); the first attempt's record leaves it out (the column's default).
+      this.nodeStates.push(start.attempt === undefined ? record : { ...record, attempt: start.attempt })
     }
   }
   /** A state that began and ended within the processor's loop: recorded once, complete. */

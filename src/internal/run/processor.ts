@@ -15,10 +15,10 @@
  *
  * @internal
  */
-import { Cause, Effect, Either, Exit, Option } from "effect"
+import { Cause, Effect, Either, Exit, Option, Schedule } from "effect"
 import type { StateScope } from "../../CallScope.js"
 import { LandscapeError } from "../../Landscape.js"
-import type { QuarantinedRow } from "../../Pipeline.js"
+import type { QuarantinedRow, Retry } from "../../Pipeline.js"
 import type { SourceRecord } from "../../Source.js"
 import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sameJson, sha256 } from "../hashing.js"
 import { newId } from "../ids.js"
@@ -111,6 +111,8 @@ interface StateClose {
   readonly startedAt: number
   readonly startNanos: bigint
   readonly open: boolean
+  /** 1, or the retry's attempt (a step with `Pipeline.retry`; only asynchronous states have more). */
+  readonly attempt: number
 }
 
 /** Settles one step from its `Exit`: records its node state and event, and says where the row goes. */
@@ -150,7 +152,7 @@ const settle = (
   const fail = (failure: RowFailure.RowFailure): Step => {
     close({ status: "failed", error: failure.detail })
     if (step._tag === "Transform") {
-      journal.events?.push(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { error: failure.reason }))
+      journal.events?.push(Events.asAttempt(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { error: failure.reason }), state.attempt))
     }
     return done(row, quarantine(ctx, row, step.name, failure.reason))
   }
@@ -168,7 +170,7 @@ const settle = (
       outputHash = sha256(text)
     }
     close({ status: "completed", outputHash })
-    journal.events?.push(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { outputHash }))
+    journal.events?.push(Events.asAttempt(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { outputHash }), state.attempt))
     return { _tag: "Next", value: exit.value, hash: outputHash }
   }
   const destination = String(exit.value)
@@ -190,14 +192,37 @@ const settle = (
   return target === undefined ? { _tag: "Next", value: input, hash: inputHash } : done(row, { _tag: "Routed", sink: target, value: input, hash: inputHash })
 }
 
-/** Runs one step's non-`Exit` Effect with its `CallScope`, then settles it and carries on. */
+/** The step's Effect for `value`; a step that throws instead of returning one is a defect of the step (the row is quarantined). */
+const invoke = (planned: PlannedStep, value: unknown): Effect.Effect<unknown, unknown, unknown> => {
+  try {
+    return planned.step._tag === "Transform" ? planned.step.apply(value as never) : planned.step.evaluate(value as never)
+  } catch (e) {
+    return Exit.die(e)
+  }
+}
+
+/** The failure a retry policy is asked about: the step's typed error (a defect is never retried). */
+const retryable = (retry: Retry | undefined, exit: Exit.Exit<unknown, unknown>): retry is Retry => {
+  if (retry === undefined || Exit.isSuccess(exit)) return false
+  const failure = Cause.failureOption(exit.cause)
+  return Option.isSome(failure) && !(failure.value instanceof LandscapeError) && retry.retryable(failure.value)
+}
+
+/**
+ * Runs one attempt of a step's Effect (anything but an `Exit` of a step without retries) with its
+ * `CallScope`, settles it and carries on. A failed attempt the step's `Retry` takes up is recorded
+ * like any (a failed node state, its event) and followed, after the schedule's wait, by the next
+ * attempt, in a node state of its own; the row is quarantined once the schedule stops.
+ */
 const runAsync = (
   ctx: RunContext,
   row: Row,
   index: number,
   work: Effect.Effect<unknown, unknown, unknown>,
   value: unknown,
-  hash: string
+  hash: string,
+  attempt = 1,
+  driver?: Schedule.ScheduleDriver<unknown, unknown, never>
 ): Effect.Effect<Processed, LandscapeError> =>
   Effect.suspend(() => {
     const planned = ctx.plan.steps[index]!
@@ -205,24 +230,37 @@ const runAsync = (
     const stateId = newId()
     const startedAt = ctx.clock.unsafeCurrentTimeMillis()
     const startNanos = ctx.clock.unsafeCurrentTimeNanos()
-    journal.beginState({ stateId, runId: ctx.runId, tokenId: journal.tokenId, nodeId: planned.nodeId, stepIndex: planned.stepIndex, inputHash: hash, startedAt })
+    const start = { stateId, runId: ctx.runId, tokenId: journal.tokenId, nodeId: planned.nodeId, stepIndex: planned.stepIndex, inputHash: hash, startedAt }
+    journal.beginState(attempt === 1 ? start : { ...start, attempt })
     const scope: StateScope = { _tag: "StateScope", runId: ctx.runId, nodeId: planned.nodeId, rowId: journal.rowId, tokenId: journal.tokenId, stateId }
     const settled = Effect.exit(Effect.provide(work, ctx.contextFor(scope, Recorder.forState(ctx, journal)))).pipe(
       Effect.flatMap((exit) => {
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
         return Effect.map(row.traced ? Events.currentTrace : Effect.succeed(ctx.trace), (trace) =>
-          settle(ctx, row, planned, { stateId, startedAt, startNanos, open: true }, value, hash, exit, trace))
+          [exit, settle(ctx, row, planned, { stateId, startedAt, startNanos, open: true, attempt }, value, hash, exit, trace)] as const)
       })
     )
     const traced = row.traced
       ? Effect.withSpan(settled, `sightline.${planned.kind} ${planned.step.name}`, {
-        attributes: { "sightline.node.id": planned.nodeId, "sightline.state.id": stateId },
+        attributes: { "sightline.node.id": planned.nodeId, "sightline.state.id": stateId, ...(attempt === 1 ? {} : { "sightline.state.attempt": attempt }) },
         captureStackTrace: false
       })
       : settled
-    return Effect.flatMap(traced, (next): Effect.Effect<Processed, LandscapeError> => {
+    return Effect.flatMap(traced, ([exit, next]): Effect.Effect<Processed, LandscapeError> => {
       if (next._tag === "Fatal") return Effect.fail(next.error)
-      if (next._tag === "Done") return Effect.succeed(next.processed)
+      if (next._tag === "Done") {
+        const policy = planned.step.retry
+        if (next.processed.outcome._tag !== "Quarantined" || !retryable(policy, exit)) return Effect.succeed(next.processed)
+        return Effect.flatMap(driver === undefined ? Schedule.driver(policy.schedule) : Effect.succeed(driver), (d) =>
+          // The schedule is fed the step's error (a schedule that looks at it can stop on it).
+          d.next(Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined).pipe(
+            Effect.matchEffect({
+              // The schedule stopped: the row goes to quarantine with this last failure.
+              onFailure: () => Effect.succeed(next.processed),
+              onSuccess: () => runAsync(ctx, row, index, invoke(planned, value), value, hash, attempt + 1, d)
+            })
+          ))
+      }
       const rest = drive(ctx, row, index + 1, next.value, next.hash)
       return isProcessed(rest) ? Effect.succeed(rest) : rest
     })
@@ -239,17 +277,12 @@ const drive = (
   const steps = ctx.plan.steps
   for (let i = from; i < steps.length; i++) {
     const planned = steps[i]!
-    let work: Effect.Effect<unknown, unknown, unknown>
     const startedAt = ctx.clock.unsafeCurrentTimeMillis()
     const startNanos = ctx.clock.unsafeCurrentTimeNanos()
-    try {
-      work = planned.step._tag === "Transform" ? planned.step.apply(value as never) : planned.step.evaluate(value as never)
-    } catch (e) {
-      // A step that throws instead of returning an Effect: a defect of the step, the row is quarantined.
-      work = Exit.die(e)
-    }
-    if (row.traced || !Exit.isExit(work)) return runAsync(ctx, row, i, work, value, hash)
-    const next = settle(ctx, row, planned, { stateId: newId(), startedAt, startNanos, open: false }, value, hash, work, ctx.trace)
+    const work = invoke(planned, value)
+    // A failure a retry policy may take up is settled as an Effect: its next attempt waits.
+    if (row.traced || !Exit.isExit(work) || retryable(planned.step.retry, work)) return runAsync(ctx, row, i, work, value, hash)
+    const next = settle(ctx, row, planned, { stateId: newId(), startedAt, startNanos, open: false, attempt: 1 }, value, hash, work, ctx.trace)
     if (next._tag === "Done") return next.processed
     if (next._tag === "Fatal") return Effect.fail(next.error)
     value = next.value
