@@ -44,8 +44,10 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as UrlParams from "@effect/platform/UrlParams"
 import { Context, Duration, Effect, Either, Exit, Layer } from "effect"
+import type * as RateLimiter from "effect/RateLimiter"
 import { type CallScope, recordCall } from "./CallScope.js"
 import * as ClientMetrics from "./internal/clientMetrics.js"
+import * as RateLimit from "./internal/rateLimit.js"
 import { hashBytes } from "./internal/hashing.js"
 import * as Redaction from "./internal/redaction.js"
 import type { Landscape } from "./Landscape.js"
@@ -67,6 +69,13 @@ export interface Options {
   readonly timeout?: Duration.DurationInput
   /** Send W3C `baggage` from `TraceContext.CurrentTraceContext` (redacted). Default `false`. */
   readonly propagateBaggage?: boolean
+  /**
+   * The service's rate limit: each request first takes a permit of this Effect `RateLimiter`
+   * (`RateLimiter.make({ limit, interval })`; share one between every client of one service), and
+   * the wait is recorded on the call (`sightline.rate_limit.wait_ms`, milliseconds; not part of
+   * `latencyMs`). Default: none.
+   */
+  readonly rateLimit?: RateLimiter.RateLimiter
 }
 
 /** Redaction options (re-exported): header names, query parameters, JSON body fields. @since 0.1.0 */
@@ -189,6 +198,11 @@ export const wrap = (client: HttpClient.HttpClient, options: Options = {}): Clie
         })
         if (request.headers["tracestate"] !== undefined) delete propagated["tracestate"]
         const sent = HttpClientRequest.setHeaders(request, propagated)
+        const waitedMs = yield* RateLimit.acquire(options.rateLimit)
+        if (waitedMs !== undefined) {
+          attributes[RateLimit.waitAttribute] = waitedMs
+          span.attribute(RateLimit.waitAttribute, waitedMs)
+        }
         const start = performance.now()
         const storedRequest = {
           method: request.method,

@@ -33,8 +33,10 @@ import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import { Context, Effect, Exit, Layer, Option, type Schema } from "effect"
+import type * as RateLimiter from "effect/RateLimiter"
 import { type CallScope, recordCall } from "./CallScope.js"
 import * as ClientMetrics from "./internal/clientMetrics.js"
+import * as RateLimit from "./internal/rateLimit.js"
 import * as Redaction from "./internal/redaction.js"
 import { Landscape, type LandscapeError } from "./Landscape.js"
 import type { RunTotals } from "./internal/usage.js"
@@ -61,6 +63,12 @@ export interface Options {
    * keys (`sk-…`), AWS access key ids (`AKIA…`), `Bearer …` tokens, JWTs.
    */
   readonly redactPatterns?: ReadonlyArray<RegExp>
+  /**
+   * The provider's rate limit: each call first takes a permit of this Effect `RateLimiter`, and the
+   * wait is recorded on the call (`sightline.rate_limit.wait_ms`, milliseconds; not part of
+   * `latencyMs`). Default: none.
+   */
+  readonly rateLimit?: RateLimiter.RateLimiter
 }
 
 /** No tools: the audited client does not run tool calls. @since 0.1.0 */
@@ -119,7 +127,7 @@ export const make = (options: Options): Effect.Effect<Client, never, LanguageMod
       new RegExp(p.source, p.flags.includes("g") ? p.flags : `${p.flags}g`)
     )
     const redact = (text: string) => patterns.reduce((acc, p) => acc.replace(p, "[REDACTED]"), text)
-    const base: Record<string, AttributeValue> = {
+    const common: Record<string, AttributeValue> = {
       "gen_ai.operation.name": "chat",
       "gen_ai.provider.name": options.provider,
       "gen_ai.request.model": options.model,
@@ -150,6 +158,8 @@ export const make = (options: Options): Effect.Effect<Client, never, LanguageMod
           bytes: promptBytes,
           truncated: promptTruncated
         }
+        const waitedMs = yield* RateLimit.acquire(options.rateLimit)
+        const base = waitedMs === undefined ? common : { ...common, [RateLimit.waitAttribute]: waitedMs }
         const start = performance.now()
         const exit = yield* Effect.exit(call)
         const latencyMs = performance.now() - start
