@@ -125,6 +125,24 @@ export const retry = (options: { readonly schedule?: Schedule.Schedule<unknown, 
   retryable: options.retryable ?? isTransient
 })
 
+/**
+ * A step that turns one row into any number of rows (explode a JSON array, split a document into
+ * chunks): the row's token ends `expanded`, and each row returned continues through the steps
+ * after it as a child token of its own (`token_parents`, in order), reaching its own sink. An
+ * empty array ends the token `expanded` with no children. A failure quarantines the row as a
+ * transform's does.
+ *
+ * @since 0.4.0
+ */
+export interface Expand<in In, out Out, out E = never, out R = never, out Name extends string = string> {
+  readonly _tag: "Expand"
+  readonly name: Name
+  readonly config: unknown
+  readonly apply: (input: In) => Effect.Effect<ReadonlyArray<Out>, E, R>
+  /** How a failed attempt is retried (see {@link Retry}); none when `undefined`. */
+  readonly retry?: Retry | undefined
+}
+
 /** The route a gate returns to let a row go on to the next step. @since 0.1.0 */
 export const Continue = "continue" as const
 
@@ -162,7 +180,7 @@ export interface QuarantinedRow {
 }
 
 /** Any step, as the engine holds it. @internal */
-export type Step = Transform<never, unknown, unknown, unknown> | Gate<never, string, unknown, unknown>
+export type Step = Transform<never, unknown, unknown, unknown> | Expand<never, unknown, unknown, unknown> | Gate<never, string, unknown, unknown>
 
 /**
  * What a combinator asks of the builder when the node it adds has a name that is already taken (or
@@ -247,6 +265,18 @@ export const transform = <A, B, E, R2, N extends string>(step: Transform<A, B, E
 ): Builder<B, Routes, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
 
 /**
+ * Appends an expansion (see {@link Expand}): the steps after it receive each row it returns. Its
+ * name must be new in the pipeline.
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const expand = <A, B, E, R2, N extends string>(step: Expand<A, B, E, R2, N>) =>
+<Routes extends string, R, Names extends string>(
+  self: Builder<A, Routes, R, Names> & NewName<N, Names>
+): Builder<B, Routes, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
+
+/**
  * Appends a gate; its routes become sink names the pipeline must provide. Its name must be new in
  * the pipeline.
  *
@@ -308,6 +338,18 @@ export const makeTransform = <In, Out, E = never, R = never, const N extends str
   apply: (input: In) => Effect.Effect<Out, E, R>,
   options: { readonly config?: unknown; readonly retry?: Retry } = {}
 ): Transform<In, Out, E, R, N> => ({ _tag: "Transform", name, config: options.config ?? {}, apply, retry: options.retry })
+
+/**
+ * Builds an expansion from a function returning an `Effect` of rows.
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const makeExpand = <In, Out, E = never, R = never, const N extends string = string>(
+  name: N,
+  apply: (input: In) => Effect.Effect<ReadonlyArray<Out>, E, R>,
+  options: { readonly config?: unknown; readonly retry?: Retry } = {}
+): Expand<In, Out, E, R, N> => ({ _tag: "Expand", name, config: options.config ?? {}, apply, retry: options.retry })
 
 /**
  * Builds a gate. `routes` lists every sink name `evaluate` may return besides `Continue`.

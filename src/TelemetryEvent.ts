@@ -174,13 +174,13 @@ export const GateEvaluated = Schema.TaggedStruct("GateEvaluated", {
 /** @since 0.1.0 */
 export interface GateEvaluated extends Schema.Schema.Type<typeof GateEvaluated> {}
 
-/** @since 0.1.0 */
-export const TokenOutcome = Schema.Literal("routed", "quarantined")
+/** How a token ended: written to a sink (`routed`, `quarantined`), or split into child tokens by an expansion (`expanded`). @since 0.1.0 */
+export const TokenOutcome = Schema.Literal("routed", "quarantined", "expanded")
 /** @since 0.1.0 */
 export type TokenOutcome = typeof TokenOutcome.Type
 
 /**
- * A token reached its terminal sink and was written there.
+ * A token reached its terminal outcome: written to its sink, or (`expanded`) split into child tokens.
  *
  * @since 0.1.0
  */
@@ -188,8 +188,9 @@ export const TokenCompleted = Schema.TaggedStruct("TokenCompleted", {
   ...Base,
   rowId: Schema.String,
   tokenId: Schema.String,
-  /** The sink node the token was written to. */
+  /** The node where the token ended: the sink it was written to, or the step that split it. */
   nodeId: Schema.String,
+  /** That node's name. */
   sink: Schema.String,
   outcome: TokenOutcome
 })

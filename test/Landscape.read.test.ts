@@ -170,7 +170,7 @@ eachBackend((backend) => {
           ["orders", { failed: 1 }], ["normalize", { completed: 3 }], ["size", { completed: 3 }], ["small", {}], ["large", {}], ["quarantine", {}]
         ])
         expect(s.nodes[1]!.durationMs!.max).toBeGreaterThanOrEqual(s.nodes[1]!.durationMs!.p50)
-        expect(s.outcomes).toEqual({ routed: 3, quarantined: 1, failed: 0, none: 0 })
+        expect(s.outcomes).toEqual({ routed: 3, quarantined: 1, failed: 0, completed: 0, expanded: 0, forked: 0, coalesced: 0, consumed_in_batch: 0, none: 0 })
         expect(s.sinks).toEqual({ small: 2, large: 1 })
         expect(s.quarantineReasons).toEqual([expect.objectContaining({ node: "orders", kind: "decode", count: 1 })])
         const l = some(yield* Landscape.runSummary(llm).pipe(Effect.provide(at(db))))

@@ -95,6 +95,8 @@ eachBackend((backend) => {
       Effect.gen(function* () {
         const { db, llm, orders } = yield* shared
         const copy = yield* copyOf(db)
+        // The database refuses to change a token's outcome (schema 0008): a tamperer drops the trigger first.
+        yield* copy.exec("DROP TRIGGER tokens_one_outcome" + (backend.name === "postgres" ? " ON tokens" : ""))
         yield* copy.exec(`UPDATE tokens SET outcome = NULL WHERE run_id = '${orders}' AND row_id = (SELECT row_id FROM rows WHERE run_id = '${orders}' AND row_index = 0)`)
         yield* copy.exec(`UPDATE node_states SET status = 'running' WHERE state_id = (SELECT state_id FROM node_states WHERE run_id = '${orders}' AND step_index = 1 LIMIT 1)`)
         const report = yield* verifyAt(copy, orders)

@@ -63,11 +63,14 @@ eachBackend((backend) => {
         { migration_id: 3, name: "chain_and_read_side" },
         { migration_id: 4, name: "parent_run" },
         { migration_id: 5, name: "chain_mark" },
-        { migration_id: 6, name: "run_partitions" }
+        { migration_id: 6, name: "run_partitions" },
+        { migration_id: 7, name: "run_resume" },
+        { migration_id: 8, name: "token_lineage" }
       ])
-      expect(yield* backend.tables(store)).toEqual(expect.arrayContaining(
-        ["audit_chain", "calls", "effect_sql_migrations", "node_states", "nodes", "operations", "routing_events", "rows", "run_partitions", "runs", "tokens"]
-      ))
+      expect(yield* backend.tables(store)).toEqual(expect.arrayContaining([
+        "audit_chain", "calls", "effect_sql_migrations", "node_states", "nodes", "operations", "routing_events", "rows", "run_checkpoints",
+        "run_partitions", "run_resumes", "runs", "token_parents", "tokens"
+      ]))
     }))
 
   it.live("records a run written through the service's calls exactly: read back, explained and verified, doubles kept to the last digit", () =>

@@ -33,6 +33,7 @@ export const kinds = [
   "operation",
   "row",
   "token",
+  "token_parent",
   "state",
   "routing",
   "call",
@@ -162,6 +163,7 @@ export const columns = {
   operation: ["operation_id", "node_id", "kind", "begin_details_json", "started_at"],
   row: ["row_id", "source_node_id", "row_index", "source_data_hash", "created_at"],
   token: ["token_id", "row_id", "created_at", "outcome", "sink_node_id", "completed_at"],
+  token_parent: ["token_id", "parent_token_id", "ordinal"],
   state: ["state_id", "token_id", "node_id", "step_index", "attempt", "status", "input_hash", "output_hash", "error_json", "started_at", "completed_at", "duration_ms"],
   routing: ["routing_id", "state_id", "token_id", "destination", "destination_node_id", "created_at"],
   call: ["call_id", "node_id", "state_id", "operation_id", "call_type", "status", "request_hash", "response_hash", "attributes_json", "error", "latency_ms", "created_at"],
@@ -181,6 +183,7 @@ export const numericColumns = {
   operation: ["started_at", "chain_seq", "end_seq"],
   row: ["row_index", "created_at", "chain_seq", "purged_at"],
   token: ["created_at", "completed_at", "chain_seq", "outcome_seq"],
+  token_parent: ["ordinal", "chain_seq"],
   state: ["step_index", "attempt", "started_at", "completed_at", "duration_ms", "chain_seq", "end_seq"],
   routing: ["created_at", "chain_seq"],
   call: ["latency_ms", "created_at", "chain_seq", "purged_at"]

@@ -54,8 +54,12 @@ export const makeInserter = <A>(sql: SqlClient.SqlClient, table: Table<A>) => {
     }
     return t
   }
-  /** Inserts `records` (in order, as link `seq` of their run's chain) with as few statements as the powers-of-two chunking gives. */
-  return (records: ReadonlyArray<A>, seq: number): Effect.Effect<void, SqlError.SqlError> =>
+  /**
+   * Inserts `records` (in order, as link `seq` of their run's chain, the first at position
+   * `firstOrd` among the link's records of their kind) with as few statements as the
+   * powers-of-two chunking gives.
+   */
+  return (records: ReadonlyArray<A>, seq: number, firstOrd = 0): Effect.Effect<void, SqlError.SqlError> =>
     Effect.suspend(() => {
       const statements: Array<Effect.Effect<unknown, SqlError.SqlError>> = []
       let offset = 0
@@ -63,7 +67,7 @@ export const makeInserter = <A>(sql: SqlClient.SqlClient, table: Table<A>) => {
         let rows = limit
         while (rows > records.length - offset) rows >>= 1
         const params: Array<unknown> = []
-        for (let i = offset; i < offset + rows; i++) table.values(records[i]!, params, seq, i)
+        for (let i = offset; i < offset + rows; i++) table.values(records[i]!, params, seq, firstOrd + i)
         // SQLite runs each statement synchronously: let the event loop in between (see eventLoop.ts).
         statements.push(Effect.zipRight(sql.unsafe(text(rows), params), yieldIfBusy()))
         offset += rows

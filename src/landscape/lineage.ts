@@ -224,12 +224,14 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
         SELECT token_id, outcome, sink_node_id, completed_at FROM tokens WHERE row_id = ${row.row_id} ORDER BY chain_seq, chain_ord`
       const states = tokens.length === 0 ? [] : yield* sql<{ readonly token_id: string; readonly node_id: string; readonly status: string }>`
         SELECT token_id, node_id, status FROM node_states WHERE token_id IN ${sql.in(tokens.map((t) => t.token_id))} ORDER BY step_index, attempt, started_at`
+      const links = tokens.length === 0 ? [] : yield* sql<{ readonly token_id: string; readonly parent_token_id: string }>`
+        SELECT token_id, parent_token_id FROM token_parents WHERE token_id IN ${sql.in(tokens.map((t) => t.token_id))} ORDER BY ordinal`
       return Option.some({
         runId: request.runId,
         row: { rowId: row.row_id, rowIndex: num(row.row_index), dataHash: row.source_data_hash },
         tokens: tokens.map((t) => ({
           tokenId: t.token_id,
-          parents: [],
+          parents: links.filter((l) => l.token_id === t.token_id).map((l) => l.parent_token_id),
           path: states.filter((s) => s.token_id === t.token_id).map((s) => ({ node: nameOf(nodes, s.node_id), status: s.status })),
           outcome: outcomeOf(t, run.value.status, nodes)
         }))

@@ -101,6 +101,23 @@ const chainAndReadSide = [
   `CREATE INDEX runs_started ON runs (started_at)`
 ]
 
+/** 0008: every terminal outcome a token can have. */
+const tokenOutcomes = ["routed", "quarantined", "failed", "completed", "expanded", "forked", "coalesced", "consumed_in_batch"].map((o) => `'${o}'`).join(", ")
+const tokensColumns0008 = "token_id, row_id, run_id, created_at, outcome, sink_node_id, completed_at, chain_seq, chain_ord, outcome_seq"
+const tokenParents = [
+  `CREATE TABLE token_parents (
+    token_id TEXT NOT NULL REFERENCES tokens (token_id),
+    parent_token_id TEXT NOT NULL REFERENCES tokens (token_id),
+    ordinal INTEGER NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    chain_seq INTEGER,
+    chain_ord INTEGER,
+    PRIMARY KEY (token_id, parent_token_id)
+  )`,
+  `CREATE INDEX token_parents_parent ON token_parents (parent_token_id)`,
+  `CREATE INDEX token_parents_chain ON token_parents (run_id, chain_seq, chain_ord)`
+]
+
 export const migrations = Migrator.fromRecord({
   "0001_create_landscape": statements(
     `CREATE TABLE runs (
@@ -370,5 +387,53 @@ export const migrations = Migrator.fromRecord({
       chain_seq INTEGER NOT NULL,
       PRIMARY KEY (run_id, attempt)
     )`
-  )
+  ),
+  /**
+   * Tokens of a DAG (issue 12): a token may have parent tokens (`token_parents`: a row expanded
+   * into several, a fork's branches, later a coalesce's inputs), each link in the hash chain; its
+   * terminal outcome may also be `expanded` or `forked` (the parent of children), `completed`,
+   * `coalesced` or `consumed_in_batch`. A token has one outcome column, and a trigger refuses to
+   * change it once set: the database, not only the engine, keeps one terminal outcome per token.
+   * SQLite rebuilds `tokens` for the CHECK (as 0002 did), with its indexes.
+   */
+  "0008_token_lineage": byDialect({
+    sqlite: [
+      `CREATE TABLE tokens_0008 (
+        token_id TEXT PRIMARY KEY,
+        row_id TEXT NOT NULL REFERENCES rows (row_id),
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        created_at BIGINT NOT NULL,
+        outcome TEXT CHECK (outcome IN (${tokenOutcomes})),
+        sink_node_id TEXT REFERENCES nodes (node_id),
+        completed_at BIGINT,
+        chain_seq INTEGER,
+        chain_ord INTEGER,
+        outcome_seq INTEGER
+      )`,
+      `INSERT INTO tokens_0008 (${tokensColumns0008}) SELECT ${tokensColumns0008} FROM tokens`,
+      `DROP TABLE tokens`,
+      `ALTER TABLE tokens_0008 RENAME TO tokens`,
+      `CREATE INDEX tokens_row ON tokens (row_id)`,
+      `CREATE INDEX tokens_chain ON tokens (run_id, chain_seq, chain_ord)`,
+      `CREATE INDEX tokens_outcome_seq ON tokens (run_id, outcome_seq) WHERE outcome_seq IS NOT NULL`,
+      `CREATE INDEX tokens_unrouted ON tokens (run_id, chain_seq, chain_ord) WHERE outcome IS NULL OR outcome <> 'routed'`,
+      `CREATE TRIGGER tokens_one_outcome BEFORE UPDATE OF outcome ON tokens
+        WHEN OLD.outcome IS NOT NULL AND NEW.outcome IS NOT OLD.outcome
+        BEGIN SELECT RAISE(ABORT, 'a token has one terminal outcome: it cannot change once recorded'); END`,
+      ...tokenParents
+    ],
+    pg: [
+      `ALTER TABLE tokens DROP CONSTRAINT tokens_outcome_check`,
+      `ALTER TABLE tokens ADD CONSTRAINT tokens_outcome_check CHECK (outcome IN (${tokenOutcomes}))`,
+      `CREATE FUNCTION sightline_tokens_one_outcome() RETURNS trigger LANGUAGE plpgsql AS '
+        BEGIN
+          IF OLD.outcome IS NOT NULL AND NEW.outcome IS DISTINCT FROM OLD.outcome THEN
+            RAISE EXCEPTION ''a token has one terminal outcome: it cannot change once recorded (token %, %)'', OLD.token_id, OLD.outcome;
+          END IF;
+          RETURN NEW;
+        END'`,
+      `CREATE TRIGGER tokens_one_outcome BEFORE UPDATE OF outcome ON tokens FOR EACH ROW EXECUTE FUNCTION sightline_tokens_one_outcome()`,
+      ...tokenParents
+    ]
+  })
 })

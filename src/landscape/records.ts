@@ -118,6 +118,23 @@ export interface RecordBatch {
   /** External calls, written after the node states they refer to. */
   readonly calls: ReadonlyArray<CallRecord>
   readonly outcomes: ReadonlyArray<TokenEnd>
+  /** Tokens besides each row's first: children of an expansion or a fork, with their parents. Default none. */
+  readonly tokens?: ReadonlyArray<TokenRecord>
+}
+
+/**
+ * A token besides its row's first (which `RowRecord.tokenId` records): one of the children of an
+ * expansion or a fork, linked to its parent tokens (`token_parents`; `ordinal`: its place among
+ * the parent's children, from 0).
+ *
+ * @since 0.4.0
+ */
+export interface TokenRecord {
+  readonly tokenId: string
+  readonly rowId: string
+  readonly runId: string
+  readonly createdAt: number
+  readonly parents: ReadonlyArray<{ readonly tokenId: string; readonly ordinal: number }>
 }
 
 /** @since 0.1.0 */
@@ -134,11 +151,14 @@ export interface RoutingRecord {
 
 /**
  * A token's terminal outcome: `routed` (written to the sink `sinkNodeId`), `quarantined` (written
- * to the quarantine sink), `failed` (its sink could not write it; the sink's operation holds the error).
+ * to the quarantine sink), `failed` (its sink could not write it; the sink's operation holds the
+ * error; or the run stopped before its batch was committed), `expanded` / `forked` (it became child
+ * tokens, `token_parents`; `sinkNodeId` is then the node that split it), and, for the DAG steps to
+ * come, `completed`, `coalesced`, `consumed_in_batch`. One per token: the database refuses a second.
  *
  * @since 0.1.0
  */
-export type TokenOutcome = "routed" | "quarantined" | "failed"
+export type TokenOutcome = "routed" | "quarantined" | "failed" | "completed" | "expanded" | "forked" | "coalesced" | "consumed_in_batch"
 
 /** @since 0.1.0 */
 export interface TokenEnd {

@@ -95,7 +95,9 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
       const llm = yield* llmUsage(runId)
       const partitions = yield* listPartitions(sql, runId)
 
-      const outcomeCounts: Record<TokenOutcome | "none", number> = { routed: 0, quarantined: 0, failed: 0, none: 0 }
+      const outcomeCounts: Record<TokenOutcome | "none", number> = {
+        routed: 0, quarantined: 0, failed: 0, completed: 0, expanded: 0, forked: 0, coalesced: 0, consumed_in_batch: 0, none: 0
+      }
       const sinks: Record<string, number> = {}
       for (const o of outcomes) {
         outcomeCounts[o.outcome ?? "none"] += num(o.n)

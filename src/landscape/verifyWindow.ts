@@ -26,12 +26,22 @@ export const extra = {
   operation: ["chain_seq", "end_seq", "status"],
   row: ["chain_seq", "source_data_json", "purged_at"],
   token: ["chain_seq", "outcome_seq"],
+  token_parent: ["chain_seq"],
   state: ["chain_seq", "end_seq"],
   routing: ["chain_seq"],
   call: ["chain_seq", "request_json", "response_json", "purged_at"]
 } as const
 
-const tables = { node: "nodes", operation: "operations", row: "rows", token: "tokens", state: "node_states", routing: "routing_events", call: "calls" } as const
+const tables = {
+  node: "nodes",
+  operation: "operations",
+  row: "rows",
+  token: "tokens",
+  token_parent: "token_parents",
+  state: "node_states",
+  routing: "routing_events",
+  call: "calls"
+} as const
 export type Table = keyof typeof tables
 
 /** Column `name` of a record of `table`, by position. */
@@ -57,6 +67,7 @@ const numeric: Record<Table, ReadonlyArray<number>> = {
   operation: numericOf("operation"),
   row: numericOf("row"),
   token: numericOf("token"),
+  token_parent: numericOf("token_parent"),
   state: numericOf("state"),
   routing: numericOf("routing"),
   call: numericOf("call")
@@ -93,6 +104,7 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
       operation: yield* read("operation"),
       row: yield* read("row"),
       token: yield* read("token"),
+      token_parent: yield* read("token_parent"),
       state: yield* read("state"),
       routing: yield* read("routing"),
       call: yield* read("call")
@@ -151,6 +163,7 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
     for (const r of records.token) {
       writer(seqOf("token", r), "token").fact("token", r[outcomeSeq] === null ? r : [r[0], r[1], r[2], null, null, null], tokenWidth)
     }
+    plain("token_parent")
     const stateWidth = Chain.columns.state.length
     const endSeq = at("state", "end_seq")
     for (const r of records.state) {

@@ -23,7 +23,18 @@ import { dialectOf, placeholders } from "./dialect.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import { makeInserter } from "./insert.js"
 import { writeCheckpoint } from "./partitions.js"
-import type { CallRecord, NodeStateEnd, NodeStateStart, PartitionCheckpoint, RecordBatch, RoutingRecord, RowRecord, RunCheckpoint, TokenEnd } from "./records.js"
+import type {
+  CallRecord,
+  NodeStateEnd,
+  NodeStateStart,
+  PartitionCheckpoint,
+  RecordBatch,
+  RoutingRecord,
+  RowRecord,
+  RunCheckpoint,
+  TokenEnd,
+  TokenRecord
+} from "./records.js"
 import { writeRunCheckpoint } from "./resume.js"
 
 type Write = Effect.Effect<void, SqlError.SqlError | LandscapeError>
@@ -59,6 +70,17 @@ const writeFacts = {
     for (const { end, row: r } of rows) w.begin("token").str(r.tokenId).str(r.rowId).num(r.createdAt).str(end?.outcome).str(end?.sinkNodeId).num(end?.completedAt).end()
     return w.list()
   },
+  /** Tokens besides each row's first, after those: the same fact. */
+  childTokens: (tokens: ReadonlyArray<{ readonly token: TokenRecord; readonly end: TokenEnd | undefined }>) => {
+    const w = new Chain.FactWriter()
+    for (const { end, token: t } of tokens) w.begin("token").str(t.tokenId).str(t.rowId).num(t.createdAt).str(end?.outcome).str(end?.sinkNodeId).num(end?.completedAt).end()
+    return w.list()
+  },
+  parents: (links: ReadonlyArray<ParentInsert>) => {
+    const w = new Chain.FactWriter()
+    for (const l of links) w.begin("token_parent").str(l.tokenId).str(l.parentTokenId).num(l.ordinal).end()
+    return w.list()
+  },
   states: (states: ReadonlyArray<{ readonly state: StateInsert; readonly errorJson: string | null }>) => {
     const w = new Chain.FactWriter()
     for (const { errorJson, state: s } of states) {
@@ -82,8 +104,26 @@ const writeFacts = {
   }
 }
 
+interface ParentInsert {
+  readonly tokenId: string
+  readonly parentTokenId: string
+  readonly ordinal: number
+  readonly runId: string
+}
+
 /** The multi-row inserters of one client (see `insert.ts`); each record stores its chain place. */
 export const makeInserters = (sql: SqlClient.SqlClient) => ({
+  childTokens: makeInserter<{ readonly token: TokenRecord; readonly end: TokenEnd | undefined }>(sql, {
+    name: "tokens",
+    columns: ["token_id", "row_id", "run_id", "created_at", "outcome", "sink_node_id", "completed_at", "chain_seq", "chain_ord"],
+    values: ({ end, token: t }, p, seq, ord) =>
+      void p.push(t.tokenId, t.rowId, t.runId, t.createdAt, end?.outcome ?? null, end?.sinkNodeId ?? null, end?.completedAt ?? null, seq, ord)
+  }),
+  parents: makeInserter<ParentInsert>(sql, {
+    name: "token_parents",
+    columns: ["token_id", "parent_token_id", "ordinal", "run_id", "chain_seq", "chain_ord"],
+    values: (l, p, seq, ord) => void p.push(l.tokenId, l.parentTokenId, l.ordinal, l.runId, seq, ord)
+  }),
   rows: makeInserter<RowRecord>(sql, {
     name: "rows",
     columns: ["row_id", "run_id", "source_node_id", "row_index", "source_data_json", "source_data_hash", "created_at", "chain_seq", "chain_ord"],
@@ -222,6 +262,7 @@ const resolveBatch = (sql: SqlClient.SqlClient, batch: RecordBatch) =>
     for (const list of [batch.rows, batch.nodeStates, batch.runningStates, batch.routing, batch.calls]) for (const r of list) ids.add(r.runId)
     if (ids.size > 1) return yield* landscapeError("recordBatch", `a batch holds the records of one run, this one of ${ids.size} (${[...ids].join(", ")})`)
     const newTokens = new Set(batch.rows.map((r) => r.tokenId))
+    for (const t of batch.tokens ?? []) newTokens.add(t.tokenId)
     const laterOutcomes = batch.outcomes.filter((t) => !newTokens.has(t.tokenId))
     const knownStates = batch.stateUpdates.length === 0 ? [] : yield* sql<{ readonly id: string; readonly run_id: string }>`
       SELECT state_id AS id, run_id FROM node_states WHERE state_id IN ${sql.in(batch.stateUpdates.map((s) => s.stateId))}`
@@ -249,6 +290,11 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
     Effect.flatMap(resolveBatch(sql, batch), (resolved) => Effect.suspend(() => {
       const ends = new Map(batch.outcomes.map((end) => [end.tokenId, end]))
       const newTokens = batch.rows.map((row) => ({ row, end: ends.get(row.tokenId) }))
+      const childTokens = (batch.tokens ?? []).map((token) => ({ token, end: ends.get(token.tokenId) }))
+      const parents: Array<ParentInsert> = []
+      for (const { token: t } of childTokens) {
+        for (const p of t.parents) parents.push({ tokenId: t.tokenId, parentTokenId: p.tokenId, ordinal: p.ordinal, runId: t.runId })
+      }
       const states: Array<{ readonly state: StateInsert; readonly errorJson: string | null }> = []
       for (const list of [batch.nodeStates, batch.runningStates] as ReadonlyArray<ReadonlyArray<StateInsert>>) {
         for (const state of list) states.push({ state, errorJson: jsonOrNull(state.error) })
@@ -259,7 +305,8 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
       const laterOutcomes = resolved.laterOutcomes
       const facts: Chain.BatchFacts = {
         row: writeFacts.rows(newTokens),
-        token: writeFacts.tokens(newTokens),
+        token: childTokens.length === 0 ? writeFacts.tokens(newTokens) : [...writeFacts.tokens(newTokens), ...writeFacts.childTokens(childTokens)],
+        token_parent: writeFacts.parents(parents),
         state: writeFacts.states(states),
         routing: writeFacts.routing(batch.routing),
         call: writeFacts.calls(calls),
@@ -267,7 +314,8 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
           Chain.facts.stateEnd({ stateId: s.stateId, status: s.status, outputHash: s.outputHash ?? null, errorJson, completedAt: s.completedAt, durationMs: s.durationMs })),
         token_end: laterOutcomes.map((t) => Chain.facts.tokenEnd(t))
       }
-      const records = newTokens.length * 2 + states.length + updates.length + batch.routing.length + calls.length + laterOutcomes.length
+      const records = newTokens.length * 2 + childTokens.length + parents.length + states.length + updates.length + batch.routing.length + calls.length +
+        laterOutcomes.length
       if (resolved.runId === undefined) {
         return checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeTransaction(sql, writeCheckpointOf(checkpoint, now)))
       }
@@ -280,6 +328,8 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
             checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeCheckpointOf(checkpoint, now)),
             write.rows(batch.rows, seq),
             write.tokens(newTokens, seq),
+            write.childTokens(childTokens, seq, newTokens.length),
+            write.parents(parents, seq),
             write.states(states, seq),
             Effect.forEach(updates, ({ errorJson, s }) =>
               sql`UPDATE node_states SET ${

@@ -67,3 +67,21 @@ export const distinct = Pipeline.make({ name: "ok", source }).pipe(
   Pipeline.transform(Pipeline.makeTransform("enrich", (r: { n: number }) => Effect.succeed(r))),
   Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: "o.jsonl" }) }, default: "out", quarantine })
 )
+
+// An expansion changes the row type to its elements': the steps after it take those.
+const split = Pipeline.makeExpand("split", (r: { n: number }) => Effect.succeed([{ digit: r.n % 10 }, { digit: 1 }]))
+export const expanded = Pipeline.make({ name: "expand", source }).pipe(
+  Pipeline.expand(split),
+  Pipeline.transform(Pipeline.makeTransform("use", (d: { digit: number }) => Effect.succeed(d))),
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines<{ digit: number }>({ path: "d.jsonl" }) }, default: "out", quarantine })
+)
+export const expandedWrongType = Pipeline.make({ name: "expand-wrong", source }).pipe(
+  Pipeline.expand(split),
+  // @ts-expect-error the step after the expansion receives { digit }, not { n }
+  Pipeline.transform(Pipeline.makeTransform("use", (r: { n: number }) => Effect.succeed(r)))
+)
+export const expandedDuplicate = Pipeline.make({ name: "expand-dup", source }).pipe(
+  Pipeline.transform(clean),
+  // @ts-expect-error an expansion's name must be new too
+  Pipeline.expand(Pipeline.makeExpand("clean", (r: { n: number }) => Effect.succeed([r])))
+)

@@ -29,7 +29,7 @@ import type { RunContext } from "./context.js"
 import * as Events from "./events.js"
 import { emptyBatch } from "./journal.js"
 import type { Operations, SinkHandle } from "./operations.js"
-import { type Processed, quarantine } from "./processor.js"
+import { type Outcome, type Processed, quarantine } from "./processor.js"
 
 export type { Processed }
 
@@ -41,59 +41,67 @@ export interface Counts {
   readonly perSink: Record<string, number>
 }
 
-/** Quarantines routed rows their sink refuses, with a failed node state on the sink's node. */
+/** Quarantines routed tokens their sink refuses, with a failed node state on the sink's node. */
 const applyRejections = (ctx: RunContext, ops: Operations, batch: ReadonlyArray<Processed>): void => {
   for (const processed of batch) {
-    const outcome = processed.outcome
-    if (outcome._tag !== "Routed") continue
-    const reason = ops.sinks.get(outcome.sink.name)!.writer.reject?.(outcome.value as never)
-    if (reason === undefined) continue
-    const now = ctx.clock.unsafeCurrentTimeMillis()
-    const message = `sink "${outcome.sink.name}" refused the row: ${reason}`
-    ctx.metrics.state(outcome.sink.nodeId, "failed", 0)
-    processed.journal.state({
-      stateId: newId(),
-      runId: ctx.runId,
-      tokenId: processed.journal.tokenId,
-      nodeId: outcome.sink.nodeId,
-      stepIndex: ctx.plan.steps.length + 1,
-      inputHash: outcome.hash,
-      startedAt: now,
-      status: "failed",
-      error: { kind: "sink", sink: outcome.sink.name, message: reason },
-      completedAt: now,
-      durationMs: 0
-    })
-    processed.outcome = quarantine(ctx, processed, outcome.sink.name, message)
+    const { ends } = processed
+    for (let k = 0; k < ends.length; k++) {
+      const end = ends[k]!
+      if (end._tag !== "Routed") continue
+      const reason = ops.sinks.get(end.sink.name)!.writer.reject?.(end.value as never)
+      if (reason === undefined) continue
+      const now = ctx.clock.unsafeCurrentTimeMillis()
+      const message = `sink "${end.sink.name}" refused the row: ${reason}`
+      ctx.metrics.state(end.sink.nodeId, "failed", 0)
+      processed.journal.state({
+        stateId: newId(),
+        runId: ctx.runId,
+        tokenId: end.tokenId,
+        nodeId: end.sink.nodeId,
+        stepIndex: ctx.plan.steps.length + 1,
+        inputHash: end.hash,
+        startedAt: now,
+        status: "failed",
+        error: { kind: "sink", sink: end.sink.name, message: reason },
+        completedAt: now,
+        durationMs: 0
+      })
+      ends[k] = quarantine(ctx, processed, end.tokenId, end.sink.name, message)
+    }
   }
 }
 
+/** A token's recorded outcome and the node it ended at (its sink, or the step that split it). */
+interface Ended {
+  readonly outcome: TokenOutcome
+  readonly nodeId: string
+  readonly node: string
+}
+
 /** `counts` with `batch` committed. */
-const countsAfter = (
-  counts: Counts,
-  batch: ReadonlyArray<Processed>,
-  outcomes: ReadonlyMap<Processed, { readonly outcome: TokenOutcome; readonly sink: SinkHandle }>
-): Counts => {
+const countsAfter = (counts: Counts, batch: ReadonlyArray<Processed>, outcomes: ReadonlyMap<Outcome, Ended>): Counts => {
   const next: Counts = { read: counts.read + batch.length, quarantined: counts.quarantined, failed: counts.failed, perSink: { ...counts.perSink } }
-  for (const { outcome, sink } of outcomes.values()) {
-    if (outcome === "routed") next.perSink[sink.planned.name] = (next.perSink[sink.planned.name] ?? 0) + 1
+  for (const { node, outcome } of outcomes.values()) {
+    if (outcome === "routed") next.perSink[node] = (next.perSink[node] ?? 0) + 1
     else if (outcome === "quarantined") next.quarantined += 1
-    else next.failed += 1
+    else if (outcome === "failed") next.failed += 1
   }
   return next
 }
 
-/** The rows of each sink, in plan order (the quarantine sink last), each list in source order. */
+/** The tokens of each sink, in plan order (the quarantine sink last), each list in source order (a row's tokens in order). */
 const bySink = (ops: Operations, batch: ReadonlyArray<Processed>) => {
-  const groups = new Map<SinkHandle, Array<Processed>>([...ops.sinks.values()].map((h) => [h, []]))
+  const groups = new Map<SinkHandle, Array<Outcome>>([...ops.sinks.values()].map((h) => [h, []]))
   for (const processed of batch) {
-    const name = processed.outcome._tag === "Routed" ? processed.outcome.sink.name : "quarantine"
-    groups.get(ops.sinks.get(name)!)!.push(processed)
+    for (const end of processed.ends) {
+      if (end._tag === "Split") continue
+      groups.get(ops.sinks.get(end._tag === "Routed" ? end.sink.name : "quarantine")!)!.push(end)
+    }
   }
   return groups
 }
 
-const valueOf = (processed: Processed): unknown => (processed.outcome._tag === "Routed" ? processed.outcome.value : processed.outcome.row)
+const valueOf = (end: Outcome): unknown => (end._tag === "Routed" ? end.value : end._tag === "Quarantined" ? end.row : undefined)
 
 /**
  * Commits `batch`. Fails with the `SinkError` of a sink that could not write (after recording the
@@ -108,27 +116,33 @@ export const commit = (
 ): Effect.Effect<void, SinkError | LandscapeError> =>
   Effect.uninterruptible(Effect.gen(function* () {
     applyRejections(ctx, ops, batch)
-    const outcomes = new Map<Processed, { readonly outcome: TokenOutcome; readonly sink: SinkHandle }>()
+    const outcomes = new Map<Outcome, Ended>()
     let failure: SinkError | undefined
-    for (const [handle, rows] of bySink(ops, batch)) {
-      if (rows.length === 0) continue
+    for (const [handle, ends] of bySink(ops, batch)) {
+      if (ends.length === 0) continue
       if (failure === undefined) {
         // The pipeline's types guarantee each sink accepts what is routed to it (`Pipeline.toSinks`).
-        const written = yield* Effect.either(handle.writer.write(rows.map((processed) => valueOf(processed) as never)))
+        const written = yield* Effect.either(handle.writer.write(ends.map((end) => valueOf(end) as never)))
         if (written._tag === "Left") failure = written.left
-        else handle.rows += rows.length
+        else handle.rows += ends.length
         yield* yieldIfBusy()
       }
       const outcome: TokenOutcome = failure !== undefined ? "failed" : handle.planned.name === "quarantine" ? "quarantined" : "routed"
-      for (const processed of rows) outcomes.set(processed, { outcome, sink: handle })
+      for (const end of ends) outcomes.set(end, { outcome, nodeId: handle.planned.nodeId, node: handle.planned.name })
     }
 
     const records = emptyBatch()
     const completedAt = ctx.clock.unsafeCurrentTimeMillis()
     for (const processed of batch) {
-      const { outcome, sink } = outcomes.get(processed)!
       processed.journal.drainInto(records)
-      records.outcomes.push({ tokenId: processed.journal.tokenId, outcome, sinkNodeId: sink.planned.nodeId, completedAt } satisfies TokenEnd)
+      for (const end of processed.ends) {
+        let ended = outcomes.get(end)
+        if (ended === undefined && end._tag === "Split") {
+          ended = { outcome: end.outcome, nodeId: end.node.nodeId, node: end.node.step.name }
+          outcomes.set(end, ended)
+        }
+        records.outcomes.push({ tokenId: end.tokenId, outcome: ended!.outcome, sinkNodeId: ended!.nodeId, completedAt } satisfies TokenEnd)
+      }
     }
     yield* yieldIfBusy()
     const last = batch[batch.length - 1]!.journal
@@ -141,26 +155,21 @@ export const commit = (
       const { journal } = processed
       journal.committed = true
       ctx.flushed.delete(journal)
-      const { outcome, sink } = outcomes.get(processed)!
       counts.read += 1
-      if (outcome === "routed") {
-        counts.perSink[sink.planned.name] = (counts.perSink[sink.planned.name] ?? 0) + 1
-        routed.set(sink.planned.name, (routed.get(sink.planned.name) ?? 0) + 1)
-      } else if (outcome === "quarantined") {
-        counts.quarantined += 1
-        const node = processed.outcome._tag === "Quarantined" ? processed.outcome.row.node : sink.planned.name
-        quarantinedAt.set(node, (quarantinedAt.get(node) ?? 0) + 1)
-      } else counts.failed += 1
-      if (journal.events === undefined) continue
-      for (const event of journal.events) events.push(event)
-      if (outcome === "failed") continue
-      events.push(Events.tokenCompleted(ctx.trace, completedAt, ctx.runId, {
-        rowId: journal.rowId,
-        tokenId: journal.tokenId,
-        nodeId: sink.planned.nodeId,
-        sink: sink.planned.name,
-        outcome
-      }))
+      if (journal.events !== undefined) for (const event of journal.events) events.push(event)
+      for (const end of processed.ends) {
+        const { node, nodeId, outcome } = outcomes.get(end)!
+        if (outcome === "routed") {
+          counts.perSink[node] = (counts.perSink[node] ?? 0) + 1
+          routed.set(node, (routed.get(node) ?? 0) + 1)
+        } else if (outcome === "quarantined") {
+          counts.quarantined += 1
+          const at = end._tag === "Quarantined" ? end.row.node : node
+          quarantinedAt.set(at, (quarantinedAt.get(at) ?? 0) + 1)
+        } else if (outcome === "failed") counts.failed += 1
+        if (journal.events === undefined || (outcome !== "routed" && outcome !== "quarantined" && outcome !== "expanded")) continue
+        events.push(Events.tokenCompleted(ctx.trace, completedAt, ctx.runId, { rowId: journal.rowId, tokenId: end.tokenId, nodeId, sink: node, outcome }))
+      }
     }
     ctx.metrics.committed(batch.length, routed, quarantinedAt)
     if (events.length > 0) yield* ctx.telemetry.emitAll(events)

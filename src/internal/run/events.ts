@@ -108,7 +108,7 @@ export const tokenCompleted = (
   trace: Trace,
   timestamp: number,
   runId: string,
-  token: { readonly rowId: string; readonly tokenId: string; readonly nodeId: string; readonly sink: string; readonly outcome: "routed" | "quarantined" }
+  token: { readonly rowId: string; readonly tokenId: string; readonly nodeId: string; readonly sink: string; readonly outcome: TokenCompleted["outcome"] }
 ): TokenCompleted => ({
   _tag: "TokenCompleted",
   timestamp,

@@ -18,11 +18,12 @@ import type {
   NodeStateStart,
   RecordBatch,
   RoutingRecord,
-  RowRecord
+  RowRecord,
+  TokenRecord
 } from "../../Landscape.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
 
-export type MutableBatch = { readonly [K in keyof RecordBatch]: Array<RecordBatch[K][number]> }
+export type MutableBatch = { readonly [K in keyof RecordBatch]-?: Array<NonNullable<RecordBatch[K]>[number]> }
 
 export const emptyBatch = (): MutableBatch => ({
   rows: [],
@@ -31,7 +32,8 @@ export const emptyBatch = (): MutableBatch => ({
   stateUpdates: [],
   routing: [],
   calls: [],
-  outcomes: []
+  outcomes: [],
+  tokens: []
 })
 
 export class RowJournal {
@@ -39,6 +41,8 @@ export class RowJournal {
   nodeStates: Array<NodeStateRecord> = []
   stateUpdates: Array<NodeStateEnd> = []
   routing: Array<RoutingRecord> = []
+  /** Tokens besides the row's first (an expansion's children), created since the last drain. */
+  tokens: Array<TokenRecord> | undefined = undefined
   /** Events to emit after the commit; `undefined` when the hub would filter row events anyway. */
   readonly events: Array<TelemetryEvent> | undefined
   /** States begun by an asynchronous step and not finished yet. */
@@ -83,6 +87,10 @@ export class RowJournal {
   drainInto(batch: MutableBatch): void {
     if (this.row !== undefined && !this.flushed) batch.rows.push(this.row)
     this.flushed = true
+    if (this.tokens !== undefined) {
+      for (const t of this.tokens) batch.tokens.push(t)
+      this.tokens = undefined
+    }
     for (const s of this.nodeStates) batch.nodeStates.push(s)
     for (const u of this.stateUpdates) batch.stateUpdates.push(u)
     for (const r of this.routing) batch.routing.push(r)

@@ -56,7 +56,8 @@ export interface Plan {
   readonly nodes: (runId: string) => ReadonlyArray<NodeRecord>
 }
 
-const stepKind = (step: Step): "transform" | "gate" => (step._tag === "Transform" ? "transform" : "gate")
+/** The node kind recorded for a step: an expansion is a transform (one row in, any number out). */
+const stepKind = (step: Step): "transform" | "gate" => (step._tag === "Gate" ? "gate" : "transform")
 
 /** The first problem of the definition, as a sentence. */
 const problemOf = (pipeline: Pipeline<unknown>): string | undefined => {

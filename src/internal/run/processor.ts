@@ -30,33 +30,41 @@ import { RowJournal } from "./journal.js"
 import type { PlannedSink, PlannedStep } from "./plan.js"
 import * as Recorder from "./recorder.js"
 
-/** Where a processed row goes. */
+/** Where one token of a processed row ended: a sink, quarantine, or split into child tokens (an expansion). */
 export type Outcome =
-  | { readonly _tag: "Routed"; readonly sink: PlannedSink; readonly value: unknown; readonly hash: string }
-  | { readonly _tag: "Quarantined"; readonly row: QuarantinedRow }
+  | { readonly _tag: "Routed"; readonly tokenId: string; readonly sink: PlannedSink; readonly value: unknown; readonly hash: string }
+  | { readonly _tag: "Quarantined"; readonly tokenId: string; readonly row: QuarantinedRow }
+  | { readonly _tag: "Split"; readonly tokenId: string; readonly outcome: "expanded"; readonly node: PlannedStep }
 
 export interface Processed {
   readonly _tag: "Processed"
   readonly journal: RowJournal
   /** The source record as stored (a stand-in when it has no canonical form). */
   readonly data: unknown
-  outcome: Outcome
+  /** Where each of the row's tokens ended: its first token's, then (after an expansion) its children's, in order. */
+  readonly ends: Array<Outcome>
 }
 
-/** A row being processed. */
+/** A token of a row being processed: the row's first, or a child of an expansion. */
 interface Row {
   readonly journal: RowJournal
   /** The source record as stored (a stand-in when it has no canonical form). */
   readonly data: unknown
   readonly traced: boolean
+  readonly tokenId: string
 }
 
+/** Where a token went from one step: on, to its end, into children (an expansion), or a fatal Landscape failure. */
 type Step =
   | { readonly _tag: "Next"; readonly value: unknown; readonly hash: string }
-  | { readonly _tag: "Done"; readonly processed: Processed }
+  | { readonly _tag: "Done"; readonly outcome: Outcome }
+  | { readonly _tag: "Expanded"; readonly values: ReadonlyArray<unknown>; readonly hashes: ReadonlyArray<string> }
   | { readonly _tag: "Fatal"; readonly error: LandscapeError }
 
-const done = (row: Row, outcome: Outcome): Step => ({ _tag: "Done", processed: { _tag: "Processed", journal: row.journal, data: row.data, outcome } })
+/** The ends of a token: settled, or still to come. */
+type Ends = Array<Outcome> | Effect.Effect<Array<Outcome>, LandscapeError>
+
+const done = (outcome: Outcome): Step => ({ _tag: "Done", outcome })
 
 /** A `LandscapeError` anywhere in the cause (failure or defect): never a row failure. */
 const landscapeErrorIn = (cause: Cause.Cause<unknown>): Option.Option<LandscapeError> =>
@@ -65,9 +73,10 @@ const landscapeErrorIn = (cause: Cause.Cause<unknown>): Option.Option<LandscapeE
     return error instanceof LandscapeError ? Option.some(error) : Option.none()
   })
 
-export const quarantine = (ctx: RunContext, row: { readonly journal: RowJournal; readonly data: unknown }, node: string, reason: string): Outcome => ({
+export const quarantine = (ctx: RunContext, row: { readonly journal: RowJournal; readonly data: unknown }, tokenId: string, node: string, reason: string): Outcome => ({
   _tag: "Quarantined",
-  row: { runId: ctx.runId, rowId: row.journal.rowId, tokenId: row.journal.tokenId, rowIndex: row.journal.rowIndex, node, reason, data: row.data }
+  tokenId,
+  row: { runId: ctx.runId, rowId: row.journal.rowId, tokenId, rowIndex: row.journal.rowIndex, node, reason, data: row.data }
 })
 
 /** Hash of a gate's decision, `{ destination }`: the same few values for every row, computed once each. */
@@ -84,6 +93,8 @@ const decisionHash = (destination: string): string => {
 /** `true` for a row that settled without waiting (not an Effect still to run). */
 export const isProcessed = (result: Processed | Effect.Effect<Processed, LandscapeError>): result is Processed => !Effect.isEffect(result)
 
+const isSettled = (ends: Ends): ends is Array<Outcome> => !Effect.isEffect(ends)
+
 /** The row failed at the source (it could not be parsed, decoded, or has no canonical form). */
 const sourceFailure = (ctx: RunContext, row: Row, failure: RowFailure.RowFailure): Processed => {
   const { journal } = row
@@ -92,7 +103,7 @@ const sourceFailure = (ctx: RunContext, row: Row, failure: RowFailure.RowFailure
   journal.state({
     stateId: newId(),
     runId: ctx.runId,
-    tokenId: journal.tokenId,
+    tokenId: row.tokenId,
     nodeId: ctx.plan.source.nodeId,
     stepIndex: 0,
     inputHash: journal.row!.dataHash,
@@ -102,7 +113,7 @@ const sourceFailure = (ctx: RunContext, row: Row, failure: RowFailure.RowFailure
     completedAt: now,
     durationMs: 0
   })
-  return { _tag: "Processed", journal, data: row.data, outcome: quarantine(ctx, row, ctx.plan.source.name, failure.reason) }
+  return { _tag: "Processed", journal, data: row.data, ends: [quarantine(ctx, row, row.tokenId, ctx.plan.source.name, failure.reason)] }
 }
 
 /** How one step's node state is closed: in one record (sync) or as the end of a begun state (async). */
@@ -130,7 +141,7 @@ const settle = (
   const step = planned.step
   const completedAt = ctx.clock.unsafeCurrentTimeMillis()
   const durationMs = elapsedMs(state.startNanos, ctx.clock.unsafeCurrentTimeNanos())
-  const ids: Events.StateIds = { runId: ctx.runId, rowId: journal.rowId, tokenId: journal.tokenId, nodeId: planned.nodeId, stateId: state.stateId }
+  const ids: Events.StateIds = { runId: ctx.runId, rowId: journal.rowId, tokenId: row.tokenId, nodeId: planned.nodeId, stateId: state.stateId }
   /** Records the node state, in one record (sync) or as the end of the begun state (async); object literals only (see events.ts). */
   const close = (end: { readonly status: "completed"; readonly outputHash: string } | { readonly status: "failed"; readonly error: unknown }) => {
     ctx.metrics.state(planned.nodeId, end.status, durationMs)
@@ -142,7 +153,7 @@ const settle = (
       return
     }
     const { runId } = ctx
-    const { tokenId } = journal
+    const { tokenId } = row
     const { nodeId, stepIndex } = planned
     const { startedAt } = state
     journal.state(end.status === "completed"
@@ -151,10 +162,10 @@ const settle = (
   }
   const fail = (failure: RowFailure.RowFailure): Step => {
     close({ status: "failed", error: failure.detail })
-    if (step._tag === "Transform") {
+    if (step._tag !== "Gate") {
       journal.events?.push(Events.asAttempt(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { error: failure.reason }), state.attempt))
     }
-    return done(row, quarantine(ctx, row, step.name, failure.reason))
+    return done(quarantine(ctx, row, row.tokenId, step.name, failure.reason))
   }
 
   if (Exit.isFailure(exit)) {
@@ -173,6 +184,21 @@ const settle = (
     journal.events?.push(Events.asAttempt(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { outputHash }), state.attempt))
     return { _tag: "Next", value: exit.value, hash: outputHash }
   }
+  if (step._tag === "Expand") {
+    const values = exit.value
+    if (!Array.isArray(values)) return fail(RowFailure.make("output", `an expansion returns an array of rows, not ${typeof values}`))
+    const hashes: Array<string> = []
+    for (let k = 0; k < values.length; k++) {
+      const text = canonical(values[k])
+      if (isNonCanonical(text)) return fail(RowFailure.make("output", `output [${k}]${text.path.slice(1)}: ${text.reason}`))
+      hashes.push(sha256(text))
+    }
+    // The state's output is the list of the children's hashes, in order.
+    const outputHash = sha256(canonicalJson(hashes))
+    close({ status: "completed", outputHash })
+    journal.events?.push(Events.asAttempt(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { outputHash }), state.attempt))
+    return { _tag: "Expanded", values, hashes }
+  }
   const destination = String(exit.value)
   const target = destination === "continue" ? undefined : ctx.plan.sinkByName.get(destination)
   if (destination !== "continue" && target === undefined) {
@@ -183,19 +209,19 @@ const settle = (
     routingId: newId(),
     runId: ctx.runId,
     stateId: state.stateId,
-    tokenId: journal.tokenId,
+    tokenId: row.tokenId,
     destination,
     ...(target === undefined ? {} : { destinationNodeId: target.nodeId }),
     createdAt: completedAt
   })
   journal.events?.push(Events.gateEvaluated(trace, completedAt, ids, destination))
-  return target === undefined ? { _tag: "Next", value: input, hash: inputHash } : done(row, { _tag: "Routed", sink: target, value: input, hash: inputHash })
+  return target === undefined ? { _tag: "Next", value: input, hash: inputHash } : done({ _tag: "Routed", tokenId: row.tokenId, sink: target, value: input, hash: inputHash })
 }
 
 /** The step's Effect for `value`; a step that throws instead of returning one is a defect of the step (the row is quarantined). */
 const invoke = (planned: PlannedStep, value: unknown): Effect.Effect<unknown, unknown, unknown> => {
   try {
-    return planned.step._tag === "Transform" ? planned.step.apply(value as never) : planned.step.evaluate(value as never)
+    return planned.step._tag === "Gate" ? planned.step.evaluate(value as never) : planned.step.apply(value as never)
   } catch (e) {
     return Exit.die(e)
   }
@@ -223,16 +249,16 @@ const runAsync = (
   hash: string,
   attempt = 1,
   driver?: Schedule.ScheduleDriver<unknown, unknown, never>
-): Effect.Effect<Processed, LandscapeError> =>
+): Effect.Effect<Array<Outcome>, LandscapeError> =>
   Effect.suspend(() => {
     const planned = ctx.plan.steps[index]!
-    const { journal } = row
+    const { journal, tokenId } = row
     const stateId = newId()
     const startedAt = ctx.clock.unsafeCurrentTimeMillis()
     const startNanos = ctx.clock.unsafeCurrentTimeNanos()
-    const start = { stateId, runId: ctx.runId, tokenId: journal.tokenId, nodeId: planned.nodeId, stepIndex: planned.stepIndex, inputHash: hash, startedAt }
+    const start = { stateId, runId: ctx.runId, tokenId, nodeId: planned.nodeId, stepIndex: planned.stepIndex, inputHash: hash, startedAt }
     journal.beginState(attempt === 1 ? start : { ...start, attempt })
-    const scope: StateScope = { _tag: "StateScope", runId: ctx.runId, nodeId: planned.nodeId, rowId: journal.rowId, tokenId: journal.tokenId, stateId }
+    const scope: StateScope = { _tag: "StateScope", runId: ctx.runId, nodeId: planned.nodeId, rowId: journal.rowId, tokenId, stateId }
     const settled = Effect.exit(Effect.provide(work, ctx.contextFor(scope, Recorder.forState(ctx, journal)))).pipe(
       Effect.flatMap((exit) => {
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
@@ -246,34 +272,50 @@ const runAsync = (
         captureStackTrace: false
       })
       : settled
-    return Effect.flatMap(traced, ([exit, next]): Effect.Effect<Processed, LandscapeError> => {
+    return Effect.flatMap(traced, ([exit, next]): Effect.Effect<Array<Outcome>, LandscapeError> => {
       if (next._tag === "Fatal") return Effect.fail(next.error)
       if (next._tag === "Done") {
         const policy = planned.step.retry
-        if (next.processed.outcome._tag !== "Quarantined" || !retryable(policy, exit)) return Effect.succeed(next.processed)
+        if (next.outcome._tag !== "Quarantined" || !retryable(policy, exit)) return Effect.succeed([next.outcome])
         return Effect.flatMap(driver === undefined ? Schedule.driver(policy.schedule) : Effect.succeed(driver), (d) =>
           // The schedule is fed the step's error (a schedule that looks at it can stop on it).
           d.next(Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined).pipe(
             Effect.matchEffect({
               // The schedule stopped: the row goes to quarantine with this last failure.
-              onFailure: () => Effect.succeed(next.processed),
+              onFailure: () => Effect.succeed([next.outcome]),
               onSuccess: () => runAsync(ctx, row, index, invoke(planned, value), value, hash, attempt + 1, d)
             })
           ))
       }
-      const rest = drive(ctx, row, index + 1, next.value, next.hash)
-      return isProcessed(rest) ? Effect.succeed(rest) : rest
+      const rest = next._tag === "Expanded" ? children(ctx, row, index, next.values, next.hashes) : drive(ctx, row, index + 1, next.value, next.hash)
+      return isSettled(rest) ? Effect.succeed(rest) : rest
     })
   })
 
-/** Takes the row through the steps from `from`; an Effect from the first step that is not an `Exit` (or every step of a traced row). */
-const drive = (
-  ctx: RunContext,
-  row: Row,
-  from: number,
-  value: unknown,
-  hash: string
-): Processed | Effect.Effect<Processed, LandscapeError> => {
+/**
+ * An expansion's children: the parent token ends `expanded`, and each value continues from the
+ * step after `index` as a child token (recorded with its parent and its place among the children),
+ * one after the other.
+ */
+const children = (ctx: RunContext, parent: Row, index: number, values: ReadonlyArray<unknown>, hashes: ReadonlyArray<string>): Ends => {
+  const { journal } = parent
+  const createdAt = ctx.clock.unsafeCurrentTimeMillis()
+  const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "expanded", node: ctx.plan.steps[index]! }]]
+  let waiting = false
+  for (let k = 0; k < values.length; k++) {
+    const tokenId = newId()
+    ;(journal.tokens ??= []).push({ tokenId, rowId: journal.rowId, runId: ctx.runId, createdAt, parents: [{ tokenId: parent.tokenId, ordinal: k }] })
+    const child: Row = { journal, data: parent.data, traced: parent.traced, tokenId }
+    const end = drive(ctx, child, index + 1, values[k], hashes[k]!)
+    waiting ||= !isSettled(end)
+    ends.push(end)
+  }
+  if (!waiting) return ends.flatMap((end) => (isSettled(end) ? end : []))
+  return Effect.map(Effect.forEach(ends, (end) => (isSettled(end) ? Effect.succeed(end) : end)), (all) => all.flat())
+}
+
+/** Takes a token through the steps from `from`; an Effect from the first step that is not an `Exit` (or every step of a traced row). */
+const drive = (ctx: RunContext, row: Row, from: number, value: unknown, hash: string): Ends => {
   const steps = ctx.plan.steps
   for (let i = from; i < steps.length; i++) {
     const planned = steps[i]!
@@ -283,16 +325,22 @@ const drive = (
     // A failure a retry policy may take up is settled as an Effect: its next attempt waits.
     if (row.traced || !Exit.isExit(work) || retryable(planned.step.retry, work)) return runAsync(ctx, row, i, work, value, hash)
     const next = settle(ctx, row, planned, { stateId: newId(), startedAt, startNanos, open: false, attempt: 1 }, value, hash, work, ctx.trace)
-    if (next._tag === "Done") return next.processed
+    if (next._tag === "Done") return [next.outcome]
     if (next._tag === "Fatal") return Effect.fail(next.error)
+    if (next._tag === "Expanded") return children(ctx, row, i, next.values, next.hashes)
     value = next.value
     hash = next.hash
   }
-  const { journal } = row
-  if (ctx.plan.defaultSink !== undefined) return { _tag: "Processed", journal, data: row.data, outcome: { _tag: "Routed", sink: ctx.plan.defaultSink, value, hash } }
+  if (ctx.plan.defaultSink !== undefined) return [{ _tag: "Routed", tokenId: row.tokenId, sink: ctx.plan.defaultSink, value, hash }]
   const last = steps.at(-1)?.step.name ?? ctx.plan.source.name
-  return { _tag: "Processed", journal, data: row.data, outcome: quarantine(ctx, row, last, "no gate routed the row and the pipeline has no default sink") }
+  return [quarantine(ctx, row, row.tokenId, last, "no gate routed the row and the pipeline has no default sink")]
 }
+
+/** The row, once its tokens' ends are known. */
+const processed = (row: Row, ends: Ends): Processed | Effect.Effect<Processed, LandscapeError> =>
+  isSettled(ends)
+    ? { _tag: "Processed", journal: row.journal, data: row.data, ends }
+    : Effect.map(ends, (all): Processed => ({ _tag: "Processed", journal: row.journal, data: row.data, ends: all }))
 
 /** Records the source row, decodes it, and takes it as far as it goes without waiting. */
 const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: number, traced: boolean, trace: Trace) => {
@@ -306,18 +354,18 @@ const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: n
   const { tokenId } = journal
   journal.row = { rowId, tokenId, runId: ctx.runId, sourceNodeId: ctx.plan.source.nodeId, rowIndex, dataJson, dataHash, createdAt: now }
   journal.events?.push(Events.rowCreated(trace, now, ctx.runId, { rowId, tokenId, nodeId: ctx.plan.source.nodeId, rowIndex, contentHash: dataHash }))
-  const row: Row = { journal, data, traced }
+  const row: Row = { journal, data, traced, tokenId }
   if (record.error !== undefined) return sourceFailure(ctx, row, RowFailure.make("parse", record.error))
   if (isNonCanonical(text)) return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `${text.path}: ${text.reason}`))
   const decoded = ctx.plan.source.source.decode(record.raw)
   if (Either.isLeft(decoded)) return sourceFailure(ctx, row, decoded.left)
   // A decoded row that mirrors its record (the common case for JSON sources) has the same hash.
-  if (sameJson(decoded.right, record.raw)) return drive(ctx, row, 0, decoded.right, dataHash)
+  if (sameJson(decoded.right, record.raw)) return processed(row, drive(ctx, row, 0, decoded.right, dataHash))
   const decodedText = canonical(decoded.right)
   if (isNonCanonical(decodedText)) {
     return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `decoded ${decodedText.path}: ${decodedText.reason}`))
   }
-  return drive(ctx, row, 0, decoded.right, decodedText === dataJson ? dataHash : sha256(decodedText))
+  return processed(row, drive(ctx, row, 0, decoded.right, decodedText === dataJson ? dataHash : sha256(decodedText)))
 }
 
 /**
