@@ -162,6 +162,25 @@ export interface Gate<in A, out Route extends string, out E = never, out R = nev
 }
 
 /**
+ * A step that sends a row several ways at once: `evaluate` returns the routes to take (sink names
+ * of `routes`, and `Continue` to let a copy go on to the next step). The row's token ends
+ * `forked`, and each route gets a child token of its own (`token_parents`, in the order returned,
+ * a route named twice taken once) with its routing decision recorded; an empty list quarantines the
+ * row, as a route that is not a sink does.
+ *
+ * @since 0.4.0
+ */
+export interface Fork<in A, out Route extends string, out E = never, out R = never, out Name extends string = string> {
+  readonly _tag: "Fork"
+  readonly name: Name
+  readonly config: unknown
+  readonly routes: ReadonlyArray<Route>
+  readonly evaluate: (row: A) => Effect.Effect<ReadonlyArray<Route | typeof Continue>, E, R>
+  /** How a failed evaluation is retried (see {@link Retry}); none when `undefined`. */
+  readonly retry?: Retry | undefined
+}
+
+/**
  * What the quarantine sink receives for each row that could not be processed.
  *
  * @since 0.1.0
@@ -180,7 +199,11 @@ export interface QuarantinedRow {
 }
 
 /** Any step, as the engine holds it. @internal */
-export type Step = Transform<never, unknown, unknown, unknown> | Expand<never, unknown, unknown, unknown> | Gate<never, string, unknown, unknown>
+export type Step =
+  | Transform<never, unknown, unknown, unknown>
+  | Expand<never, unknown, unknown, unknown>
+  | Gate<never, string, unknown, unknown>
+  | Fork<never, string, unknown, unknown>
 
 /**
  * What a combinator asks of the builder when the node it adds has a name that is already taken (or
@@ -303,6 +326,18 @@ type NewSinkNames<SinkNames extends string, Names extends string> = string exten
   : DuplicateNodeName<SinkNames & (Names | "quarantine" | "source")>
 
 /**
+ * Appends a fork (see {@link Fork}); its routes become sink names the pipeline must provide. Its
+ * name must be new in the pipeline.
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const fork = <A, Route extends string, E, R2, N extends string>(step: Fork<A, Route, E, R2, N>) =>
+<Routes extends string, R, Names extends string>(
+  self: Builder<A, Routes, R, Names> & NewName<N, Names>
+): Builder<A, Routes | Route, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
+
+/**
  * Finishes the pipeline. `sinks` must name a sink for every gate route, and each sink must accept
  * the pipeline's rows; rows that pass every gate go to `default` (required when the steps can let
  * a row through). Rows that cannot be processed go to `quarantine`. Sink names are node names:
@@ -363,3 +398,16 @@ export const makeGate = <A, const Route extends string, E = never, R = never, co
   evaluate: (row: A) => Effect.Effect<Route | typeof Continue, E, R>,
   options: { readonly config?: unknown; readonly retry?: Retry } = {}
 ): Gate<A, Route, E, R, N> => ({ _tag: "Gate", name, config: options.config ?? { routes }, routes, evaluate, retry: options.retry })
+
+/**
+ * Builds a fork. `routes` lists every sink name `evaluate` may return besides `Continue`.
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const makeFork = <A, const Route extends string, E = never, R = never, const N extends string = string>(
+  name: N,
+  routes: ReadonlyArray<Route>,
+  evaluate: (row: A) => Effect.Effect<ReadonlyArray<Route | typeof Continue>, E, R>,
+  options: { readonly config?: unknown; readonly retry?: Retry } = {}
+): Fork<A, Route, E, R, N> => ({ _tag: "Fork", name, config: options.config ?? { routes }, routes, evaluate, retry: options.retry })

@@ -174,13 +174,13 @@ export const GateEvaluated = Schema.TaggedStruct("GateEvaluated", {
 /** @since 0.1.0 */
 export interface GateEvaluated extends Schema.Schema.Type<typeof GateEvaluated> {}
 
-/** How a token ended: written to a sink (`routed`, `quarantined`), or split into child tokens by an expansion (`expanded`). @since 0.1.0 */
-export const TokenOutcome = Schema.Literal("routed", "quarantined", "expanded")
+/** How a token ended: written to a sink (`routed`, `quarantined`), or split into child tokens by an expansion (`expanded`) or a fork (`forked`). @since 0.1.0 */
+export const TokenOutcome = Schema.Literal("routed", "quarantined", "expanded", "forked")
 /** @since 0.1.0 */
 export type TokenOutcome = typeof TokenOutcome.Type
 
 /**
- * A token reached its terminal outcome: written to its sink, or (`expanded`) split into child tokens.
+ * A token reached its terminal outcome: written to its sink, or (`expanded`, `forked`) split into child tokens.
  *
  * @since 0.1.0
  */

@@ -1,7 +1,7 @@
 /**
  * Model-based property test of the engine (issue 12, DESIGN.md invariant 10), through the real
  * Orchestrator and a real SQLite Landscape: random pipelines of transforms (some failing, some
- * asynchronous, some flaky with a retry), expansions (0–3 children) and gates, over random rows,
+ * asynchronous, some flaky with a retry), expansions (0–3 children), forks and gates, over random rows,
  * with random concurrency and batch size. For each, a plain model of the same steps says what each
  * sink must hold; the run must agree with it exactly, every source row must be recorded once,
  * every token must have exactly one terminal outcome (its children linked to it), the events must
@@ -24,11 +24,13 @@ type StepSpec =
   | { readonly kind: "add"; readonly add: number; readonly failMod: number; readonly async: boolean; readonly flaky: boolean }
   | { readonly kind: "expand"; readonly fanMod: number }
   | { readonly kind: "gate"; readonly mod: number }
+  | { readonly kind: "fork"; readonly mod: number }
 
 const stepSpec: fc.Arbitrary<StepSpec> = fc.oneof(
   fc.record({ kind: fc.constant("add" as const), add: fc.integer({ min: 1, max: 9 }), failMod: fc.integer({ min: 0, max: 5 }), async: fc.boolean(), flaky: fc.boolean() }),
   fc.record({ kind: fc.constant("expand" as const), fanMod: fc.integer({ min: 1, max: 4 }) }),
-  fc.record({ kind: fc.constant("gate" as const), mod: fc.integer({ min: 2, max: 4 }) })
+  fc.record({ kind: fc.constant("gate" as const), mod: fc.integer({ min: 2, max: 4 }) }),
+  fc.record({ kind: fc.constant("fork" as const), mod: fc.integer({ min: 2, max: 4 }) })
 )
 
 /** A failing `add` fails values whose remainder by 7 is `failMod - 1` (never when `failMod` is 0). */
@@ -49,6 +51,13 @@ const model = (steps: ReadonlyArray<StepSpec>, inputs: ReadonlyArray<number>) =>
       } else if (s.kind === "expand") {
         for (let k = 0; k < fanout(s, v); k++) run(v * 10 + k, i + 1)
         return
+      } else if (s.kind === "fork") {
+        // A copy to "b" and one going on when gated, else only the one going on: a child token each.
+        out.tokens += 1
+        if (gated(s, v)) {
+          out.tokens += 1
+          out.b.push(v)
+        }
       } else if (gated(s, v)) return void out.b.push(v)
     }
     out.a.push(v)
@@ -77,6 +86,8 @@ const pipelineOf = (steps: ReadonlyArray<StepSpec>, inputs: ReadonlyArray<number
       }, s.flaky ? { retry: flakySchedule } : {})))
     } else if (s.kind === "expand") {
       builder = builder.pipe(Pipeline.expand(Pipeline.makeExpand(name, (r: V) => Effect.succeed(Array.from({ length: fanout(s, r.v) }, (_, k) => ({ v: r.v * 10 + k }))))))
+    } else if (s.kind === "fork") {
+      builder = builder.pipe(Pipeline.fork(Pipeline.makeFork(name, ["b"], (r: V) => Effect.succeed(gated(s, r.v) ? ["b" as const, Pipeline.Continue] : [Pipeline.Continue]))))
     } else {
       builder = builder.pipe(Pipeline.gate(Pipeline.makeGate(name, ["b"], (r: V) => Effect.succeed(gated(s, r.v) ? "b" as const : Pipeline.Continue))))
     }
@@ -104,7 +115,7 @@ const check = (steps: ReadonlyArray<StepSpec>, inputs: ReadonlyArray<number>, co
       SELECT (SELECT count(*) FROM rows) AS rows, (SELECT count(DISTINCT row_index) FROM rows) AS indexes,
              (SELECT count(*) FROM tokens) AS tokens, (SELECT count(*) FROM tokens WHERE outcome IS NULL) AS open,
              (SELECT count(*) FROM tokens WHERE outcome IN ('routed', 'quarantined')) AS leaves,
-             (SELECT count(*) FROM token_parents p JOIN tokens t ON t.token_id = p.parent_token_id WHERE t.outcome <> 'expanded') AS orphans`)
+             (SELECT count(*) FROM token_parents p JOIN tokens t ON t.token_id = p.parent_token_id WHERE t.outcome NOT IN ('expanded', 'forked')) AS orphans`)
     // Each row recorded once; every token one outcome; the tokens are the model's; children hang off expanded parents only.
     expect(counts).toMatchObject({ rows: inputs.length, indexes: inputs.length, tokens: expected.tokens, open: 0, orphans: 0 })
     expect(counts!.leaves).toBe(expected.a.length + expected.b.length + expected.quarantined)

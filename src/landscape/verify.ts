@@ -24,7 +24,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import { canonicalVersion, sha256 } from "../internal/hashing.js"
+import { canonicalJson, canonicalVersion, sha256 } from "../internal/hashing.js"
 import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
 import { landscapeError, type LandscapeError } from "./error.js"
@@ -130,12 +130,20 @@ const checkWindow = (w: WindowRecords, run: RunDbRow, kinds: NodeKinds, report: 
     }
     previous = s
   }
+  // A gate's state routes its token one way; a fork's routes each child: its output hashes `{ destinations }`, in order.
+  const decisions = new Map<string, Array<string>>()
   for (const r of routing) {
-    const output = gateOutputs.get(str(r[col.routingState]))
+    const state = str(r[col.routingState])
+    const list = decisions.get(state)
+    if (list === undefined) decisions.set(state, [str(r[col.destination])])
+    else list.push(str(r[col.destination]))
+  }
+  for (const [state, destinations] of decisions) {
+    const output = gateOutputs.get(state)
     if (output === undefined || output === null) continue
-    const destination = str(r[col.destination])
-    if (sha256(JSON.stringify({ destination })) !== output) {
-      report.add("lineage", `node_states ${str(r[col.routingState])}`, `gate output hash does not match its routing decision "${destination}"`)
+    const expected = destinations.length === 1 ? sha256(JSON.stringify({ destination: destinations[0] })) : sha256(canonicalJson({ destinations }))
+    if (expected !== output) {
+      report.add("lineage", `node_states ${state}`, `gate output hash does not match its routing decision "${destinations.join(", ")}"`)
     }
   }
   for (const c of call) {

@@ -85,3 +85,10 @@ export const expandedDuplicate = Pipeline.make({ name: "expand-dup", source }).p
   // @ts-expect-error an expansion's name must be new too
   Pipeline.expand(Pipeline.makeExpand("clean", (r: { n: number }) => Effect.succeed([r])))
 )
+
+// A fork's routes must be sinks too.
+export const forkedToNothing = Pipeline.make({ name: "fork", source }).pipe(
+  Pipeline.fork(Pipeline.makeFork("tee", ["audit"], (_: { n: number }) => Effect.succeed(["audit" as const, Pipeline.Continue]))),
+  // @ts-expect-error the fork routes to "audit", which is not a sink here
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: "o.jsonl" }) }, default: "out", quarantine })
+)

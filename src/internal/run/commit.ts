@@ -167,7 +167,7 @@ export const commit = (
           const at = end._tag === "Quarantined" ? end.row.node : node
           quarantinedAt.set(at, (quarantinedAt.get(at) ?? 0) + 1)
         } else if (outcome === "failed") counts.failed += 1
-        if (journal.events === undefined || (outcome !== "routed" && outcome !== "quarantined" && outcome !== "expanded")) continue
+        if (journal.events === undefined || outcome === "failed" || outcome === "completed" || outcome === "coalesced" || outcome === "consumed_in_batch") continue
         events.push(Events.tokenCompleted(ctx.trace, completedAt, ctx.runId, { rowId: journal.rowId, tokenId: end.tokenId, nodeId, sink: node, outcome }))
       }
     }

@@ -57,7 +57,7 @@ export interface Plan {
 }
 
 /** The node kind recorded for a step: an expansion is a transform (one row in, any number out). */
-const stepKind = (step: Step): "transform" | "gate" => (step._tag === "Gate" ? "gate" : "transform")
+const stepKind = (step: Step): "transform" | "gate" => (step._tag === "Gate" || step._tag === "Fork" ? "gate" : "transform")
 
 /** The first problem of the definition, as a sentence. */
 const problemOf = (pipeline: Pipeline<unknown>): string | undefined => {
@@ -80,9 +80,9 @@ const problemOf = (pipeline: Pipeline<unknown>): string | undefined => {
     seen.set(name, what)
   }
   for (const step of pipeline.steps) {
-    if (step._tag !== "Gate") continue
+    if (step._tag !== "Gate" && step._tag !== "Fork") continue
     const missing = step.routes.find((route) => !(route in pipeline.sinks))
-    if (missing !== undefined) return `the gate "${step.name}" routes to "${missing}", which is not a sink (sinks: ${sinkNames.join(", ")})`
+    if (missing !== undefined) return `the ${step._tag === "Fork" ? "fork" : "gate"} "${step.name}" routes to "${missing}", which is not a sink (sinks: ${sinkNames.join(", ")})`
   }
   if (pipeline.defaultSink !== undefined && !(pipeline.defaultSink in pipeline.sinks)) {
     return `the default sink "${pipeline.defaultSink}" is not a sink (sinks: ${sinkNames.join(", ")})`

@@ -34,7 +34,7 @@ import * as Recorder from "./recorder.js"
 export type Outcome =
   | { readonly _tag: "Routed"; readonly tokenId: string; readonly sink: PlannedSink; readonly value: unknown; readonly hash: string }
   | { readonly _tag: "Quarantined"; readonly tokenId: string; readonly row: QuarantinedRow }
-  | { readonly _tag: "Split"; readonly tokenId: string; readonly outcome: "expanded"; readonly node: PlannedStep }
+  | { readonly _tag: "Split"; readonly tokenId: string; readonly outcome: "expanded" | "forked"; readonly node: PlannedStep }
 
 export interface Processed {
   readonly _tag: "Processed"
@@ -59,6 +59,7 @@ type Step =
   | { readonly _tag: "Next"; readonly value: unknown; readonly hash: string }
   | { readonly _tag: "Done"; readonly outcome: Outcome }
   | { readonly _tag: "Expanded"; readonly values: ReadonlyArray<unknown>; readonly hashes: ReadonlyArray<string> }
+  | { readonly _tag: "Forked"; readonly destinations: ReadonlyArray<string>; readonly stateId: string; readonly at: number; readonly trace: Trace }
   | { readonly _tag: "Fatal"; readonly error: LandscapeError }
 
 /** The ends of a token: settled, or still to come. */
@@ -162,7 +163,7 @@ const settle = (
   }
   const fail = (failure: RowFailure.RowFailure): Step => {
     close({ status: "failed", error: failure.detail })
-    if (step._tag !== "Gate") {
+    if (step._tag === "Transform" || step._tag === "Expand") {
       journal.events?.push(Events.asAttempt(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { error: failure.reason }), state.attempt))
     }
     return done(quarantine(ctx, row, row.tokenId, step.name, failure.reason))
@@ -199,6 +200,15 @@ const settle = (
     journal.events?.push(Events.asAttempt(Events.transformCompleted(trace, completedAt, ids, durationMs, inputHash, { outputHash }), state.attempt))
     return { _tag: "Expanded", values, hashes }
   }
+  if (step._tag === "Fork") {
+    const routes = Array.isArray(exit.value) ? [...new Set(exit.value.map(String))] : [String(exit.value)]
+    if (routes.length === 0) return fail(RowFailure.make("route", "the fork returned no route"))
+    const unknown = routes.find((d) => d !== "continue" && !ctx.plan.sinkByName.has(d))
+    if (unknown !== undefined) return fail(RowFailure.make("route", `fork returned "${unknown}", which is not a sink of this pipeline`))
+    // The decision's hash: a gate's for one route, `{ destinations }` for several (what `verify` checks).
+    close({ status: "completed", outputHash: routes.length === 1 ? decisionHash(routes[0]!) : sha256(canonicalJson({ destinations: routes })) })
+    return { _tag: "Forked", destinations: routes, stateId: state.stateId, at: completedAt, trace }
+  }
   const destination = String(exit.value)
   const target = destination === "continue" ? undefined : ctx.plan.sinkByName.get(destination)
   if (destination !== "continue" && target === undefined) {
@@ -221,7 +231,8 @@ const settle = (
 /** The step's Effect for `value`; a step that throws instead of returning one is a defect of the step (the row is quarantined). */
 const invoke = (planned: PlannedStep, value: unknown): Effect.Effect<unknown, unknown, unknown> => {
   try {
-    return planned.step._tag === "Gate" ? planned.step.evaluate(value as never) : planned.step.apply(value as never)
+    const step = planned.step
+    return step._tag === "Gate" || step._tag === "Fork" ? step.evaluate(value as never) : step.apply(value as never)
   } catch (e) {
     return Exit.die(e)
   }
@@ -287,31 +298,66 @@ const runAsync = (
             })
           ))
       }
-      const rest = next._tag === "Expanded" ? children(ctx, row, index, next.values, next.hashes) : drive(ctx, row, index + 1, next.value, next.hash)
+      const rest = next._tag === "Expanded" ? children(ctx, row, index, next.values, next.hashes)
+        : next._tag === "Forked" ? branches(ctx, row, index, value, hash, next)
+        : drive(ctx, row, index + 1, next.value, next.hash)
       return isSettled(rest) ? Effect.succeed(rest) : rest
     })
   })
 
+/** The ends of a split token's children, after its own: settled at once when every child settled, else one after the other. */
+const joinEnds = (ends: Array<Ends>): Ends => {
+  if (ends.every(isSettled)) return ends.flat()
+  return Effect.map(Effect.forEach(ends, (end) => (isSettled(end) ? Effect.succeed(end) : end)), (all) => all.flat())
+}
+
+/** A new child token of `parent` (its `ordinal`th), recorded with its parent link. */
+const childOf = (ctx: RunContext, parent: Row, ordinal: number, createdAt: number): Row => {
+  const { journal } = parent
+  const tokenId = newId()
+  const link = { tokenId, rowId: journal.rowId, runId: ctx.runId, createdAt, parents: [{ tokenId: parent.tokenId, ordinal }] }
+  if (journal.tokens === undefined) journal.tokens = [link]
+  else journal.tokens.push(link)
+  return { journal, data: parent.data, traced: parent.traced, tokenId }
+}
+
 /**
  * An expansion's children: the parent token ends `expanded`, and each value continues from the
- * step after `index` as a child token (recorded with its parent and its place among the children),
- * one after the other.
+ * step after `index` as a child token (recorded with its parent and its place among the children).
  */
 const children = (ctx: RunContext, parent: Row, index: number, values: ReadonlyArray<unknown>, hashes: ReadonlyArray<string>): Ends => {
-  const { journal } = parent
   const createdAt = ctx.clock.unsafeCurrentTimeMillis()
   const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "expanded", node: ctx.plan.steps[index]! }]]
-  let waiting = false
-  for (let k = 0; k < values.length; k++) {
-    const tokenId = newId()
-    ;(journal.tokens ??= []).push({ tokenId, rowId: journal.rowId, runId: ctx.runId, createdAt, parents: [{ tokenId: parent.tokenId, ordinal: k }] })
-    const child: Row = { journal, data: parent.data, traced: parent.traced, tokenId }
-    const end = drive(ctx, child, index + 1, values[k], hashes[k]!)
-    waiting ||= !isSettled(end)
-    ends.push(end)
-  }
-  if (!waiting) return ends.flatMap((end) => (isSettled(end) ? end : []))
-  return Effect.map(Effect.forEach(ends, (end) => (isSettled(end) ? Effect.succeed(end) : end)), (all) => all.flat())
+  for (let k = 0; k < values.length; k++) ends.push(drive(ctx, childOf(ctx, parent, k, createdAt), index + 1, values[k], hashes[k]!))
+  return joinEnds(ends)
+}
+
+/**
+ * A fork's branches: the parent token ends `forked`, and each route gets a child token with its
+ * routing decision (on the fork's node state) and its `GateEvaluated`: routed to its sink, or
+ * (`continue`) on from the step after `index` with the same row.
+ */
+const branches = (ctx: RunContext, parent: Row, index: number, value: unknown, hash: string, forked: Extract<Step, { readonly _tag: "Forked" }>): Ends => {
+  const planned = ctx.plan.steps[index]!
+  const { journal } = parent
+  const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "forked", node: planned }]]
+  forked.destinations.forEach((destination, k) => {
+    const child = childOf(ctx, parent, k, forked.at)
+    const target = destination === "continue" ? undefined : ctx.plan.sinkByName.get(destination)
+    journal.routing.push({
+      routingId: newId(),
+      runId: ctx.runId,
+      stateId: forked.stateId,
+      tokenId: child.tokenId,
+      destination,
+      ...(target === undefined ? {} : { destinationNodeId: target.nodeId }),
+      createdAt: forked.at
+    })
+    const ids = { runId: ctx.runId, rowId: journal.rowId, tokenId: child.tokenId, nodeId: planned.nodeId, stateId: forked.stateId }
+    journal.events?.push(Events.gateEvaluated(forked.trace, forked.at, ids, destination))
+    ends.push(target === undefined ? drive(ctx, child, index + 1, value, hash) : [{ _tag: "Routed", tokenId: child.tokenId, sink: target, value, hash }])
+  })
+  return joinEnds(ends)
 }
 
 /** Takes a token through the steps from `from`; an Effect from the first step that is not an `Exit` (or every step of a traced row). */
@@ -328,6 +374,7 @@ const drive = (ctx: RunContext, row: Row, from: number, value: unknown, hash: st
     if (next._tag === "Done") return [next.outcome]
     if (next._tag === "Fatal") return Effect.fail(next.error)
     if (next._tag === "Expanded") return children(ctx, row, i, next.values, next.hashes)
+    if (next._tag === "Forked") return branches(ctx, row, i, value, hash, next)
     value = next.value
     hash = next.hash
   }
