@@ -80,6 +80,14 @@ describe("Pipeline.expand", () => {
         [0, "explode", "expanded"], [1, "check → size", "routed"], [1, "check → size", "routed"]
       ])
       expect(yield* Landscape.verify(summary.runId)).toMatchObject({ ok: true, problems: [] })
+      // A child moved under a token that did not split, of another row, is named.
+      const quarantinedRoot = tokens.find((t) => t.row_index === 3)!.token_id
+      const moved = tokens.find((t) => t.row_index === 0 && t.ordinal === 0)!.token_id
+      yield* querySqlite(db, `UPDATE token_parents SET parent_token_id = '${quarantinedRoot}' WHERE token_id = '${moved}'`)
+      const stray = yield* Landscape.verify(summary.runId)
+      expect(stray.problems.filter((p) => p.check === "outcome").map((p) => p.message)).toEqual([
+        `token ${moved}'s parent ${quarantinedRoot} belongs to another row, not expanded or forked`
+      ])
       // The links are in the chain: reordering two children is found.
       yield* querySqlite(db, "UPDATE token_parents SET ordinal = 9 WHERE ordinal = 1")
       const tampered = yield* Landscape.verify(summary.runId)

@@ -12,7 +12,8 @@
  *   chain is checked (their records are read at once, not by windows).
  * - **Outcomes.** Every token of a completed run has exactly one terminal outcome. In an
  *   interrupted or failed run a token without one was in flight when the run stopped: counted in
- *   `inFlight`, not a problem. Every row has its first token.
+ *   `inFlight`, not a problem. Every row has its first token. A child token (`token_parents`)
+ *   belongs to its parent's row, and its parent ended `expanded` or `forked` (or was in flight).
  * - **Closed.** No node state or operation is left `running` once the run has ended.
  * - **Calls.** Each belongs to a node state XOR an operation of the same run.
  *
@@ -240,6 +241,15 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
         SELECT c.call_id FROM calls c LEFT JOIN node_states s ON s.state_id = c.state_id LEFT JOIN operations o ON o.operation_id = c.operation_id
         WHERE c.run_id = ${runId} AND NOT ((c.state_id IS NULL) <> (c.operation_id IS NULL) AND (s.run_id = c.run_id OR o.run_id = c.run_id))`
       for (const c of badCalls) report.add("call", `calls ${c.call_id}`, "the call belongs neither to exactly one node state nor to exactly one operation of the run")
+      // The token tree: a child hangs off a token of its own row that split (expanded or forked), or was still in flight.
+      const strays = yield* sql<{ readonly token_id: string; readonly parent_token_id: string; readonly found: string | null; readonly outcome: string | null; readonly same_row: number }>`
+        SELECT p.token_id, p.parent_token_id, t.token_id AS found, t.outcome, CASE WHEN t.row_id = c.row_id THEN 1 ELSE 0 END AS same_row
+        FROM token_parents p JOIN tokens c ON c.token_id = p.token_id LEFT JOIN tokens t ON t.token_id = p.parent_token_id
+        WHERE p.run_id = ${runId} AND (t.token_id IS NULL OR t.row_id <> c.row_id OR t.outcome NOT IN ('expanded', 'forked'))`
+      for (const stray of strays) {
+        const why = stray.found === null ? "is not recorded" : num(stray.same_row) === 0 ? "belongs to another row" : `ended ${stray.outcome}`
+        report.add("outcome", `token_parents ${stray.token_id}`, `token ${stray.token_id}'s parent ${stray.parent_token_id} ${why}, not expanded or forked`)
+      }
       if (run.status === "completed") {
         const [counts] = yield* sql<{ readonly rows: number; readonly quarantined: number }>`
           SELECT (SELECT count(*) FROM rows WHERE run_id = ${runId}) AS rows,
