@@ -13,6 +13,11 @@
  * with a span per step, and their events carry those spans' ids. Other rows' events carry the run
  * span's ids: a span per row would make a million-span trace of a million-row run.
  *
+ * A row's token may split: an expansion's values and a fork's routes each become a child token
+ * (`childOf`, linked to its parent), followed to its own end; the row is done when every token
+ * is (`Processed.ends`: the first token's end, then its children's, in order). A step with a
+ * `Retry` that fails is settled as an Effect, its next attempt after the schedule's wait.
+ *
  * @internal
  */
 import { Cause, Effect, Either, Exit, Option, Schedule } from "effect"
