@@ -10,7 +10,6 @@
 import { Chunk, Effect, Either, Option, Predicate, Schema, Stream } from "effect"
 import { open, readFile } from "node:fs/promises"
 import { createReadStream } from "node:fs"
-import { createInterface } from "node:readline"
 import { type CsvItem, csvRecords } from "./internal/csvRecords.js"
 import * as RowFailure from "./internal/rowFailure.js"
 
@@ -187,16 +186,7 @@ export const csv = <A, I>(options: FileOptions<A, I> & { readonly delimiter?: st
   const recordsAfter = (cursor: unknown) =>
     Stream.unwrap(Effect.gen(function* () {
       if (!isCsvCursor(cursor)) return yield* sourceError(`cannot continue after ${JSON.stringify(cursor)}: not a cursor of a CSV source`)
-      // The file must still hold the record the cursor follows, where it was: else it changed since the run.
-      const before = Buffer.byteLength(cursor.last) + 2
-      const text = yield* Effect.tryPromise({
-        try: () => readRange(options.path, Math.max(0, cursor.bytes - before), cursor.bytes),
-        catch: (cause) => sourceError("cannot read the CSV file", cause)
-      })
-      if (!text.replace(/\r?\n$/, "").endsWith(cursor.last)) {
-        return yield* sourceError(`the file changed since the run's checkpoint: line ${cursor.line} no longer ends at byte ${cursor.bytes}`)
-      }
-      return read({ bytes: cursor.bytes, line: cursor.line }, cursor.header)
+      return read(yield* checkCursor(options.path, cursor, sourceError), cursor.header)
     }))
   return make({
     name,
@@ -208,17 +198,41 @@ export const csv = <A, I>(options: FileOptions<A, I> & { readonly delimiter?: st
   })
 }
 
-/** Where a CSV source stands after a record: the file offset after it, its last line, the header, and its text (to check the file is unchanged). */
-interface CsvCursor {
+/** Where a file source stands after a record: the file offset after it, its last line, and its text (to check the file is unchanged). */
+interface LineCursor {
   readonly bytes: number
   readonly line: number
-  readonly header: ReadonlyArray<string>
   readonly last: string
 }
 
+/** A CSV source's cursor: a line cursor and the header. */
+interface CsvCursor extends LineCursor {
+  readonly header: ReadonlyArray<string>
+}
+
+const isLineCursor = (u: unknown): u is LineCursor =>
+  Predicate.isRecord(u) && typeof u.bytes === "number" && typeof u.line === "number" && typeof u.last === "string"
+
 const isCsvCursor = (u: unknown): u is CsvCursor =>
-  Predicate.isRecord(u) && typeof u.bytes === "number" && typeof u.line === "number" && typeof u.last === "string" &&
-  Array.isArray(u.header) && u.header.every((c) => typeof c === "string")
+  isLineCursor(u) && Predicate.hasProperty(u, "header") && Array.isArray(u.header) && u.header.every((c) => typeof c === "string")
+
+/**
+ * Where to read on from after `cursor`, once the file is checked to still hold, just before the
+ * cursor's offset, the record the cursor follows (else it changed since the run: `SourceError`).
+ */
+const checkCursor = (path: string, cursor: unknown, sourceError: (message: string, cause?: unknown) => SourceError) =>
+  Effect.gen(function* () {
+    if (!isLineCursor(cursor)) return yield* sourceError(`cannot continue after ${JSON.stringify(cursor)}: not a cursor of this source`)
+    const before = Buffer.byteLength(cursor.last) + 2
+    const text = yield* Effect.tryPromise({
+      try: () => readRange(path, Math.max(0, cursor.bytes - before), cursor.bytes),
+      catch: (cause) => sourceError("cannot read the file", cause)
+    })
+    if (!text.replace(/\r?\n$/, "").endsWith(cursor.last)) {
+      return yield* sourceError(`the file changed since the run's checkpoint: line ${cursor.line} no longer ends at byte ${cursor.bytes}`)
+    }
+    return { bytes: cursor.bytes, line: cursor.line }
+  })
 
 /** The text of bytes [from, to) of a file. */
 const readRange = async (path: string, from: number, to: number): Promise<string> => {
@@ -265,37 +279,65 @@ export const json = <A, I>(options: FileOptions<A, I>): Source<A> => {
 /**
  * A JSON Lines file (https://jsonlines.org): one JSON value per line, read as a stream. Blank
  * lines are skipped; a line that is not JSON is quarantined with the parse error and the line.
+ * Lines end with `\n` (a `\r` before it is dropped).
+ *
+ * Each record carries its cursor (the byte offset after its line), so a resumed run reads on from
+ * its checkpoint (`recordsAfter`); it fails with `SourceError` when the file no longer holds, just
+ * before that offset, the line the checkpoint followed.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const jsonLines = <A, I>(options: FileOptions<A, I>): Source<A> => {
   const name = options.name ?? "source"
-  const records = Stream.suspend(() => {
-    const input = createReadStream(options.path, { encoding: "utf8" })
-    const lines = createInterface({ input, crlfDelay: Infinity })
-    input.on("error", (e) => lines.emit("error", e))
-    let number = 0
-    return Stream.fromAsyncIterable(
-      lines,
-      (cause) => new SourceError({ source: name, message: `cannot read ${options.path}`, cause })
-    ).pipe(
-      Stream.filterMap((line): Option.Option<SourceRecord> => {
-        number += 1
-        if (line.trim().length === 0) return Option.none()
-        try {
-          return Option.some({ raw: JSON.parse(line) as unknown })
-        } catch (e) {
-          return Option.some({ raw: { line }, error: `line ${number}: not JSON: ${(e as Error).message}` })
+  const sourceError = (message: string, cause?: unknown) =>
+    new SourceError({ source: name, message: `${options.path}: ${message}`, ...(cause === undefined ? {} : { cause }) })
+  const toRecord = (line: string, number: number, bytes: number): Option.Option<SourceRecord> => {
+    if (line.trim().length === 0) return Option.none()
+    const cursor: LineCursor = { bytes, line: number, last: line }
+    try {
+      return Option.some({ raw: JSON.parse(line) as unknown, cursor })
+    } catch (e) {
+      return Option.some({ raw: { line }, error: `line ${number}: not JSON: ${(e as Error).message}`, cursor })
+    }
+  }
+  /** The records from byte `from.bytes` (the start of a line, `from.line` lines before it) on. */
+  const read = (from: { readonly bytes: number; readonly line: number }) =>
+    Stream.suspend(() => {
+      const input = createReadStream(options.path, { start: from.bytes })
+      let rest: Buffer = Buffer.alloc(0)
+      let offset = from.bytes
+      let number = from.line
+      /** The complete lines of `chunk` (with what was left of the one before); the last, unfinished, is kept. */
+      const lines = (chunk: Buffer): Array<SourceRecord> => {
+        const buffer = rest.length === 0 ? chunk : Buffer.concat([rest, chunk])
+        const out: Array<SourceRecord> = []
+        let start = 0
+        for (let end = buffer.indexOf(10); end !== -1; end = buffer.indexOf(10, start)) {
+          offset += end + 1 - start
+          number += 1
+          const record = toRecord(buffer.toString("utf8", start, end).replace(/\r$/, ""), number, offset)
+          if (Option.isSome(record)) out.push(record.value)
+          start = end + 1
         }
-      }),
-      Stream.ensuring(Effect.sync(() => {
-        lines.close()
-        input.destroy()
-      }))
-    )
-  })
-  return make({ name, config: { format: "jsonl", path: options.path }, operation: "file.read", records, schema: options.schema })
+        rest = buffer.subarray(start)
+        return out
+      }
+      const last = Stream.suspend(() => {
+        if (rest.length === 0) return Stream.empty
+        offset += rest.length
+        number += 1
+        return Stream.fromIterable(Option.toArray(toRecord(rest.toString("utf8").replace(/\r$/, ""), number, offset)))
+      })
+      return Stream.fromAsyncIterable(input as AsyncIterable<Buffer>, (cause) => sourceError("cannot read the file", cause)).pipe(
+        Stream.mapConcat(lines),
+        Stream.concat(last),
+        Stream.ensuring(Effect.sync(() => input.destroy()))
+      )
+    })
+  const recordsAfter = (cursor: unknown) =>
+    Stream.unwrap(Effect.map(checkCursor(options.path, cursor, sourceError), (at) => read(at)))
+  return make({ name, config: { format: "jsonl", path: options.path }, operation: "file.read", records: read({ bytes: 0, line: 0 }), recordsAfter, schema: options.schema })
 }
 
 /**
