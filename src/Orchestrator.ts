@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import type { Teardown } from "@effect/platform/Runtime"
-import { type Context, type Duration, Effect, Option, Predicate, Schema, type Tracer } from "effect"
+import { type Context, type Duration, Effect, Option, Schema, type Tracer } from "effect"
 import { CallScope } from "./CallScope.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import { newId } from "./internal/ids.js"
@@ -24,7 +24,7 @@ import * as Main from "./internal/run/main.js"
 import * as Plan from "./internal/run/plan.js"
 import { Landscape, type LandscapeError, type RunTotals } from "./Landscape.js"
 import type { Pipeline, PipelineDefinitionError } from "./Pipeline.js"
-import type { SinkDetails, SinkError } from "./Sink.js"
+import type { SinkError } from "./Sink.js"
 import type { SourceError } from "./Source.js"
 import { Telemetry } from "./Telemetry.js"
 
@@ -170,19 +170,10 @@ const runPlanned = Effect.fn("sightline.run")(function* (
     counts: Execute.emptyCounts(ctx),
     position: 0,
     skip: new Set(),
-    resumeSinks: undefined,
-    sourceCursor: undefined,
+    state: undefined,
     durationBeforeMs: 0
   })
 })
-
-/** The sinks' checkpoints in a run's checkpoint state (`{ sinks: { [name]: SinkDetails } }`). */
-const sinksOf = (state: unknown): Readonly<Record<string, SinkDetails>> | undefined => {
-  if (!Predicate.isRecord(state) || !Predicate.isRecord(state.sinks)) return undefined
-  const sinks: Record<string, SinkDetails> = {}
-  for (const [name, details] of Object.entries(state.sinks)) if (Predicate.isRecord(details)) sinks[name] = details
-  return sinks
-}
 
 /** The checks of `resume` before it changes anything: the run, its checkpoint, the pipeline, the sinks. */
 const resumable = (pipeline: Pipeline<unknown>, runId: string) =>
@@ -223,8 +214,7 @@ const resumePlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<u
     counts: { read: from.rowsRead, quarantined: from.rowsQuarantined, failed: from.rowsFailed, perSink: { ...fresh.perSink, ...from.rowsPerSink } },
     position: from.position,
     skip: new Set(resumed.skipped),
-    resumeSinks: sinksOf(from.state),
-    sourceCursor: Predicate.isRecord(from.state) ? from.state.source : undefined,
+    state: from.state,
     durationBeforeMs: resumed.previous.durationMs ?? 0
   })
 })
@@ -269,8 +259,9 @@ export const run = <R>(
  * processed again (no call is made twice). From there it runs as `run` does, and fails as `run`
  * does ({@link RunError}); interrupted again, it can be resumed again.
  *
- * The source is read from its start and the records before the checkpoint are skipped (their index
- * in the source decides). `Landscape.verify` checks a resumed run's chain across its attempts.
+ * A source that marks its records with cursors (the CSV and JSON Lines files) is read on from the
+ * checkpoint's (`Source.recordsAfter`); any other is read from its start, the records before the
+ * checkpoint skipped by their index. `Landscape.verify` checks a resumed run's chain across its attempts.
  *
  * @example
  * const summary = yield* Orchestrator.resume(pipeline, runId)

@@ -148,8 +148,7 @@ export interface FileOptions<A, I> {
 export const csv = <A, I>(options: FileOptions<A, I> & { readonly delimiter?: string }): Source<A> => {
   const name = options.name ?? "source"
   const delimiter = options.delimiter ?? ","
-  const sourceError = (message: string, cause?: unknown) =>
-    new SourceError({ source: name, message: `${options.path}: ${message}`, ...(cause === undefined ? {} : { cause }) })
+  const sourceError = fileError(name, options.path)
   /** The records of the file from `from` on; `known` is the header when reading on after a cursor. */
   const read = (from: { readonly bytes: number; readonly line: number }, known: ReadonlyArray<string> | undefined) =>
     Stream.suspend(() => {
@@ -197,6 +196,10 @@ export const csv = <A, I>(options: FileOptions<A, I> & { readonly delimiter?: st
     schema: options.schema
   })
 }
+
+/** The `SourceError` of the file source `name` reading `path`: `<path>: <message>`. */
+const fileError = (name: string, path: string) => (message: string, cause?: unknown): SourceError =>
+  new SourceError({ source: name, message: `${path}: ${message}`, ...(cause === undefined ? {} : { cause }) })
 
 /** Where a file source stands after a record: the file offset after it, its last line, and its text (to check the file is unchanged). */
 interface LineCursor {
@@ -290,8 +293,7 @@ export const json = <A, I>(options: FileOptions<A, I>): Source<A> => {
  */
 export const jsonLines = <A, I>(options: FileOptions<A, I>): Source<A> => {
   const name = options.name ?? "source"
-  const sourceError = (message: string, cause?: unknown) =>
-    new SourceError({ source: name, message: `${options.path}: ${message}`, ...(cause === undefined ? {} : { cause }) })
+  const sourceError = fileError(name, options.path)
   const toRecord = (line: string, number: number, bytes: number): Option.Option<SourceRecord> => {
     if (line.trim().length === 0) return Option.none()
     const cursor: LineCursor = { bytes, line: number, last: line }

@@ -30,7 +30,7 @@ import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import type { Problem, VerifyReport } from "./results.js"
-import { at, readWindow, type Values, type WindowRecords } from "./verifyWindow.js"
+import { at, readResumes, readWindow, type Values, type WindowRecords } from "./verifyWindow.js"
 
 const maxProblems = 1000
 const windowRecords = 20_000
@@ -172,6 +172,7 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
       }
       report.payload(`runs ${runId}`, run.config_json, run.config_hash, null, "configuration")
       const links = yield* sql<LinkDb>`SELECT seq, kind, records, batch_hash, chain_hash FROM audit_chain WHERE run_id = ${runId} ORDER BY seq`
+      const resumes = yield* readResumes(sql, runId)
       const nodes = yield* sql<{ readonly node_id: string; readonly kind: string }>`SELECT node_id, kind FROM nodes WHERE run_id = ${runId}`
       const kinds = { gates: new Set(nodes.filter((n) => n.kind === "gate").map((n) => n.node_id)), transforms: new Set(nodes.filter((n) => n.kind === "transform").map((n) => n.node_id)) }
 
@@ -196,7 +197,7 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
         while (end < links.length && (records === 0 || records + num(links[end]!.records) <= windowRecords)) records += num(links[end++]!.records)
         const lo = num(links[start]!.seq)
         const hi = num(links[end - 1]!.seq)
-        const w = yield* readWindow(sql, run, lo, hi)
+        const w = yield* readWindow(sql, run, lo, hi, resumes)
         checkWindow(w, run, kinds, report)
         for (const link of links.slice(start, end)) {
           const seq = num(link.seq)
@@ -219,7 +220,7 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
         start = end
       }
       // A run recorded before the chain existed: its records are in no link; check their hashes and outcomes.
-      if (links.length === 0) checkWindow(yield* readWindow(sql, run, 0, 0), run, kinds, report)
+      if (links.length === 0) checkWindow(yield* readWindow(sql, run, 0, 0, []), run, kinds, report)
       const unchained = yield* sql<{ readonly t: string; readonly n: number }>`
         SELECT 'rows' AS t, count(*) AS n FROM rows WHERE run_id = ${runId} AND chain_seq IS NULL
         UNION ALL SELECT 'node_states', count(*) FROM node_states WHERE run_id = ${runId} AND chain_seq IS NULL

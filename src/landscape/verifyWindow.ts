@@ -86,7 +86,14 @@ const seqOf = (table: Table, r: Values) => num(r[Chain.columns[table].length] as
  * The records of links `lo..hi` with their facts; with `lo` = `hi` = 0, the records of a run
  * recorded before the chain (schema 0003), which are in no link (no facts then).
  */
-export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, hi: number): Effect.Effect<WindowRecords, SqlError.SqlError> =>
+export const readWindow = (
+  sql: SqlClient.SqlClient,
+  run: RunDbRow,
+  lo: number,
+  hi: number,
+  /** The run's resumes (`readResumes`), read once per `verify`. */
+  resumes: ReadonlyArray<ResumeDbRow>
+): Effect.Effect<WindowRecords, SqlError.SqlError> =>
   Effect.gen(function* () {
     const runId = run.run_id
     const dialect = dialectOf(sql)
@@ -132,7 +139,6 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
       if (byKind === undefined) writers.set(seq, byKind = {})
       return (byKind[kind] ??= new Chain.FactWriter())
     }
-    const resumes = lo === 0 && hi === 0 ? [] : yield* sql<ResumeDbRow>`SELECT * FROM run_resumes WHERE run_id = ${runId} ORDER BY attempt`
     if (lo <= 1 && 1 <= hi) {
       // A resumed run's first owner is kept by its first resume (the resuming process owns it now).
       const first = resumes[0]
@@ -222,7 +228,7 @@ export const readWindow = (sql: SqlClient.SqlClient, run: RunDbRow, lo: number, 
   })
 
 /** A resume as stored (`run_resumes`, schema 0007). */
-interface ResumeDbRow {
+export interface ResumeDbRow {
   readonly attempt: number
   readonly position: number
   readonly resumed_at: number
@@ -241,3 +247,7 @@ interface ResumeDbRow {
 /** An end fact's values, its last `numbers` columns as numbers. */
 const normalizeEnd = (r: ReadonlyArray<unknown>, numbers: number): ReadonlyArray<Chain.Value> =>
   r.map((x, i) => (x !== null && typeof x !== "number" && i >= r.length - numbers ? Number(x) : x)) as ReadonlyArray<Chain.Value>
+
+/** The run's resumes, in order (none for a run never resumed). */
+export const readResumes = (sql: SqlClient.SqlClient, runId: string): Effect.Effect<ReadonlyArray<ResumeDbRow>, SqlError.SqlError> =>
+  sql<ResumeDbRow>`SELECT * FROM run_resumes WHERE run_id = ${runId} ORDER BY attempt`

@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Cause, Duration, Effect, Exit, Schedule } from "effect"
+import { Cause, Duration, Effect, Exit, Predicate, Schedule } from "effect"
 import type { RunCheckpoint } from "../../Landscape.js"
 import type { Progress, RunOptions, RunSummary } from "../../Orchestrator.js"
 import type { SinkDetails } from "../../Sink.js"
@@ -32,10 +32,8 @@ export interface Start {
   readonly position: number
   /** Source indexes this attempt does not process (recorded by the attempt before, closed by the resume). */
   readonly skip: ReadonlySet<number>
-  /** Each sink's checkpoint, to continue its output (a resumed run). */
-  readonly resumeSinks: Readonly<Record<string, SinkDetails>> | undefined
-  /** The source's cursor at the checkpoint (a resumed run whose source can read on from it, `Source.recordsAfter`). */
-  readonly sourceCursor: unknown
+  /** A resumed run: its checkpoint's `state` (see {@link CheckpointState}), to continue the sinks' output and the source. */
+  readonly state: unknown
   /** Milliseconds the run ran before this attempt (the attempts before it, summed). */
   readonly durationBeforeMs: number
 }
@@ -51,6 +49,23 @@ const messageOf = (cause: Cause.Cause<unknown>): string =>
 
 const statusOf = (exit: Exit.Exit<unknown, unknown>): Exclude<RunStatus, "running"> =>
   Exit.isSuccess(exit) ? "completed" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"
+
+/**
+ * What a run's checkpoint keeps besides its position and counts: each sink's checkpoint (what its
+ * writer's `checkpoint` returned at the last committed batch) and the source's cursor there.
+ */
+interface CheckpointState {
+  readonly sinks?: Readonly<Record<string, SinkDetails>>
+  readonly source?: unknown
+}
+
+/** A stored checkpoint state as {@link CheckpointState} (a missing or malformed part is left out). */
+const stateOf = (state: unknown): CheckpointState => {
+  if (!Predicate.isRecord(state)) return {}
+  const sinks: Record<string, SinkDetails> = {}
+  if (Predicate.isRecord(state.sinks)) for (const [name, details] of Object.entries(state.sinks)) if (Predicate.isRecord(details)) sinks[name] = details
+  return { ...(Predicate.isRecord(state.sinks) ? { sinks } : {}), ...(state.source === undefined ? {} : { source: state.source }) }
+}
 
 /** Fresh counts for a new run of `ctx`'s plan. */
 export const emptyCounts = (ctx: RunContext): Commit.Counts => ({
@@ -77,9 +92,10 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
         yield* phase("registering")
         yield* landscape.registerNodes(plan.nodes(runId))
       }
+      const resumed = stateOf(start.state)
       const ops = yield* Operations.open(ctx, () => counts.read, {
-        ...(start.resumeSinks === undefined ? {} : { sinks: start.resumeSinks }),
-        sourceCursor: start.sourceCursor
+        ...(resumed.sinks === undefined ? {} : { sinks: resumed.sinks }),
+        sourceCursor: resumed.source
       })
       const checkpointAt = (position: number, c: Commit.Counts, cursor: unknown): RunCheckpoint => ({
         _tag: "RunCheckpoint",
@@ -90,9 +106,9 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
         rowsQuarantined: c.quarantined,
         rowsFailed: c.failed,
         rowsPerSink: { ...c.perSink },
-        state: { sinks: ops.checkpoint().sinks, ...(cursor === undefined ? {} : { source: cursor }) }
+        state: { sinks: ops.checkpoint().sinks, ...(cursor === undefined ? {} : { source: cursor }) } satisfies CheckpointState
       })
-      const first = checkpointAt(start.position, counts, start.sourceCursor)
+      const first = checkpointAt(start.position, counts, resumed.source)
       yield* start.attempt === 1 ? landscape.checkpoints.begin(first, clock.unsafeCurrentTimeMillis()) : landscape.checkpoints.write(first, clock.unsafeCurrentTimeMillis())
       yield* Effect.forkScoped(landscape.heartbeat(runId).pipe(
         Effect.catchAll(ctx.fatal.report),
