@@ -141,16 +141,19 @@ const definitionError = (pipeline: string, message: string) => new PipelineDefin
  * Records a distributed run of `pipeline`: the run (`running`, kept alive by its workers'
  * heartbeats), its nodes and `options.partitions` pending partitions, and emits `RunStarted`. The
  * run's span (`sightline.run`) ends here; workers continue its trace. Fails with
- * `PipelineDefinitionError` before recording anything when a sink is not resumable or the
- * partition count is not a positive integer, with `LandscapeError` when the Landscape cannot be written.
+ * `PipelineDefinitionError` before recording anything when a sink is not resumable, the
+ * partition count is not a positive integer, or the pipeline has an aggregation, with `LandscapeError` when the Landscape cannot be written.
  *
  * @since 0.3.0
  */
 export const start = <R>(pipeline: Pipeline<R>, options: StartOptions): Effect.Effect<Started, LandscapeError | PipelineDefinitionError, Landscape | Telemetry> =>
   Effect.gen(function* () {
     const plan = yield* Plan.make(pipeline)
+    const aggregation = plan.steps.find((s) => s.step._tag === "Aggregate")
     const problem = !Number.isInteger(options.partitions) || options.partitions < 1
       ? `a distributed run needs a positive whole number of partitions, not ${options.partitions}`
+      : aggregation !== undefined
+      ? `the aggregation "${aggregation.step.name}" needs every row in one process; a distributed run's workers each see one partition (run it with Orchestrator.run)`
       : describeSinks(plan)
     if (problem !== undefined) return yield* definitionError(plan.pipeline, problem)
     const landscape = yield* Landscape

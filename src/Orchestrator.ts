@@ -215,7 +215,8 @@ const resumePlanned = Effect.fn("sightline.run")(function* (pipeline: Pipeline<u
     position: from.position,
     skip: new Set(resumed.skipped),
     state: from.state,
-    durationBeforeMs: resumed.previous.durationMs ?? 0
+    durationBeforeMs: resumed.previous.durationMs ?? 0,
+    closedBatches: new Set(resumed.closedBatches)
   })
 })
 

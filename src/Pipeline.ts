@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Duration, type Effect, Pipeable, Predicate, Schedule, Schema } from "effect"
+import { Cause, Duration, Effect, Option, Pipeable, Predicate, Schedule, Schema } from "effect"
 import { isSink, type Sink } from "./Sink.js"
 import type { Source } from "./Source.js"
 
@@ -181,6 +181,63 @@ export interface Fork<in A, out Route extends string, out E = never, out R = nev
 }
 
 /**
+ * When an aggregation flushes its open batch. Each trigger given is watched; the first to fire
+ * wins and its name is recorded with the batch (`batches.trigger_reason`, a {@link TriggerReason}).
+ * The end of the source always flushes what is left (`end_of_source`), so an aggregation with no
+ * trigger batches the whole source.
+ *
+ * @since 0.4.0
+ */
+export interface Trigger<in A> {
+  /** Flush once the batch holds this many rows (an integer ≥ 1). */
+  readonly count?: number
+  /**
+   * Flush this long after the batch's first row was buffered, whether or not another row arrives:
+   * a timer on the engine's `Clock` (the seed system checks its time-out only when the next row
+   * comes, so a quiet source held a batch forever).
+   */
+  readonly timeout?: Duration.DurationInput
+  /** Flush when this returns `true` for the batch so far (checked after each row is added; a throw fails the batch). */
+  readonly condition?: (batch: ReadonlyArray<A>) => boolean
+}
+
+/** Why a batch was flushed, as recorded. @since 0.4.0 */
+export type TriggerReason = "count" | "timeout" | "condition" | "end_of_source"
+
+/**
+ * A step that takes rows in batches (see {@link Trigger}) and applies `apply` to each batch at once:
+ * per-hour statistics, one LLM request for many rows. Rows wait in the engine's buffer (their
+ * tokens are members of an open batch, `batch_members`, with no outcome yet: `buffered`) and go
+ * into the run's checkpoint with it, so a resumed run still flushes them. The flush is one node
+ * state (on the batch's first member's token: the calls `apply` makes hang off it, so every member
+ * is attributable to them through its batch) and one `TransformCompleted`, its input hash the hash
+ * of the members' hashes in order. Each member ends `consumed_in_batch`, and:
+ *
+ * - `output: "single"` ({@link makeAggregate}): `apply` returns one row, which continues through
+ *   the steps after as a new token whose parents are the members (it belongs to the first member's row);
+ * - `output: "passthrough"` ({@link makeBatched}): `apply` returns one row per member, in order,
+ *   and each continues as a child token of its member.
+ *
+ * A failure (after the step's {@link Retry}) quarantines every member with its reason. Batches
+ * are filled in source order, and flushed once the source rows that fill them are committed, so a
+ * count-triggered batch holds the same rows in every run (a timeout depends on timing, by nature).
+ * Not supported by `DistributedRun`: each worker would batch only its own partition.
+ *
+ * @since 0.4.0
+ */
+export interface Aggregate<in In, out Out, out E = never, out R = never, out Name extends string = string> {
+  readonly _tag: "Aggregate"
+  readonly name: Name
+  readonly config: unknown
+  readonly trigger: Trigger<In>
+  readonly output: "single" | "passthrough"
+  /** The batch's rows in source order, to its output rows (one for `single`, one per member for `passthrough`). */
+  readonly apply: (batch: ReadonlyArray<In>) => Effect.Effect<ReadonlyArray<Out>, E, R>
+  /** How a failed flush is retried (see {@link Retry}); none when `undefined`. */
+  readonly retry?: Retry | undefined
+}
+
+/**
  * What the quarantine sink receives for each row that could not be processed.
  *
  * @since 0.1.0
@@ -204,6 +261,7 @@ export type Step =
   | Expand<never, unknown, unknown, unknown>
   | Gate<never, string, unknown, unknown>
   | Fork<never, string, unknown, unknown>
+  | Aggregate<never, unknown, unknown, unknown>
 
 /**
  * What a combinator asks of the builder when the node it adds has a name that is already taken (or
@@ -311,6 +369,18 @@ export const gate = <A, Route extends string, E, R2, N extends string>(step: Gat
   self: Builder<A, Routes, R, Names> & NewName<N, Names>
 ): Builder<A, Routes | Route, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
 
+/**
+ * Appends an aggregation (see {@link Aggregate}): the steps after it receive its output rows. Its
+ * name must be new in the pipeline.
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const aggregate = <A, B, E, R2, N extends string>(step: Aggregate<A, B, E, R2, N>) =>
+<Routes extends string, R, Names extends string>(
+  self: Builder<A, Routes, R, Names> & NewName<N, Names>
+): Builder<B, Routes, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
+
 /** Any sink, whatever its row type: a constraint that does not steer the inference of `A` (`Sink.jsonLines()` stays `Sink<unknown>`). */
 interface AnySink {
   readonly _tag: "Sink"
@@ -411,3 +481,57 @@ export const makeFork = <A, const Route extends string, E = never, R = never, co
   evaluate: (row: A) => Effect.Effect<ReadonlyArray<Route | typeof Continue>, E, R>,
   options: { readonly config?: unknown; readonly retry?: Retry } = {}
 ): Fork<A, Route, E, R, N> => ({ _tag: "Fork", name, config: options.config ?? { routes }, routes, evaluate, retry: options.retry })
+
+/** The trigger as recorded in the run's configuration: a function enters as `true` (its code has no JSON form). */
+const triggerConfig = (trigger: Trigger<never>) => ({
+  ...(trigger.count === undefined ? {} : { count: trigger.count }),
+  // An invalid duration is named by `Orchestrator.run` (`PipelineDefinitionError`), not thrown here.
+  ...(trigger.timeout === undefined ? {} : {
+    timeoutMs: Option.getOrElse(Option.map(Duration.decodeUnknown(trigger.timeout), Duration.toMillis), () => String(trigger.timeout))
+  }),
+  ...(trigger.condition === undefined ? {} : { condition: true })
+})
+
+/**
+ * Builds an aggregation that makes one row of each batch (`output: "single"`, see {@link Aggregate}).
+ * The recorded configuration is `{ trigger, output, ...config }` (a trigger's timeout in ms).
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const makeAggregate = <In, Out, E = never, R = never, const N extends string = string>(
+  name: N,
+  options: { readonly trigger: Trigger<In>; readonly config?: Readonly<Record<string, unknown>>; readonly retry?: Retry },
+  apply: (batch: ReadonlyArray<In>) => Effect.Effect<Out, E, R>
+): Aggregate<In, Out, E, R, N> => ({
+  _tag: "Aggregate",
+  name,
+  config: { trigger: triggerConfig(options.trigger), output: "single", ...options.config },
+  trigger: options.trigger,
+  output: "single",
+  apply: (batch) => Effect.map(apply(batch), (row) => [row]),
+  retry: options.retry
+})
+
+/**
+ * Builds an aggregation that passes its members through (`output: "passthrough"`, see
+ * {@link Aggregate}): `apply` returns one row per member, in order (any other length fails the
+ * batch). For work that is cheaper in bulk but whose result is per row: one LLM request
+ * classifying many rows, one HTTP call looking many up.
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const makeBatched = <In, Out, E = never, R = never, const N extends string = string>(
+  name: N,
+  options: { readonly trigger: Trigger<In>; readonly config?: Readonly<Record<string, unknown>>; readonly retry?: Retry },
+  apply: (batch: ReadonlyArray<In>) => Effect.Effect<ReadonlyArray<Out>, E, R>
+): Aggregate<In, Out, E, R, N> => ({
+  _tag: "Aggregate",
+  name,
+  config: { trigger: triggerConfig(options.trigger), output: "passthrough", ...options.config },
+  trigger: options.trigger,
+  output: "passthrough",
+  apply,
+  retry: options.retry
+})

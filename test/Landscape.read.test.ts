@@ -83,6 +83,7 @@ eachBackend((backend) => {
         expect(t.tokens).toEqual([{
           tokenId: e.token.tokenId,
           parents: [],
+          rowId: e.row.rowId,
           path: [{ node: "normalize", status: "completed" }, { node: "size", status: "completed" }],
           outcome: expect.objectContaining({ outcome: "routed", sink: "small" })
         }])

@@ -37,8 +37,11 @@ export const kinds = [
   "state",
   "routing",
   "call",
+  "batch",
+  "batch_member",
   "state_end",
   "token_end",
+  "batch_end",
   "operation_end",
   "run_end",
   "run_resume"
@@ -47,7 +50,7 @@ export const kinds = [
 export type FactKind = typeof kinds[number]
 
 /** Kinds that record an update of an earlier record: sorted by primary key within a batch. */
-const updates: ReadonlySet<FactKind> = new Set(["state_end", "token_end", "operation_end"])
+const updates: ReadonlySet<FactKind> = new Set(["state_end", "token_end", "batch_end", "operation_end"])
 
 export type Value = string | number | null
 
@@ -167,7 +170,10 @@ export const columns = {
   state: ["state_id", "token_id", "node_id", "step_index", "attempt", "status", "input_hash", "output_hash", "error_json", "started_at", "completed_at", "duration_ms"],
   routing: ["routing_id", "state_id", "token_id", "destination", "destination_node_id", "created_at"],
   call: ["call_id", "node_id", "state_id", "operation_id", "call_type", "status", "request_hash", "response_hash", "attributes_json", "error", "latency_ms", "created_at"],
+  batch: ["batch_id", "node_id", "created_at"],
+  batch_member: ["batch_id", "token_id", "ordinal"],
   state_end: ["state_id", "status", "output_hash", "error_json", "completed_at", "duration_ms"],
+  batch_end: ["batch_id", "status", "trigger_reason", "state_id", "flushed_at"],
   token_end: ["token_id", "outcome", "sink_node_id", "completed_at"],
   operation_end: ["operation_id", "status", "details_json", "error", "completed_at", "duration_ms"]
 } as const
@@ -186,7 +192,9 @@ export const numericColumns = {
   token_parent: ["ordinal", "chain_seq"],
   state: ["step_index", "attempt", "started_at", "completed_at", "duration_ms", "chain_seq", "end_seq"],
   routing: ["created_at", "chain_seq"],
-  call: ["latency_ms", "created_at", "chain_seq", "purged_at"]
+  call: ["latency_ms", "created_at", "chain_seq", "purged_at"],
+  batch: ["created_at", "chain_seq", "end_seq"],
+  batch_member: ["ordinal", "chain_seq"]
 } as const
 
 /** The stored columns of each kind of record that the chain covers (payloads by hash only). */
@@ -259,6 +267,9 @@ export const facts = {
     readonly sinkNodeId: string | null
     readonly completedAt: number | null
   }) => fact("token", [t.tokenId, t.rowId, t.createdAt, t.outcome, t.sinkNodeId, t.completedAt]),
+  /** A batch's end (`batches`, schema 0009). */
+  batchEnd: (b: { readonly batchId: string; readonly status: string; readonly trigger: string | null; readonly stateId: string | null; readonly flushedAt: number | null }) =>
+    fact("batch_end", [b.batchId, b.status, b.trigger, b.stateId, b.flushedAt]),
   tokenEnd: (t: { readonly tokenId: string; readonly outcome: string; readonly sinkNodeId: string | null; readonly completedAt: number | null }) =>
     fact("token_end", [t.tokenId, t.outcome, t.sinkNodeId, t.completedAt]),
   state: (s: {

@@ -14,7 +14,7 @@ import type { CallStatus, CallType, RunStatus } from "../TelemetryEvent.js"
 import { num, numOrNull, parseJson, payload } from "./decode.js"
 import { type Dialect, dialectOf, jsonArrayAgg, placeholders } from "./dialect.js"
 import type { NodeKind, TokenOutcome } from "./records.js"
-import type { CallView, Explanation, ExplainRequest, OutcomeView, StateView, Trace } from "./results.js"
+import type { BatchView, CallView, Explanation, ExplainRequest, OutcomeView, StateView, Trace } from "./results.js"
 
 interface TokenRowDb {
   readonly token_id: string
@@ -100,7 +100,10 @@ const explainStatement = (dialect: Dialect, where: string) => placeholders(diale
     FROM routing_events re WHERE re.token_id = tok.token_id) AS routing_json,
   (SELECT ${jsonArrayAgg(dialect, `c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
       c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord`)}
-    FROM node_states s JOIN calls c ON c.state_id = s.state_id WHERE s.token_id = tok.token_id) AS calls_json
+    FROM node_states s JOIN calls c ON c.state_id = s.state_id WHERE s.token_id = tok.token_id) AS calls_json,
+  (SELECT ${jsonArrayAgg(dialect, `b.batch_id, b.node_id, b.status, b.trigger_reason, m.ordinal, b.state_id,
+      (SELECT count(*) FROM batch_members m2 WHERE m2.batch_id = b.batch_id)`)}
+    FROM batch_members m JOIN batches b ON b.batch_id = m.batch_id WHERE m.token_id = tok.token_id) AS batch_json
   FROM (SELECT ${tokenColumns}, ru.pipeline, ru.status AS run_status FROM rows r JOIN tokens t ON t.row_id = r.row_id JOIN runs ru ON ru.run_id = r.run_id
     ${where} ORDER BY t.chain_seq, t.chain_ord LIMIT 1) tok`)
 
@@ -117,7 +120,11 @@ type Found = TokenRowDb & {
   readonly states_json: string
   readonly routing_json: string
   readonly calls_json: string
+  readonly batch_json: string
 }
+
+/** A token's batch as aggregated: id, node, status, trigger, ordinal, flush state, size. */
+type BatchTuple = readonly [string, string, BatchView["status"], BatchView["trigger"], number, string | null, number]
 
 /** Compares tuples by the numbers at `keys`, in turn. */
 const byKeys = (...keys: ReadonlyArray<number>) => (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>): number => {
@@ -129,7 +136,7 @@ const byKeys = (...keys: ReadonlyArray<number>) => (a: ReadonlyArray<unknown>, b
 }
 
 /** The token's states in order, each with its routing decisions and calls (in theirs). */
-const statesOf = (found: Found, nodes: ReadonlyMap<string, Node>): Array<StateView> => {
+const statesOf = (found: Pick<Found, "states_json" | "routing_json" | "calls_json">, nodes: ReadonlyMap<string, Node>): Array<StateView> => {
   const nameOf = (id: string) => nodes.get(id)?.name ?? id
   const views = new Map<string, StateView & { routing: Array<StateView["routing"][number]>; calls: Array<CallView> }>()
   for (const s of (JSON.parse(found.states_json) as Array<StateTuple>).sort(byKeys(2, 3, 8))) {
@@ -192,12 +199,28 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
       ? sql.unsafe<Found>(statements.byRow, [request.rowId, request.runId])
       : sql.unsafe<Found>(statements.byIndex, [request.runId, request.rowIndex])
 
-  /** One statement, and a second for the run's nodes the first time the run is explained. */
+  const flushStatement = placeholders(dialectOf(sql), `SELECT
+  (SELECT ${jsonArrayAgg(dialectOf(sql), `s.state_id, s.node_id, s.step_index, s.attempt, s.status, s.input_hash, s.output_hash, s.error_json,
+      s.started_at, s.completed_at, s.duration_ms`)} FROM node_states s WHERE s.state_id = ?) AS states_json,
+  '[]' AS routing_json,
+  (SELECT ${jsonArrayAgg(dialectOf(sql), `c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
+      c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord`)} FROM calls c WHERE c.state_id = ?) AS calls_json`)
+  /** The token's batch, with its flush's state and calls (one more statement, for a token that was buffered). */
+  const batchOf = (found: Found, nodes: ReadonlyMap<string, Node>): Effect.Effect<BatchView | undefined, SqlError.SqlError> => {
+    const [tuple] = JSON.parse(found.batch_json) as Array<BatchTuple>
+    if (tuple === undefined) return Effect.succeed(undefined)
+    const [batchId, nodeId, status, trigger, ordinal, stateId, size] = tuple
+    const view = (flush: StateView | null): BatchView => ({ batchId, node: nameOf(nodes, nodeId), status, trigger, ordinal: num(ordinal), size: num(size), flush })
+    if (stateId === null) return Effect.succeed(view(null))
+    return Effect.map(sql.unsafe<Pick<Found, "states_json" | "routing_json" | "calls_json">>(flushStatement, [stateId, stateId]), ([flush]) => view(flush === undefined ? null : statesOf(flush, nodes)[0] ?? null))
+  }
+
+  /** One statement (two for a token buffered into a batch), and one more for the run's nodes the first time the run is explained. */
   const explain = (request: ExplainRequest): Effect.Effect<Option.Option<Explanation>, SqlError.SqlError> =>
     Effect.flatMap(findToken(request), ([found]) =>
       found === undefined
         ? Effect.succeedNone
-        : Effect.map(nodesOf(request.runId), (nodes) =>
+        : Effect.flatMap(nodesOf(request.runId), (nodes) => Effect.map(batchOf(found, nodes), (batch) =>
           Option.some({
             run: { runId: request.runId, pipeline: found.pipeline, status: found.run_status },
             row: {
@@ -210,8 +233,9 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
             },
             token: { tokenId: found.token_id, createdAt: num(found.token_created_at) },
             states: statesOf(found, nodes),
+            ...(batch === undefined ? {} : { batch }),
             outcome: outcomeOf(found, found.run_status, nodes)
-          } satisfies Explanation)))
+          } satisfies Explanation))))
 
   const trace = (request: { readonly runId: string; readonly rowId: string }): Effect.Effect<Option.Option<Trace>, SqlError.SqlError> =>
     Effect.gen(function* () {
@@ -220,8 +244,26 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
       const run = yield* runOf(request.runId)
       if (row === undefined || Option.isNone(run)) return Option.none()
       const nodes = yield* nodesOf(request.runId)
-      const tokens = yield* sql<{ readonly token_id: string; readonly outcome: TokenOutcome | null; readonly sink_node_id: string | null; readonly completed_at: number | null }>`
-        SELECT token_id, outcome, sink_node_id, completed_at FROM tokens WHERE row_id = ${row.row_id} ORDER BY chain_seq, chain_ord`
+      type TokenDb = {
+        readonly token_id: string
+        readonly row_id: string
+        readonly outcome: TokenOutcome | null
+        readonly sink_node_id: string | null
+        readonly completed_at: number | null
+      }
+      const tokens = [...yield* sql<TokenDb>`
+        SELECT token_id, row_id, outcome, sink_node_id, completed_at FROM tokens WHERE row_id = ${row.row_id} ORDER BY chain_seq, chain_ord`]
+      // Tokens of other rows made from these (a batch's output) and all made from those in turn.
+      let frontier = tokens.filter((t) => t.outcome === "consumed_in_batch").map((t) => t.token_id)
+      while (frontier.length > 0) {
+        const seen = new Set(tokens.map((t) => t.token_id))
+        const made = (yield* sql<TokenDb>`
+          SELECT DISTINCT t.token_id, t.row_id, t.outcome, t.sink_node_id, t.completed_at, t.chain_seq, t.chain_ord FROM token_parents p
+          JOIN tokens t ON t.token_id = p.token_id WHERE p.parent_token_id IN ${sql.in(frontier)}
+          ORDER BY t.chain_seq, t.chain_ord`).filter((t) => !seen.has(t.token_id))
+        tokens.push(...made)
+        frontier = made.map((t) => t.token_id)
+      }
       const states = tokens.length === 0 ? [] : yield* sql<{ readonly token_id: string; readonly node_id: string; readonly status: string }>`
         SELECT token_id, node_id, status FROM node_states WHERE token_id IN ${sql.in(tokens.map((t) => t.token_id))} ORDER BY step_index, attempt, started_at`
       const links = tokens.length === 0 ? [] : yield* sql<{ readonly token_id: string; readonly parent_token_id: string }>`
@@ -231,6 +273,7 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
         row: { rowId: row.row_id, rowIndex: num(row.row_index), dataHash: row.source_data_hash },
         tokens: tokens.map((t) => ({
           tokenId: t.token_id,
+          rowId: t.row_id,
           parents: links.filter((l) => l.token_id === t.token_id).map((l) => l.parent_token_id),
           path: states.filter((s) => s.token_id === t.token_id).map((s) => ({ node: nameOf(nodes, s.node_id), status: s.status })),
           outcome: outcomeOf(t, run.value.status, nodes)

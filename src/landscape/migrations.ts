@@ -435,5 +435,39 @@ export const migrations = Migrator.fromRecord({
       `CREATE TRIGGER tokens_one_outcome BEFORE UPDATE OF outcome ON tokens FOR EACH ROW EXECUTE FUNCTION sightline_tokens_one_outcome()`,
       ...tokenParents
     ]
-  })
+  }),
+  /**
+   * Aggregations (issue 12): `batches`, one per batch an aggregation opened, `open` until it is
+   * flushed or fails (`end_seq`: the link that recorded its end, as for node states); and
+   * `batch_members`, the tokens buffered into it in order. A token is a member of one batch at
+   * most (unique index). A member of an open batch has no outcome yet: it is `buffered`.
+   */
+  "0009_batches": statements(
+    `CREATE TABLE batches (
+      batch_id TEXT PRIMARY KEY,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      node_id TEXT NOT NULL REFERENCES nodes (node_id),
+      status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'flushed', 'failed')),
+      trigger_reason TEXT CHECK (trigger_reason IN ('count', 'timeout', 'condition', 'end_of_source')),
+      state_id TEXT REFERENCES node_states (state_id),
+      created_at BIGINT NOT NULL,
+      flushed_at BIGINT,
+      chain_seq INTEGER,
+      chain_ord INTEGER,
+      end_seq INTEGER
+    )`,
+    `CREATE INDEX batches_chain ON batches (run_id, chain_seq, chain_ord)`,
+    `CREATE INDEX batches_end ON batches (run_id, end_seq) WHERE end_seq IS NOT NULL`,
+    `CREATE TABLE batch_members (
+      batch_id TEXT NOT NULL REFERENCES batches (batch_id),
+      token_id TEXT NOT NULL REFERENCES tokens (token_id),
+      ordinal INTEGER NOT NULL,
+      run_id TEXT NOT NULL REFERENCES runs (run_id),
+      chain_seq INTEGER,
+      chain_ord INTEGER,
+      PRIMARY KEY (batch_id, ordinal)
+    )`,
+    `CREATE UNIQUE INDEX batch_members_token ON batch_members (token_id)`,
+    `CREATE INDEX batch_members_chain ON batch_members (run_id, chain_seq, chain_ord)`
+  )
 })

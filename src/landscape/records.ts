@@ -120,6 +120,55 @@ export interface RecordBatch {
   readonly outcomes: ReadonlyArray<TokenEnd>
   /** Tokens besides each row's first: children of an expansion or a fork, with their parents. Default none. */
   readonly tokens?: ReadonlyArray<TokenRecord>
+  /** Aggregation batches opened (their first member buffered). Default none. */
+  readonly batches?: ReadonlyArray<BatchRecord>
+  /** Tokens buffered into a batch (written after the tokens and batches they refer to). Default none. */
+  readonly batchMembers?: ReadonlyArray<BatchMemberRecord>
+  /** Batches flushed or failed (written after the node states they refer to). Default none. */
+  readonly batchEnds?: ReadonlyArray<BatchEnd>
+}
+
+/**
+ * An aggregation's batch (`Pipeline.Aggregate`), recorded when its first member is buffered:
+ * `open` until it is flushed (or fails).
+ *
+ * @since 0.4.0
+ */
+export interface BatchRecord {
+  readonly batchId: string
+  readonly runId: string
+  /** The aggregation's node. */
+  readonly nodeId: string
+  readonly createdAt: number
+}
+
+/**
+ * A token buffered into a batch: its place in the batch (`ordinal`, from 0, source order). A token
+ * is a member of at most one batch (a unique index). While its batch is open the token has no
+ * outcome (it is `buffered`); when the batch flushes it ends `consumed_in_batch`.
+ *
+ * @since 0.4.0
+ */
+export interface BatchMemberRecord {
+  readonly batchId: string
+  readonly tokenId: string
+  readonly ordinal: number
+  readonly runId: string
+}
+
+/**
+ * How a batch ended: `flushed` (its node state completed), or `failed` (the flush failed, its
+ * members quarantined; or a resume found its flush begun and never committed, its members failed).
+ * `trigger` is what fired (`null` for a batch a resume closed); `stateId` the flush's node state.
+ *
+ * @since 0.4.0
+ */
+export interface BatchEnd {
+  readonly batchId: string
+  readonly status: "flushed" | "failed"
+  readonly trigger: "count" | "timeout" | "condition" | "end_of_source" | null
+  readonly stateId: string | null
+  readonly flushedAt: number
 }
 
 /**
@@ -364,6 +413,12 @@ export interface ResumedRun {
    * are not processed again, so no external call is made twice.
    */
   readonly skipped: ReadonlyArray<number>
+  /**
+   * Aggregation batches left open whose flush had begun (a node state of the aggregation on the
+   * batch's first member): closed `failed` with their members, since the flush's calls may have
+   * been made; the engine does not restore them from the checkpoint. Other open batches stay open.
+   */
+  readonly closedBatches: ReadonlyArray<string>
   readonly previous: {
     readonly status: RunStatus
     readonly error: string | null

@@ -106,17 +106,44 @@ export interface Explanation {
   }
   readonly token: { readonly tokenId: string; readonly createdAt: number }
   readonly states: ReadonlyArray<StateView>
+  /**
+   * The aggregation batch the token was buffered into (`batch_members`), when it was: the batch,
+   * the token's place in it (`ordinal`, from 0, of `size`), how it ended (`open` while buffered)
+   * and what triggered its flush, and the flush's node state with its calls (on the batch's first
+   * member; for every member the calls the batch made on its behalf). Absent for other tokens.
+   */
+  readonly batch?: BatchView
   readonly outcome: OutcomeView
 }
 
-/** Forward lineage of one source row: every token of it and where each ended. @since 0.1.0 */
+/** A token's aggregation batch, as `explain` shows it. @since 0.4.0 */
+export interface BatchView {
+  readonly batchId: string
+  readonly node: string
+  readonly status: "open" | "flushed" | "failed"
+  readonly trigger: "count" | "timeout" | "condition" | "end_of_source" | null
+  readonly ordinal: number
+  readonly size: number
+  /** The flush's node state (its last attempt) with its calls; `null` while the batch is open. */
+  readonly flush: StateView | null
+}
+
+/**
+ * Forward lineage of one source row: every token of it and where each ended, and the tokens made
+ * from them elsewhere (an aggregation's output belongs to its batch's first member's row), in the
+ * order they were recorded.
+ *
+ * @since 0.1.0
+ */
 export interface Trace {
   readonly runId: string
   readonly row: { readonly rowId: string; readonly rowIndex: number; readonly dataHash: string }
   readonly tokens: ReadonlyArray<{
     readonly tokenId: string
-    /** Tokens this one came from (forks and joins; empty for a row's first token). */
+    /** Tokens this one came from (expansions, forks, aggregations; empty for a row's first token). */
     readonly parents: ReadonlyArray<string>
+    /** The row the token belongs to: this row's id, or another's for the output of a batch this row's token joined. */
+    readonly rowId: string
     /** The nodes it went through, in order, with each state's status. */
     readonly path: ReadonlyArray<{ readonly node: string; readonly status: string }>
     readonly outcome: OutcomeView

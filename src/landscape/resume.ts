@@ -12,6 +12,9 @@
  *   left open is closed `failed`: node states and operations still `running` (a run that failed
  *   on a Landscape error may leave some), and the tokens of rows recorded early by an external
  *   call that no batch committed. Those rows are not processed again: their call is not made twice.
+ *   Likewise an aggregation's batch whose flush had begun (its node state recorded, perhaps with
+ *   calls) is closed `failed` with its members; the members of the other open batches stay
+ *   buffered, and the engine restores those batches from the checkpoint.
  *   How the run had ended is kept in `run_resumes`, since the next end replaces it in `runs`.
  *
  * @internal
@@ -125,8 +128,21 @@ export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
           SELECT state_id, output_hash, started_at FROM node_states WHERE run_id = ${runId} AND status = 'running'`
         const operations = yield* sql<{ readonly operation_id: string; readonly details_json: string; readonly started_at: number }>`
           SELECT operation_id, details_json, started_at FROM operations WHERE run_id = ${runId} AND status = 'running'`
-        const tokens = yield* sql<{ readonly token_id: string; readonly row_index: number }>`
-          SELECT t.token_id, r.row_index FROM rows r JOIN tokens t ON t.row_id = r.row_id WHERE r.run_id = ${runId} AND t.outcome IS NULL`
+        // Open batches whose flush had begun: the flush's node state is on the batch's first member.
+        const begun = yield* sql<{ readonly batch_id: string; readonly state_id: string }>`
+          SELECT b.batch_id, min(s.state_id) AS state_id FROM batches b
+          JOIN batch_members m ON m.batch_id = b.batch_id AND m.ordinal = 0
+          JOIN node_states s ON s.token_id = m.token_id AND s.node_id = b.node_id
+          WHERE b.run_id = ${runId} AND b.status = 'open' GROUP BY b.batch_id`
+        const closing = new Set(begun.map((b) => b.batch_id))
+        // Tokens without an outcome, but for the members of a batch still open (buffered: they wait for its flush).
+        const waiting = yield* sql<{ readonly token_id: string; readonly batch_id: string }>`
+          SELECT m.token_id, m.batch_id FROM batch_members m JOIN batches b ON b.batch_id = m.batch_id WHERE b.run_id = ${runId} AND b.status = 'open'`
+        const buffered = new Set(waiting.filter((w) => !closing.has(w.batch_id)).map((w) => w.token_id))
+        const tokens = (yield* sql<{ readonly token_id: string; readonly row_index: number }>`
+          SELECT t.token_id, r.row_index FROM rows r JOIN tokens t ON t.row_id = r.row_id WHERE r.run_id = ${runId} AND t.outcome IS NULL`)
+          .filter((t) => !buffered.has(t.token_id))
+        const closedMembers = new Set(waiting.filter((w) => closing.has(w.batch_id)).map((w) => w.token_id))
 
         const next = attempt + 1
         const position = num(checkpoint.position)
@@ -147,16 +163,19 @@ export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
           token_end: tokens.map((t) => Chain.facts.tokenEnd({ tokenId: t.token_id, outcome: "failed", sinkNodeId: null, completedAt: resumedAt })),
           operation_end: operations.map((o) =>
             Chain.facts.operationEnd({ operationId: o.operation_id, status: "failed", detailsJson: o.details_json, error: stopped, completedAt: resumedAt, durationMs: resumedAt - num(o.started_at) })),
+          batch_end: begun.map((b) => Chain.facts.batchEnd({ batchId: b.batch_id, status: "failed", trigger: null, stateId: b.state_id, flushedAt: resumedAt })),
           run_resume: [Chain.facts.runResume({ runId, attempt: next, position, resumedAt, ...previous })]
         }
-        const records = states.length + tokens.length + operations.length + 1
+        const records = states.length + tokens.length + operations.length + begun.length + 1
+        // A closed batch's members were read (committed) before: they count as failed, not as read again.
+        const reread = tokens.filter((t) => !closedMembers.has(t.token_id)).length
         const fence = (rows: ReadonlyArray<unknown>, what: string) =>
           rows.length === 1 ? Effect.void : Effect.fail(landscapeError("resumeRun", `run ${runId} changed while it was being resumed (${what}): another process resumed or ended it`))
         yield* append(runId, "resume", facts, records, (seq) =>
           Effect.gen(function* () {
             yield* Effect.flatMap(sql`UPDATE run_checkpoints SET ${
               sql.update({ attempt: next, updated_at: resumedAt })
-            }, rows_read = rows_read + ${tokens.length}, rows_failed = rows_failed + ${tokens.length}
+            }, rows_read = rows_read + ${reread}, rows_failed = rows_failed + ${tokens.length}
               WHERE run_id = ${runId} AND attempt = ${attempt} RETURNING run_id`, (rows) => fence(rows, "its checkpoint"))
             yield* Effect.flatMap(sql`UPDATE runs SET ${
               sql.update({ status: "running", owner_host: owner.host, owner_pid: owner.pid, heartbeat_at: resumedAt })
@@ -190,6 +209,11 @@ export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
                 sql.update({ status: "failed", error: stopped, completed_at: resumedAt, end_seq: seq })
               }, duration_ms = ${resumedAt} - started_at WHERE operation_id IN ${sql.in(operations.map((o) => o.operation_id))}`
             }
+            for (const b of begun) {
+              yield* sql`UPDATE batches SET ${
+                sql.update({ status: "failed", trigger_reason: null, state_id: b.state_id, flushed_at: resumedAt, end_seq: seq })
+              } WHERE batch_id = ${b.batch_id}`
+            }
             if (tokens.length > 0) {
               yield* sql`UPDATE tokens SET ${
                 sql.update({ outcome: "failed", sink_node_id: null, completed_at: resumedAt, outcome_seq: seq })
@@ -198,8 +222,9 @@ export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
           }))
         const cp = checkpointOf(checkpoint)
         return {
-          checkpoint: { ...cp, attempt: next, rowsRead: cp.rowsRead + tokens.length, rowsFailed: cp.rowsFailed + tokens.length },
-          skipped: tokens.map((t) => num(t.row_index)).filter((i) => i >= position).sort((a, b) => a - b),
+          checkpoint: { ...cp, attempt: next, rowsRead: cp.rowsRead + reread, rowsFailed: cp.rowsFailed + tokens.length },
+          skipped: tokens.filter((t) => !closedMembers.has(t.token_id)).map((t) => num(t.row_index)).filter((i) => i >= position).sort((a, b) => a - b),
+          closedBatches: [...closing],
           previous: { status: run.status, error: run.error, durationMs: previous.previousDurationMs }
         } satisfies ResumedRun
       })

@@ -13,7 +13,10 @@
  * - **Outcomes.** Every token of a completed run has exactly one terminal outcome. In an
  *   interrupted or failed run a token without one was in flight when the run stopped: counted in
  *   `inFlight`, not a problem. Every row has its first token. A child token (`token_parents`)
- *   belongs to its parent's row, and its parent ended `expanded` or `forked` (or was in flight).
+ *   belongs to its parent's row, and its parent ended `expanded` or `forked` (or was in flight),
+ *   or its parent was consumed in a batch. A batch's members end as their batch did (none while it
+ *   is open, `consumed_in_batch` once flushed, quarantined or failed when it failed); a completed
+ *   run leaves no batch open.
  * - **Closed.** No node state or operation is left `running` once the run has ended.
  * - **Calls.** Each belongs to a node state XOR an operation of the same run.
  *
@@ -82,6 +85,7 @@ const col = {
   status: at("state", "status"),
   input: at("state", "input_hash"),
   output: at("state", "output_hash"),
+  stateSeq: at("state", "chain_seq"),
   routingState: at("routing", "state_id"),
   destination: at("routing", "destination"),
   callId: at("call", "call_id"),
@@ -123,7 +127,8 @@ const checkWindow = (w: WindowRecords, run: RunDbRow, kinds: NodeKinds, report: 
     const node = str(s[col.stateNode])
     if (kinds.gates.has(node)) gateOutputs.set(str(s[col.stateId]), strOrNull(s[col.output]))
     // Along a token (its states are consecutive within a link, in step order), each input is what the step before passed on.
-    if (previous !== undefined && previous[col.stateToken] === s[col.stateToken] && previous[col.status] === "completed" && num(previous[col.step] as number) < num(s[col.step] as number)) {
+    // (An aggregation's flush, a later link, takes the batch's members: its input is theirs, not its token's.)
+    if (previous !== undefined && previous[col.stateToken] === s[col.stateToken] && previous[col.stateSeq] === s[col.stateSeq] && previous[col.status] === "completed" && num(previous[col.step] as number) < num(s[col.step] as number)) {
       const passed = kinds.transforms.has(str(previous[col.stateNode])) ? previous[col.output] : previous[col.input]
       if (passed !== null && s[col.input] !== passed) {
         report.add("lineage", `node_states ${str(s[col.stateId])}`, `input hash at step ${num(s[col.step] as number)} is not what step ${num(previous[col.step] as number)} passed on`)
@@ -228,7 +233,9 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
         UNION ALL SELECT 'routing_events', count(*) FROM routing_events WHERE run_id = ${runId} AND chain_seq IS NULL
         UNION ALL SELECT 'calls', count(*) FROM calls WHERE run_id = ${runId} AND chain_seq IS NULL
         UNION ALL SELECT 'operations', count(*) FROM operations WHERE run_id = ${runId} AND chain_seq IS NULL
-        UNION ALL SELECT 'nodes', count(*) FROM nodes WHERE run_id = ${runId} AND chain_seq IS NULL`
+        UNION ALL SELECT 'nodes', count(*) FROM nodes WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'batches', count(*) FROM batches WHERE run_id = ${runId} AND chain_seq IS NULL
+        UNION ALL SELECT 'batch_members', count(*) FROM batch_members WHERE run_id = ${runId} AND chain_seq IS NULL`
       if (links.length > 0) {
         for (const u of unchained) if (num(u.n) > 0) report.add("chain", `${u.t} (${num(u.n)} records)`, `${num(u.n)} ${u.t} records of the run are in no link of its chain`)
       }
@@ -246,10 +253,26 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
       const strays = yield* sql<{ readonly token_id: string; readonly parent_token_id: string; readonly found: string | null; readonly outcome: string | null; readonly same_row: number }>`
         SELECT p.token_id, p.parent_token_id, t.token_id AS found, t.outcome, CASE WHEN t.row_id = c.row_id THEN 1 ELSE 0 END AS same_row
         FROM token_parents p JOIN tokens c ON c.token_id = p.token_id LEFT JOIN tokens t ON t.token_id = p.parent_token_id
-        WHERE p.run_id = ${runId} AND (t.token_id IS NULL OR t.row_id <> c.row_id OR t.outcome NOT IN ('expanded', 'forked'))`
+        WHERE p.run_id = ${runId} AND (t.token_id IS NULL OR (COALESCE(t.outcome, '') <> 'consumed_in_batch' AND (t.row_id <> c.row_id OR t.outcome NOT IN ('expanded', 'forked'))))`
       for (const stray of strays) {
         const why = stray.found === null ? "is not recorded" : num(stray.same_row) === 0 ? "belongs to another row" : `ended ${stray.outcome}`
-        report.add("outcome", `token_parents ${stray.token_id}`, `token ${stray.token_id}'s parent ${stray.parent_token_id} ${why}, not expanded or forked`)
+        report.add("outcome", `token_parents ${stray.token_id}`, `token ${stray.token_id}'s parent ${stray.parent_token_id} ${why}, not expanded, forked or consumed in a batch`)
+      }
+      // Batches: a member's outcome follows its batch (open: none yet; flushed: consumed_in_batch; failed: quarantined or failed),
+      // and a token consumed in a batch is a member of a flushed one.
+      const badMembers = yield* sql<{ readonly token_id: string; readonly batch_id: string | null; readonly status: string | null; readonly outcome: string | null }>`
+        SELECT t.token_id, b.batch_id, b.status, t.outcome
+        FROM tokens t LEFT JOIN batch_members m ON m.token_id = t.token_id LEFT JOIN batches b ON b.batch_id = m.batch_id
+        WHERE t.run_id = ${runId} AND (m.token_id IS NOT NULL OR t.outcome = 'consumed_in_batch') AND NOT (
+          (b.status = 'open' AND t.outcome IS NULL) OR (b.status = 'flushed' AND t.outcome = 'consumed_in_batch')
+          OR (b.status = 'failed' AND t.outcome IN ('quarantined', 'failed')))`
+      for (const m of badMembers) {
+        const where = m.batch_id === null ? "is a member of no batch" : `is a member of ${m.status} batch ${m.batch_id}`
+        report.add("outcome", `tokens ${m.token_id}`, `token ${m.token_id} ended ${m.outcome ?? "with no outcome"} and ${where}`)
+      }
+      if (run.status === "completed") {
+        const open = yield* sql<{ readonly batch_id: string }>`SELECT batch_id FROM batches WHERE run_id = ${runId} AND status = 'open'`
+        for (const b of open) report.add("outcome", `batches ${b.batch_id}`, `the run completed with batch ${b.batch_id} still open: the end of the source flushes every batch`)
       }
       if (run.status === "completed") {
         const [counts] = yield* sql<{ readonly rows: number; readonly quarantined: number }>`

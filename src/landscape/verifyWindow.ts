@@ -29,7 +29,9 @@ export const extra = {
   token_parent: ["chain_seq"],
   state: ["chain_seq", "end_seq"],
   routing: ["chain_seq"],
-  call: ["chain_seq", "request_json", "response_json", "purged_at"]
+  call: ["chain_seq", "request_json", "response_json", "purged_at"],
+  batch: ["chain_seq", "end_seq"],
+  batch_member: ["chain_seq"]
 } as const
 
 const tables = {
@@ -40,7 +42,9 @@ const tables = {
   token_parent: "token_parents",
   state: "node_states",
   routing: "routing_events",
-  call: "calls"
+  call: "calls",
+  batch: "batches",
+  batch_member: "batch_members"
 } as const
 export type Table = keyof typeof tables
 
@@ -70,7 +74,9 @@ const numeric: Record<Table, ReadonlyArray<number>> = {
   token_parent: numericOf("token_parent"),
   state: numericOf("state"),
   routing: numericOf("routing"),
-  call: numericOf("call")
+  call: numericOf("call"),
+  batch: numericOf("batch"),
+  batch_member: numericOf("batch_member")
 }
 const normalize = (table: Table, r: Values): Values => {
   for (const i of numeric[table]) {
@@ -114,7 +120,9 @@ export const readWindow = (
       token_parent: yield* read("token_parent"),
       state: yield* read("state"),
       routing: yield* read("routing"),
-      call: yield* read("call")
+      call: yield* read("call"),
+      batch: yield* read("batch"),
+      batch_member: yield* read("batch_member")
     }
     /** Completions recorded by links `lo..hi`; the last `numbers` columns of each end kind are numeric. */
     const ends = (table: Table, columns: ReadonlyArray<string>, seqColumn: string, numbers: number) =>
@@ -125,6 +133,7 @@ export const readWindow = (
     const stateEnds = yield* ends("state", Chain.columns.state_end, "end_seq", 2)
     const tokenEnds = yield* ends("token", Chain.columns.token_end, "outcome_seq", 1)
     const operationEnds = yield* ends("operation", Chain.columns.operation_end, "end_seq", 2)
+    const batchEnds = yield* ends("batch", Chain.columns.batch_end, "end_seq", 1)
 
     const facts = new Map<number, Chain.BatchFacts>()
     const add = (seq: number, kind: Chain.FactKind, text: string) => {
@@ -177,9 +186,12 @@ export const readWindow = (
     }
     plain("routing")
     plain("call")
+    plain("batch")
+    plain("batch_member")
     for (const [seq, r] of stateEnds) add(seq, "state_end", Chain.fact("state_end", r))
     for (const [seq, r] of tokenEnds) add(seq, "token_end", Chain.fact("token_end", r))
     for (const [seq, r] of operationEnds) add(seq, "operation_end", Chain.fact("operation_end", r))
+    for (const [seq, r] of batchEnds) add(seq, "batch_end", Chain.fact("batch_end", r))
     if (run.end_seq !== null && lo <= num(run.end_seq) && num(run.end_seq) <= hi) {
       add(num(run.end_seq), "run_end", Chain.facts.runEnd({
         runId,

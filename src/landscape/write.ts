@@ -24,6 +24,8 @@ import { landscapeError, type LandscapeError } from "./error.js"
 import { makeInserter } from "./insert.js"
 import { writeCheckpoint } from "./partitions.js"
 import type {
+  BatchMemberRecord,
+  BatchRecord,
   CallRecord,
   NodeStateEnd,
   NodeStateStart,
@@ -94,6 +96,16 @@ const writeFacts = {
     for (const r of routing) w.begin("routing").str(r.routingId).str(r.stateId).str(r.tokenId).str(r.destination).str(r.destinationNodeId).num(r.createdAt).end()
     return w.list()
   },
+  batches: (batches: ReadonlyArray<BatchRecord>) => {
+    const w = new Chain.FactWriter()
+    for (const b of batches) w.begin("batch").str(b.batchId).str(b.nodeId).num(b.createdAt).end()
+    return w.list()
+  },
+  members: (members: ReadonlyArray<BatchMemberRecord>) => {
+    const w = new Chain.FactWriter()
+    for (const m of members) w.begin("batch_member").str(m.batchId).str(m.tokenId).num(m.ordinal).end()
+    return w.list()
+  },
   calls: (calls: ReadonlyArray<CallInsert>) => {
     const w = new Chain.FactWriter()
     for (const c of calls) {
@@ -152,6 +164,16 @@ export const makeInserters = (sql: SqlClient.SqlClient) => ({
     name: "routing_events",
     columns: ["routing_id", "run_id", "state_id", "token_id", "destination", "destination_node_id", "created_at", "chain_seq", "chain_ord"],
     values: (r, p, seq, ord) => void p.push(r.routingId, r.runId, r.stateId, r.tokenId, r.destination, r.destinationNodeId ?? null, r.createdAt, seq, ord)
+  }),
+  batches: makeInserter<BatchRecord>(sql, {
+    name: "batches",
+    columns: ["batch_id", "run_id", "node_id", "created_at", "chain_seq", "chain_ord"],
+    values: (b, p, seq, ord) => void p.push(b.batchId, b.runId, b.nodeId, b.createdAt, seq, ord)
+  }),
+  members: makeInserter<BatchMemberRecord>(sql, {
+    name: "batch_members",
+    columns: ["batch_id", "token_id", "ordinal", "run_id", "chain_seq", "chain_ord"],
+    values: (m, p, seq, ord) => void p.push(m.batchId, m.tokenId, m.ordinal, m.runId, seq, ord)
   }),
   calls: makeInserter<CallInsert>(sql, {
     name: "calls",
@@ -259,7 +281,9 @@ export const makeChain = (sql: SqlClient.SqlClient) => {
 const resolveBatch = (sql: SqlClient.SqlClient, batch: RecordBatch) =>
   Effect.gen(function* () {
     const ids = new Set<string>()
-    for (const list of [batch.rows, batch.nodeStates, batch.runningStates, batch.routing, batch.calls]) for (const r of list) ids.add(r.runId)
+    for (const list of [batch.rows, batch.nodeStates, batch.runningStates, batch.routing, batch.calls, batch.batches ?? [], batch.batchMembers ?? []]) {
+      for (const r of list) ids.add(r.runId)
+    }
     if (ids.size > 1) return yield* landscapeError("recordBatch", `a batch holds the records of one run, this one of ${ids.size} (${[...ids].join(", ")})`)
     const newTokens = new Set(batch.rows.map((r) => r.tokenId))
     for (const t of batch.tokens ?? []) newTokens.add(t.tokenId)
@@ -303,6 +327,9 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
       const calls = batch.calls.map(prepareCall)
       // Outcomes of tokens recorded by an earlier batch (a row flushed early by an external call).
       const laterOutcomes = resolved.laterOutcomes
+      const batches = batch.batches ?? []
+      const members = batch.batchMembers ?? []
+      const batchEnds = batch.batchEnds ?? []
       const facts: Chain.BatchFacts = {
         row: writeFacts.rows(newTokens),
         token: childTokens.length === 0 ? writeFacts.tokens(newTokens) : [...writeFacts.tokens(newTokens), ...writeFacts.childTokens(childTokens)],
@@ -310,12 +337,15 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
         state: writeFacts.states(states),
         routing: writeFacts.routing(batch.routing),
         call: writeFacts.calls(calls),
+        batch: writeFacts.batches(batches),
+        batch_member: writeFacts.members(members),
+        batch_end: batchEnds.map((b) => Chain.facts.batchEnd(b)),
         state_end: updates.map(({ errorJson, s }) =>
           Chain.facts.stateEnd({ stateId: s.stateId, status: s.status, outputHash: s.outputHash ?? null, errorJson, completedAt: s.completedAt, durationMs: s.durationMs })),
         token_end: laterOutcomes.map((t) => Chain.facts.tokenEnd(t))
       }
       const records = newTokens.length * 2 + childTokens.length + parents.length + states.length + updates.length + batch.routing.length + calls.length +
-        laterOutcomes.length
+        laterOutcomes.length + batches.length + members.length + batchEnds.length
       if (resolved.runId === undefined) {
         return checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeTransaction(sql, writeCheckpointOf(checkpoint, now)))
       }
@@ -344,6 +374,12 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
               } WHERE state_id = ${s.stateId} AND run_id = ${runId}`, { discard: true }),
             write.routing(batch.routing, seq),
             write.calls(calls, seq),
+            write.batches(batches, seq),
+            write.members(members, seq),
+            Effect.forEach(batchEnds, (b) =>
+              sql`UPDATE batches SET ${
+                sql.update({ status: b.status, trigger_reason: b.trigger, state_id: b.stateId, flushed_at: b.flushedAt, end_seq: seq })
+              } WHERE batch_id = ${b.batchId} AND run_id = ${runId}`, { discard: true }),
             Effect.forEach(laterOutcomes, (t) =>
               sql`UPDATE tokens SET ${
                 sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt, outcome_seq: seq })

@@ -92,3 +92,32 @@ export const forkedToNothing = Pipeline.make({ name: "fork", source }).pipe(
   // @ts-expect-error the fork routes to "audit", which is not a sink here
   Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: "o.jsonl" }) }, default: "out", quarantine })
 )
+
+// An aggregation's output type is what the steps after it take; its batch is of the rows before it.
+const hourly = Pipeline.makeAggregate("hourly", { trigger: { count: 10, timeout: "1 minute" } }, (batch: ReadonlyArray<{ n: number }>) =>
+  Effect.succeed({ count: batch.length }))
+export const aggregated = Pipeline.make({ name: "agg", source }).pipe(
+  Pipeline.aggregate(hourly),
+  Pipeline.transform(Pipeline.makeTransform("use", (s: { count: number }) => Effect.succeed(s))),
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines<{ count: number }>({ path: "h.jsonl" }) }, default: "out", quarantine })
+)
+export const aggregatedWrongInput = Pipeline.make({ name: "agg-wrong", source }).pipe(
+  // @ts-expect-error the aggregation's batch is of { n }, not { text }
+  Pipeline.aggregate(Pipeline.makeAggregate("count", { trigger: { count: 2 } }, (batch: ReadonlyArray<{ text: string }>) => Effect.succeed(batch.length)))
+)
+export const aggregatedWrongSink = Pipeline.make({ name: "agg-sink", source }).pipe(
+  Pipeline.aggregate(hourly),
+  // @ts-expect-error the sink takes { n }, but the aggregation makes { count }
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines<{ n: number }>({ path: "h.jsonl" }) }, default: "out", quarantine })
+)
+// A passthrough aggregation's trigger condition sees the batch's rows.
+export const batched = Pipeline.make({ name: "batched", source }).pipe(
+  Pipeline.aggregate(Pipeline.makeBatched("label", { trigger: { condition: (rows) => rows.some((r) => r.n > 9) } }, (rows: ReadonlyArray<{ n: number }>) =>
+    Effect.succeed(rows.map((r) => ({ ...r, big: r.n > 9 }))))),
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines<{ n: number; big: boolean }>({ path: "b.jsonl" }) }, default: "out", quarantine })
+)
+export const aggregatedDuplicate = Pipeline.make({ name: "agg-dup", source }).pipe(
+  Pipeline.transform(clean),
+  // @ts-expect-error an aggregation's name must be new too
+  Pipeline.aggregate(Pipeline.makeAggregate("clean", { trigger: {} }, (rows: ReadonlyArray<{ n: number }>) => Effect.succeed(rows.length)))
+)

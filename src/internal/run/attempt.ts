@@ -149,8 +149,9 @@ export const run = (env: AttemptEnv, lease: PartitionLease): Effect.Effect<Attem
       const commit = (batch: ReadonlyArray<Commit.Processed>) =>
         Commit.commit(ctx, ops, counts, batch, (next) => {
           state = ops.checkpoint()
-          position = next.position
-          return checkpointAt(next.position, next.counts)
+          // A distributed run has no aggregation (`DistributedRun.start` refuses one): every batch reads source rows.
+          position = next.position ?? position
+          return checkpointAt(position, next.counts)
         })
       yield* Flow.run(ctx, ops.records, { ...env.flow, select: selected, onBatch: () => void (ctx.wantsRowEvents = telemetry.accepts("RowCreated")) }, commit)
       yield* ctx.fatal.settle

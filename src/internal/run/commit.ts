@@ -5,7 +5,8 @@
  * 1. every routed row is offered to its sink's `reject` check; a refused row is quarantined;
  * 2. the sinks write their rows (the quarantine sink included);
  * 3. the Landscape records the batch in one transaction: rows, tokens with their terminal outcome,
- *    node states, routing decisions;
+ *    node states, routing decisions, and the tokens an aggregation buffers (`aggregation.ts`) as
+ *    members of its open batch;
  * 4. the events are emitted (Landscape first, then telemetry).
  *
  * Between its stretches of synchronous work it hands the event loop a turn when due
@@ -25,6 +26,7 @@ import type { SinkError } from "../../Sink.js"
 import type { TelemetryEvent } from "../../TelemetryEvent.js"
 import { yieldIfBusy } from "../eventLoop.js"
 import { newId } from "../ids.js"
+import type { Aggregations } from "./aggregation.js"
 import type { RunContext } from "./context.js"
 import * as Events from "./events.js"
 import { emptyBatch } from "./journal.js"
@@ -32,6 +34,17 @@ import type { Operations, SinkHandle } from "./operations.js"
 import { type Outcome, type Processed, quarantine } from "./processor.js"
 
 export type { Processed }
+
+/**
+ * Where the run stands after a batch, for its checkpoint: the next source index and the source's
+ * cursor after the batch's last source row (`undefined` for a batch of an aggregation's flush only,
+ * which reads no source row), and the counts.
+ */
+export interface Next {
+  readonly position: number | undefined
+  readonly counts: Counts
+  readonly cursor: unknown
+}
 
 /** Counts of committed rows. */
 export interface Counts {
@@ -80,7 +93,9 @@ interface Ended {
 
 /** `counts` with `batch` committed. */
 const countsAfter = (counts: Counts, batch: ReadonlyArray<Processed>, outcomes: ReadonlyMap<Outcome, Ended>): Counts => {
-  const next: Counts = { read: counts.read + batch.length, quarantined: counts.quarantined, failed: counts.failed, perSink: { ...counts.perSink } }
+  let read = counts.read
+  for (const p of batch) if (p.sourceRow) read += 1
+  const next: Counts = { read, quarantined: counts.quarantined, failed: counts.failed, perSink: { ...counts.perSink } }
   for (const { node, outcome } of outcomes.values()) {
     if (outcome === "routed") next.perSink[node] = (next.perSink[node] ?? 0) + 1
     else if (outcome === "quarantined") next.quarantined += 1
@@ -94,7 +109,7 @@ const bySink = (ops: Operations, batch: ReadonlyArray<Processed>) => {
   const groups = new Map<SinkHandle, Array<Outcome>>([...ops.sinks.values()].map((h) => [h, []]))
   for (const processed of batch) {
     for (const end of processed.ends) {
-      if (end._tag === "Split") continue
+      if (end._tag === "Split" || end._tag === "Buffered") continue
       groups.get(ops.sinks.get(end._tag === "Routed" ? end.sink.name : "quarantine")!)!.push(end)
     }
   }
@@ -112,7 +127,8 @@ export const commit = (
   ops: Operations,
   counts: Counts,
   batch: ReadonlyArray<Processed>,
-  checkpoint?: (next: { readonly position: number; readonly counts: Counts; readonly cursor: unknown }) => RunCheckpoint | PartitionCheckpoint
+  checkpoint?: (next: Next) => RunCheckpoint | PartitionCheckpoint,
+  aggregations?: Aggregations
 ): Effect.Effect<void, SinkError | LandscapeError> =>
   Effect.uninterruptible(Effect.gen(function* () {
     applyRejections(ctx, ops, batch)
@@ -136,6 +152,11 @@ export const commit = (
     for (const processed of batch) {
       processed.journal.drainInto(records)
       for (const end of processed.ends) {
+        // A buffered token has no outcome yet: it joins its aggregation's open batch.
+        if (end._tag === "Buffered") {
+          aggregations!.buffer(end, processed, records)
+          continue
+        }
         let ended = outcomes.get(end)
         if (ended === undefined && end._tag === "Split") {
           ended = { outcome: end.outcome, nodeId: end.node.nodeId, node: end.node.step.name }
@@ -145,8 +166,9 @@ export const commit = (
       }
     }
     yield* yieldIfBusy()
-    const last = batch[batch.length - 1]!.journal
-    yield* ctx.landscape.recordBatch(records, checkpoint?.({ position: last.rowIndex + 1, counts: countsAfter(counts, batch, outcomes), cursor: last.cursor }))
+    let last: Processed["journal"] | undefined
+    for (const p of batch) if (p.sourceRow) last = p.journal
+    yield* ctx.landscape.recordBatch(records, checkpoint?.({ position: last === undefined ? undefined : last.rowIndex + 1, counts: countsAfter(counts, batch, outcomes), cursor: last?.cursor }))
 
     const events: Array<TelemetryEvent> = []
     const routed = new Map<string, number>()
@@ -155,9 +177,10 @@ export const commit = (
       const { journal } = processed
       journal.committed = true
       ctx.flushed.delete(journal)
-      counts.read += 1
+      if (processed.sourceRow) counts.read += 1
       if (journal.events !== undefined) for (const event of journal.events) events.push(event)
       for (const end of processed.ends) {
+        if (end._tag === "Buffered") continue
         const { node, nodeId, outcome } = outcomes.get(end)!
         if (outcome === "routed") {
           counts.perSink[node] = (counts.perSink[node] ?? 0) + 1

@@ -15,6 +15,7 @@ import type { Progress, RunOptions, RunSummary } from "../../Orchestrator.js"
 import type { SinkDetails } from "../../Sink.js"
 import type { Phase, RunStatus } from "../../TelemetryEvent.js"
 import { describeError } from "../describe.js"
+import { type AggregationState, Aggregations } from "./aggregation.js"
 import * as Commit from "./commit.js"
 import type { RunContext } from "./context.js"
 import * as Events from "./events.js"
@@ -36,6 +37,8 @@ export interface Start {
   readonly state: unknown
   /** Milliseconds the run ran before this attempt (the attempts before it, summed). */
   readonly durationBeforeMs: number
+  /** Aggregation batches the resume closed (their flush had begun): not restored from the checkpoint. */
+  readonly closedBatches?: ReadonlySet<string>
 }
 
 /** How often a running run refreshes its heartbeat (see `Landscape.SqliteOptions.staleRunAfter`). */
@@ -52,11 +55,13 @@ const statusOf = (exit: Exit.Exit<unknown, unknown>): Exclude<RunStatus, "runnin
 
 /**
  * What a run's checkpoint keeps besides its position and counts: each sink's checkpoint (what its
- * writer's `checkpoint` returned at the last committed batch) and the source's cursor there.
+ * writer's `checkpoint` returned at the last committed batch), the source's cursor there, and the
+ * aggregations' open batches (their members' rows, so a resume flushes them).
  */
 interface CheckpointState {
   readonly sinks?: Readonly<Record<string, SinkDetails>>
   readonly source?: unknown
+  readonly aggregations?: AggregationState
 }
 
 /** A stored checkpoint state as {@link CheckpointState} (a missing or malformed part is left out). */
@@ -64,7 +69,12 @@ const stateOf = (state: unknown): CheckpointState => {
   if (!Predicate.isRecord(state)) return {}
   const sinks: Record<string, SinkDetails> = {}
   if (Predicate.isRecord(state.sinks)) for (const [name, details] of Object.entries(state.sinks)) if (Predicate.isRecord(details)) sinks[name] = details
-  return { ...(Predicate.isRecord(state.sinks) ? { sinks } : {}), ...(state.source === undefined ? {} : { source: state.source }) }
+  return {
+    ...(Predicate.isRecord(state.sinks) ? { sinks } : {}),
+    ...(state.source === undefined ? {} : { source: state.source }),
+    // Checked member by member when restored (`Aggregations`).
+    ...(Predicate.isRecord(state.aggregations) ? { aggregations: state.aggregations as AggregationState } : {})
+  }
 }
 
 /** Fresh counts for a new run of `ctx`'s plan. */
@@ -97,7 +107,11 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
         ...(resumed.sinks === undefined ? {} : { sinks: resumed.sinks }),
         sourceCursor: resumed.source
       })
-      const checkpointAt = (position: number, c: Commit.Counts, cursor: unknown): RunCheckpoint => ({
+      const aggregations = plan.steps.some((s) => s.step._tag === "Aggregate") ? new Aggregations(ctx, resumed.aggregations, start.closedBatches) : undefined
+      // Where the source stands: a batch of an aggregation's flush only reads no source row and leaves it.
+      let position = start.position
+      let cursor = resumed.source
+      const checkpointAt = (c: Commit.Counts): RunCheckpoint => ({
         _tag: "RunCheckpoint",
         runId,
         attempt: start.attempt,
@@ -106,9 +120,13 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
         rowsQuarantined: c.quarantined,
         rowsFailed: c.failed,
         rowsPerSink: { ...c.perSink },
-        state: { sinks: ops.checkpoint().sinks, ...(cursor === undefined ? {} : { source: cursor }) } satisfies CheckpointState
+        state: {
+          sinks: ops.checkpoint().sinks,
+          ...(cursor === undefined ? {} : { source: cursor }),
+          ...(aggregations === undefined ? {} : { aggregations: aggregations.state() })
+        } satisfies CheckpointState
       })
-      const first = checkpointAt(start.position, counts, resumed.source)
+      const first = checkpointAt(counts)
       yield* start.attempt === 1 ? landscape.checkpoints.begin(first, clock.unsafeCurrentTimeMillis()) : landscape.checkpoints.write(first, clock.unsafeCurrentTimeMillis())
       yield* Effect.forkScoped(landscape.heartbeat(runId).pipe(
         Effect.catchAll(ctx.fatal.report),
@@ -118,19 +136,27 @@ export const execute = (ctx: RunContext, options: RunOptions, start: Start) =>
       const progress = (): Progress => ({ runId, rowsDone: counts.read, quarantined: counts.quarantined, elapsedMs: start.durationBeforeMs + elapsed() })
       const commit = (batch: ReadonlyArray<Commit.Processed>) =>
         Effect.zipRight(
-          Commit.commit(ctx, ops, counts, batch, (next) => checkpointAt(next.position, next.counts, next.cursor)),
+          Commit.commit(ctx, ops, counts, batch, (next) => {
+            if (next.position !== undefined) {
+              position = next.position
+              cursor = next.cursor
+            }
+            return checkpointAt(next.counts)
+          }, aggregations),
           // Built after the commit, so it reports the rows this batch committed too.
           Effect.suspend(() => options.onProgress?.(progress()) ?? Effect.void)
         )
-      const { position, skip } = start
+      const from = start.position
+      const { skip } = start
       yield* Flow.run(ctx, ops.records, {
         concurrency: Math.max(1, options.concurrency ?? 4),
         batchSize: Math.max(1, options.batchSize ?? 256),
         batchWindow: Duration.decode(options.batchWindow ?? "1 second"),
         yieldAfterMs,
         onBatch: () => void (ctx.wantsRowEvents = wantsRowEvents()),
-        ...(position === 0 && skip.size === 0 ? {} : { select: (i: number) => i >= position && !skip.has(i) }),
-        ...(ops.readsFromCursor ? { firstIndex: position } : {})
+        ...(from === 0 && skip.size === 0 ? {} : { select: (i: number) => i >= from && !skip.has(i) }),
+        ...(ops.readsFromCursor ? { firstIndex: from } : {}),
+        ...(aggregations === undefined ? {} : { aggregations })
       }, commit)
       yield* ctx.fatal.settle
       yield* phase("finalizing")

@@ -21,11 +21,12 @@
  *
  * @internal
  */
-import { Chunk, Deferred, Duration, Effect, type Exit, FiberSet, Queue, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Exit, FiberSet, Option, Queue, Schedule, type Scope, Stream } from "effect"
 import type { LandscapeError } from "../../Landscape.js"
 import type { SinkError } from "../../Sink.js"
 import type { SourceError, SourceRecord } from "../../Source.js"
 import { yieldIfBusy } from "../eventLoop.js"
+import type { Aggregations } from "./aggregation.js"
 import type { RunContext } from "./context.js"
 import { isProcessed, type Processed, process } from "./processor.js"
 
@@ -44,6 +45,13 @@ export interface FlowOptions {
   readonly select?: (index: number) => boolean
   /** The source index of the first record `records` gives (a resumed source read on from its cursor). Default 0. */
   readonly firstIndex?: number
+  /**
+   * The run's aggregations (`aggregation.ts`), when it has any: the committer flushes a batch right
+   * after committing the rows that fire its trigger, when its time-out falls due (waiting for it
+   * even while no row comes), and at the end of the source; each flush is committed as a batch of
+   * its own, and may fire a later aggregation in turn.
+   */
+  readonly aggregations?: Aggregations
 }
 
 /** A row in its batch: processed, or still running (its result will be in `deferred`). */
@@ -109,11 +117,43 @@ export const run = (
       Effect.flatMap((exit) => Queue.offer(sealed, { _tag: "End", exit }))
     ))
 
+    const aggregations = options.aggregations
+    /**
+     * Flushes and commits the batches due (all at the end of the source) until none is, one
+     * aggregation at a time in step order: a flush may fill a later aggregation, whose own
+     * end-of-source flush must wait for it.
+     */
+    const flushDue = (endOfSource: boolean) =>
+      Effect.gen(function* () {
+        if (aggregations === undefined) return
+        let due = aggregations.due(endOfSource)
+        while (due.length > 0) {
+          const first = due[0]!.planned
+          const flushed = yield* Effect.forEach(due.filter((d) => d.planned === first), (d) => aggregations.flush(d))
+          yield* commit(flushed.flat())
+          due = aggregations.due(endOfSource)
+        }
+      })
+    /** The next sealed batch, or `None` when an aggregation's time-out falls due first. */
+    const takeNext = Effect.suspend(() => {
+      const deadline = aggregations?.deadline()
+      if (deadline === undefined) return Effect.map(Queue.take(sealed), Option.some)
+      return Effect.timeoutOption(Queue.take(sealed), Duration.millis(Math.max(0, deadline - ctx.clock.unsafeCurrentTimeMillis())))
+    })
+
     while (true) {
-      const next = yield* Queue.take(sealed)
-      if (next._tag === "End") return yield* next.exit
+      const next = yield* takeNext
+      if (Option.isNone(next)) {
+        yield* flushDue(false)
+        continue
+      }
+      if (next.value._tag === "End") {
+        if (Exit.isSuccess(next.value.exit)) yield* flushDue(true)
+        return yield* next.value.exit
+      }
       const batch: Array<Processed> = []
-      for (const slot of next.slots) batch.push(slot._tag === "Processed" ? slot : yield* Deferred.await(slot.deferred))
+      for (const slot of next.value.slots) batch.push(slot._tag === "Processed" ? slot : yield* Deferred.await(slot.deferred))
       yield* commit(batch)
+      yield* flushDue(false)
     }
   })

@@ -12,6 +12,7 @@
  * @internal
  */
 import type {
+  BatchEnd,
   CallRecord,
   NodeStateEnd,
   NodeStateRecord,
@@ -33,7 +34,10 @@ export const emptyBatch = (): MutableBatch => ({
   routing: [],
   calls: [],
   outcomes: [],
-  tokens: []
+  tokens: [],
+  batches: [],
+  batchMembers: [],
+  batchEnds: []
 })
 
 export class RowJournal {
@@ -43,6 +47,8 @@ export class RowJournal {
   routing: Array<RoutingRecord> = []
   /** Tokens besides the row's first (an expansion's children), created since the last drain. */
   tokens: Array<TokenRecord> | undefined = undefined
+  /** How the aggregation batch this journal flushed ended (see `aggregation.ts`). */
+  batchEnds: Array<BatchEnd> | undefined = undefined
   /** Events to emit after the commit; `undefined` when the hub would filter row events anyway. */
   readonly events: Array<TelemetryEvent> | undefined
   /** States begun by an asynchronous step and not finished yet. */
@@ -90,6 +96,10 @@ export class RowJournal {
     if (this.tokens !== undefined) {
       for (const t of this.tokens) batch.tokens.push(t)
       this.tokens = undefined
+    }
+    if (this.batchEnds !== undefined) {
+      for (const b of this.batchEnds) batch.batchEnds.push(b)
+      this.batchEnds = undefined
     }
     for (const s of this.nodeStates) batch.nodeStates.push(s)
     for (const u of this.stateUpdates) batch.stateUpdates.push(u)

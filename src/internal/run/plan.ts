@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { Either, Schema } from "effect"
+import { Duration, Either, Option, Schema } from "effect"
 import type { NodeKind, NodeRecord } from "../../Landscape.js"
 import { PipelineDefinitionError, type Pipeline, type QuarantinedRow, reservedNames, type Step } from "../../Pipeline.js"
 import type { Sink } from "../../Sink.js"
@@ -56,7 +56,7 @@ export interface Plan {
   readonly nodes: (runId: string) => ReadonlyArray<NodeRecord>
 }
 
-/** The node kind recorded for a step: an expansion is a transform (one row in, any number out). */
+/** The node kind recorded for a step: an expansion (one row in, any number out) and an aggregation (a batch in) are transforms. */
 const stepKind = (step: Step): "transform" | "gate" => (step._tag === "Gate" || step._tag === "Fork" ? "gate" : "transform")
 
 /** The first problem of the definition, as a sentence. */
@@ -83,6 +83,16 @@ const problemOf = (pipeline: Pipeline<unknown>): string | undefined => {
     if (step._tag !== "Gate" && step._tag !== "Fork") continue
     const missing = step.routes.find((route) => !(route in pipeline.sinks))
     if (missing !== undefined) return `the ${step._tag === "Fork" ? "fork" : "gate"} "${step.name}" routes to "${missing}", which is not a sink (sinks: ${sinkNames.join(", ")})`
+  }
+  for (const step of pipeline.steps) {
+    if (step._tag !== "Aggregate") continue
+    const { condition, count, timeout } = step.trigger
+    if (count !== undefined && !(Number.isInteger(count) && count >= 1)) return `the aggregation "${step.name}" has trigger count ${count}; it must be an integer of at least 1`
+    if (timeout !== undefined) {
+      const ms = Duration.decodeUnknown(timeout).pipe(Option.map(Duration.toMillis), Option.getOrElse(() => Number.NaN))
+      if (!(ms > 0 && Number.isFinite(ms))) return `the aggregation "${step.name}" has trigger timeout ${String(timeout)}; it must be a positive, finite duration`
+    }
+    if (condition !== undefined && typeof condition !== "function") return `the aggregation "${step.name}" has a trigger condition that is not a function`
   }
   if (pipeline.defaultSink !== undefined && !(pipeline.defaultSink in pipeline.sinks)) {
     return `the default sink "${pipeline.defaultSink}" is not a sink (sinks: ${sinkNames.join(", ")})`

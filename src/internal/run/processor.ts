@@ -35,11 +35,16 @@ import { RowJournal } from "./journal.js"
 import type { PlannedSink, PlannedStep } from "./plan.js"
 import * as Recorder from "./recorder.js"
 
-/** Where one token of a processed row ended: a sink, quarantine, or split into child tokens (an expansion). */
+/**
+ * Where one token of a processed row ended: a sink, quarantine, split into child tokens (an
+ * expansion, a fork, a flushed batch's member), or buffered by an aggregation (no outcome yet:
+ * the committer adds it to the aggregation's open batch, see `aggregation.ts`).
+ */
 export type Outcome =
   | { readonly _tag: "Routed"; readonly tokenId: string; readonly sink: PlannedSink; readonly value: unknown; readonly hash: string }
   | { readonly _tag: "Quarantined"; readonly tokenId: string; readonly row: QuarantinedRow }
-  | { readonly _tag: "Split"; readonly tokenId: string; readonly outcome: "expanded" | "forked"; readonly node: PlannedStep }
+  | { readonly _tag: "Split"; readonly tokenId: string; readonly outcome: "expanded" | "forked" | "consumed_in_batch"; readonly node: PlannedStep }
+  | { readonly _tag: "Buffered"; readonly tokenId: string; readonly node: PlannedStep; readonly value: unknown; readonly hash: string }
 
 export interface Processed {
   readonly _tag: "Processed"
@@ -48,6 +53,8 @@ export interface Processed {
   readonly data: unknown
   /** Where each of the row's tokens ended: its first token's, then (after an expansion) its children's, in order. */
   readonly ends: Array<Outcome>
+  /** `false` for the tokens of an aggregation's flush (`aggregation.ts`): no source row is read with them. */
+  readonly sourceRow: boolean
 }
 
 /** A token of a row being processed: the row's first, or a child of an expansion. */
@@ -73,7 +80,7 @@ type Ends = Array<Outcome> | Effect.Effect<Array<Outcome>, LandscapeError>
 const done = (outcome: Outcome): Step => ({ _tag: "Done", outcome })
 
 /** A `LandscapeError` anywhere in the cause (failure or defect): never a row failure. */
-const landscapeErrorIn = (cause: Cause.Cause<unknown>): Option.Option<LandscapeError> =>
+export const landscapeErrorIn = (cause: Cause.Cause<unknown>): Option.Option<LandscapeError> =>
   Cause.find(cause, (c) => {
     const error = c._tag === "Fail" ? c.error : c._tag === "Die" ? c.defect : undefined
     return error instanceof LandscapeError ? Option.some(error) : Option.none()
@@ -119,7 +126,7 @@ const sourceFailure = (ctx: RunContext, row: Row, failure: RowFailure.RowFailure
     completedAt: now,
     durationMs: 0
   })
-  return { _tag: "Processed", journal, data: row.data, ends: [quarantine(ctx, row, row.tokenId, ctx.plan.source.name, failure.reason)] }
+  return { _tag: "Processed", journal, data: row.data, ends: [quarantine(ctx, row, row.tokenId, ctx.plan.source.name, failure.reason)], sourceRow: true }
 }
 
 /** How one step's node state is closed: in one record (sync) or as the end of a begun state (async). */
@@ -244,7 +251,7 @@ const invoke = (planned: PlannedStep, value: unknown): Effect.Effect<unknown, un
 }
 
 /** The failure a retry policy is asked about: the step's typed error (a defect is never retried). */
-const retryable = (retry: Retry | undefined, exit: Exit.Exit<unknown, unknown>): retry is Retry => {
+export const retryable = (retry: Retry | undefined, exit: Exit.Exit<unknown, unknown>): retry is Retry => {
   if (retry === undefined || Exit.isSuccess(exit)) return false
   const failure = Cause.failureOption(exit.cause)
   return Option.isSome(failure) && !(failure.value instanceof LandscapeError) && retry.retryable(failure.value)
@@ -370,6 +377,8 @@ const drive = (ctx: RunContext, row: Row, from: number, value: unknown, hash: st
   const steps = ctx.plan.steps
   for (let i = from; i < steps.length; i++) {
     const planned = steps[i]!
+    // An aggregation holds the token: the committer buffers it (`aggregation.ts`).
+    if (planned.step._tag === "Aggregate") return [{ _tag: "Buffered", tokenId: row.tokenId, node: planned, value, hash }]
     const startedAt = ctx.clock.unsafeCurrentTimeMillis()
     const startNanos = ctx.clock.unsafeCurrentTimeNanos()
     const work = invoke(planned, value)
@@ -389,10 +398,28 @@ const drive = (ctx: RunContext, row: Row, from: number, value: unknown, hash: st
 }
 
 /** The row, once its tokens' ends are known. */
-const processed = (row: Row, ends: Ends): Processed | Effect.Effect<Processed, LandscapeError> =>
+const processed = (row: Row, ends: Ends, sourceRow = true): Processed | Effect.Effect<Processed, LandscapeError> =>
   isSettled(ends)
-    ? { _tag: "Processed", journal: row.journal, data: row.data, ends }
-    : Effect.map(ends, (all): Processed => ({ _tag: "Processed", journal: row.journal, data: row.data, ends: all }))
+    ? { _tag: "Processed", journal: row.journal, data: row.data, ends, sourceRow }
+    : Effect.map(ends, (all): Processed => ({ _tag: "Processed", journal: row.journal, data: row.data, ends: all, sourceRow }))
+
+/**
+ * Takes a token made by an aggregation's flush (recorded in `journal`, of the row `data` was read
+ * as) through the steps from `from`, to its ends (`sourceRow: false`: it reads no source row).
+ */
+export const continueToken = (
+  ctx: RunContext,
+  journal: RowJournal,
+  data: unknown,
+  tokenId: string,
+  from: number,
+  value: unknown,
+  hash: string
+): Effect.Effect<Processed, LandscapeError> => {
+  const row: Row = { journal, data, traced: false, tokenId }
+  const result = processed(row, drive(ctx, row, from, value, hash), false)
+  return isProcessed(result) ? Effect.succeed(result) : result
+}
 
 /** Records the source row, decodes it, and takes it as far as it goes without waiting. */
 const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: number, traced: boolean, trace: Trace) => {
