@@ -245,6 +245,50 @@ describe("a batched external call", () => {
     }))
 })
 
+describe("a batch whose flush had begun when the run stopped", () => {
+  const Word = Schema.Struct({ id: Schema.Number, word: Schema.String })
+  type Word = typeof Word.Type
+
+  it.scopedLive("is closed failed by the resume with its members, not flushed again: its call is not made twice", () =>
+    Effect.gen(function* () {
+      const { baseUrl, seen } = yield* testServer()
+      const http = yield* Effect.flatMap(Layer.build(NodeHttpClient.layerUndici), (ctx) => Effect.provide(AuditedHttpClient.make(), ctx))
+      const dir = tempDir()
+      const db = join(dir, "landscape.db")
+      const words = ["ant", "bee", "cat"].map((word, id) => ({ id, word }))
+      const called = yield* Deferred.make<void>()
+      // The first batch's call is made and recorded, then the flush hangs until the run is interrupted.
+      const hang = { on: true }
+      const lookup = (batch: ReadonlyArray<Word>) =>
+        http.execute(HttpClientRequest.get(`${baseUrl}/ok`)).pipe(
+          Effect.zipRight(hang.on && batch[0]!.id === 0 ? Effect.zipRight(Deferred.succeed(called, undefined), Effect.never) : Effect.void),
+          Effect.as(batch.map((w) => ({ ...w, looked: true })))
+        )
+      const pipeline = Pipeline.make({ name: "begun", source: Source.fromIterable({ records: words, schema: Word }) }).pipe(
+        Pipeline.aggregate(Pipeline.makeBatched("lookup", { trigger: { count: 2 } }, lookup)),
+        Pipeline.toSinks({ sinks: { out: Sink.jsonLines<Word & { looked: boolean }>({ path: join(dir, "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+      )
+      const layers = Layer.merge(TestExporter.layer(), LandscapeSqlite.layer({ filename: db }))
+      const fiber = yield* Effect.fork(Effect.provide(Orchestrator.run(pipeline), layers))
+      yield* Deferred.await(called)
+      yield* Fiber.interrupt(fiber)
+      const runId = yield* runIdOf(db)
+      hang.on = false
+      const summary = yield* Effect.provide(Orchestrator.resume(pipeline, runId), layers)
+      expect(summary).toMatchObject({ status: "completed", attempt: 2, rowsRead: 3, rowsPerSink: { out: 1 } })
+      // One call for the begun batch (not redone), one for the last row's batch.
+      expect(seen).toHaveLength(2)
+      expect(lines(join(dir, "out.jsonl")).map((w) => w.word)).toEqual(["cat"])
+      const batches = yield* querySqlite<{ status: string; trigger_reason: string | null; members: string }>(db, `
+        SELECT b.status, b.trigger_reason, group_concat(t.outcome) AS members FROM batches b JOIN batch_members m ON m.batch_id = b.batch_id
+        JOIN tokens t ON t.token_id = m.token_id GROUP BY b.batch_id ORDER BY b.created_at`)
+      expect(batches).toEqual([{ status: "failed", trigger_reason: null, members: "failed,failed" }, { status: "flushed", trigger_reason: "end_of_source", members: "consumed_in_batch" }])
+      const [run] = yield* querySqlite<{ rows_read: number }>(db, "SELECT rows_read FROM runs")
+      expect(run!.rows_read).toBe(3)
+      expect(yield* Effect.provide(Landscape.verify(runId), layers)).toMatchObject({ ok: true, problems: [] })
+    }))
+})
+
 describe("Trigger.timeout", () => {
   it.effect("fires on the engine's Clock while no row arrives (the source is still open); a condition fires at once", () => {
     const dir = tempDir()
