@@ -238,6 +238,66 @@ export interface Aggregate<in In, out Out, out E = never, out R = never, out Nam
 }
 
 /**
+ * When a coalesce merges the branches of one row (see {@link Branches}). A branch arrives when its
+ * token passes its last step; it does not when it is quarantined, routed to a sink by a gate of
+ * its own, or (`bestEffort`) still running at the time-out.
+ *
+ * - `requireAll`: every branch must arrive;
+ * - `quorum(n)`: at least `n` must;
+ * - `bestEffort(timeout)`: whatever arrived within `timeout` of the fork (at least one); a branch
+ *   still running then is interrupted and its token quarantined with the reason;
+ * - `first`: the first branch to arrive (by completion) is merged; the others still end
+ *   `coalesced`, as parents of nothing.
+ *
+ * When the policy is not met, the branches that did arrive are quarantined with its reason.
+ *
+ * @since 0.4.0
+ */
+export type CoalescePolicy =
+  | { readonly _tag: "RequireAll" }
+  | { readonly _tag: "Quorum"; readonly n: number }
+  | { readonly _tag: "BestEffort"; readonly timeout: Duration.DurationInput }
+  | { readonly _tag: "First" }
+
+/** Every branch must arrive. @since 0.4.0 */
+export const requireAll: { readonly _tag: "RequireAll" } = { _tag: "RequireAll" }
+/** At least `n` branches must arrive. @since 0.4.0 */
+export const quorum = (n: number): { readonly _tag: "Quorum"; readonly n: number } => ({ _tag: "Quorum", n })
+/** The branches that arrive within `timeout` of the fork, at least one. @since 0.4.0 */
+export const bestEffort = (timeout: Duration.DurationInput): { readonly _tag: "BestEffort"; readonly timeout: Duration.DurationInput } => ({ _tag: "BestEffort", timeout })
+/** The first branch to arrive. @since 0.4.0 */
+export const first: { readonly _tag: "First" } = { _tag: "First" }
+
+/**
+ * How a coalesce merges the rows of the branches that arrived: `"union"` (their fields in one
+ * object, a later branch's field winning over an earlier one's, in the order the branches are
+ * declared), `"nested"` (`{ [branch]: row }`), or `{ select: branch }` (that branch's row; the
+ * policy fails when it did not arrive).
+ *
+ * @since 0.4.0
+ */
+export type Merge<Branch extends string = string> = "union" | "nested" | { readonly select: Branch }
+
+/**
+ * A fork into named branches, each a line of its own steps, joined again by a coalesce: the row's
+ * token ends `forked` (the fork's routing decision names the branches), each branch runs on a
+ * child token from the same row (branches that wait run at once), and the coalesce makes one
+ * token of the branches that arrived (its parents; they end `coalesced`), which continues with the
+ * steps after. The coalesce's node state holds the hash of `{ branch: hash }` as input and the
+ * merged row's as output, with a `TransformCompleted`. A branch holds transforms and gates
+ * (a gate may route a branch's token to a sink: that branch does not arrive).
+ *
+ * @since 0.4.0
+ */
+export interface Branches<out Name extends string = string> {
+  readonly _tag: "Branches"
+  readonly name: Name
+  readonly config: unknown
+  readonly branches: ReadonlyArray<{ readonly name: string; readonly steps: ReadonlyArray<Step> }>
+  readonly coalesce: { readonly name: string; readonly policy: CoalescePolicy; readonly merge: Merge }
+}
+
+/**
  * What the quarantine sink receives for each row that could not be processed.
  *
  * @since 0.1.0
@@ -262,6 +322,7 @@ export type Step =
   | Gate<never, string, unknown, unknown>
   | Fork<never, string, unknown, unknown>
   | Aggregate<never, unknown, unknown, unknown>
+  | Branches
 
 /**
  * What a combinator asks of the builder when the node it adds has a name that is already taken (or
@@ -381,6 +442,87 @@ export const aggregate = <A, B, E, R2, N extends string>(step: Aggregate<A, B, E
   self: Builder<A, Routes, R, Names> & NewName<N, Names>
 ): Builder<B, Routes, R | R2, Names | N> => new Builder(self.name, self.source, [...self.steps, step])
 
+/** A branch of {@link forkJoin}: the steps it adds to a builder that starts from the forked row. */
+type BranchOf<A> = (start: Builder<A, never, never, never>) => Builder<any, any, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- any builder a branch makes; its types are read back below
+type BranchOut<F> = F extends (start: never) => Builder<infer B, infer _Routes, infer _R, infer _Names> ? B : never
+type BranchRoutes<F> = F extends (start: never) => Builder<infer _B, infer Routes, infer _R, infer _Names> ? Routes : never
+type BranchRequirements<F> = F extends (start: never) => Builder<infer _B, infer _Routes, infer R, infer _Names> ? R : never
+type BranchNames<F> = F extends (start: never) => Builder<infer _B, infer _Routes, infer _R, infer Names> ? Names : never
+type Intersect<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never
+
+/**
+ * The row a coalesce makes: with `requireAll` every branch's row is there (the union of their
+ * fields, or each under its name); with another policy a branch may be missing (`Partial`).
+ */
+export type Merged<Bs extends Record<string, unknown>, P extends CoalescePolicy, M extends Merge<keyof Bs & string>> = M extends { readonly select: infer K extends keyof Bs } ? BranchOut<Bs[K]>
+  : M extends "nested" ? ([P] extends [{ readonly _tag: "RequireAll" }] ? { readonly [K in keyof Bs]: BranchOut<Bs[K]> } : { readonly [K in keyof Bs]?: BranchOut<Bs[K]> })
+  : [P] extends [{ readonly _tag: "RequireAll" }] ? Intersect<{ [K in keyof Bs]: BranchOut<Bs[K]> }[keyof Bs]>
+  : Partial<Intersect<{ [K in keyof Bs]: BranchOut<Bs[K]> }[keyof Bs]>>
+
+/**
+ * Appends a fork into named branches joined by a coalesce (see {@link Branches}, {@link CoalescePolicy},
+ * {@link Merge}): each branch is a function adding steps to a builder that starts from the row.
+ * The row type after it is the merge's ({@link Merged}); the branches' gate routes become sink
+ * names the pipeline must provide; names must be new (the fork's, the coalesce's, and every step's).
+ *
+ * @example
+ * Pipeline.forkJoin({
+ *   name: "enrich",
+ *   branches: {
+ *     weather: (b) => b.pipe(Pipeline.transform(addWeather)),
+ *     airport: (b) => b.pipe(Pipeline.transform(addAirport))
+ *   },
+ *   coalesce: { name: "joined", policy: Pipeline.requireAll, merge: "union" }
+ * })
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const forkJoin = <
+  A,
+  const Bs extends Readonly<Record<string, BranchOf<A>>>,
+  const P extends CoalescePolicy,
+  const M extends Merge<keyof Bs & string>,
+  const N extends string,
+  const C extends string
+>(options: {
+  readonly name: N
+  readonly branches: Bs
+  readonly coalesce: { readonly name: C; readonly policy: P; readonly merge: M; readonly config?: Readonly<Record<string, unknown>> }
+}) =>
+<Routes extends string, R, Names extends string>(
+  self: Builder<A, Routes, R, Names> & NewName<N, Names> & NewName<C, Names>
+): Builder<
+  Merged<Bs, P, M>,
+  Routes | BranchRoutes<Bs[keyof Bs]>,
+  R | BranchRequirements<Bs[keyof Bs]>,
+  Names | N | C | BranchNames<Bs[keyof Bs]>
+> => {
+  const start = new Builder<A, never, never, never>(self.name, self.source, [])
+  const branches = Object.entries(options.branches).map(([name, build]) => ({ name, steps: build(start).steps }))
+  const { merge, policy } = options.coalesce
+  const step: Branches = {
+    _tag: "Branches",
+    name: options.name,
+    config: {
+      branches: branches.map((b) => b.name),
+      coalesce: {
+        name: options.coalesce.name,
+        policy: policy._tag === "BestEffort" ? { _tag: policy._tag, timeoutMs: durationMs(policy.timeout) } : policy,
+        merge,
+        ...options.coalesce.config
+      }
+    },
+    branches,
+    coalesce: { name: options.coalesce.name, policy, merge }
+  }
+  return new Builder(self.name, self.source, [...self.steps, step])
+}
+
+/** Milliseconds of a duration, or its text when it is not one (named by `Orchestrator.run`, not thrown here). */
+const durationMs = (d: Duration.DurationInput): number | string =>
+  Option.getOrElse(Option.map(Duration.decodeUnknown(d), Duration.toMillis), () => String(d))
+
 /** Any sink, whatever its row type: a constraint that does not steer the inference of `A` (`Sink.jsonLines()` stays `Sink<unknown>`). */
 interface AnySink {
   readonly _tag: "Sink"
@@ -485,10 +627,7 @@ export const makeFork = <A, const Route extends string, E = never, R = never, co
 /** The trigger as recorded in the run's configuration: a function enters as `true` (its code has no JSON form). */
 const triggerConfig = (trigger: Trigger<never>) => ({
   ...(trigger.count === undefined ? {} : { count: trigger.count }),
-  // An invalid duration is named by `Orchestrator.run` (`PipelineDefinitionError`), not thrown here.
-  ...(trigger.timeout === undefined ? {} : {
-    timeoutMs: Option.getOrElse(Option.map(Duration.decodeUnknown(trigger.timeout), Duration.toMillis), () => String(trigger.timeout))
-  }),
+  ...(trigger.timeout === undefined ? {} : { timeoutMs: durationMs(trigger.timeout) }),
   ...(trigger.condition === undefined ? {} : { condition: true })
 })
 

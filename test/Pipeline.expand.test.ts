@@ -86,7 +86,7 @@ describe("Pipeline.expand", () => {
       yield* querySqlite(db, `UPDATE token_parents SET parent_token_id = '${quarantinedRoot}' WHERE token_id = '${moved}'`)
       const stray = yield* Landscape.verify(summary.runId)
       expect(stray.problems.filter((p) => p.check === "outcome").map((p) => p.message)).toEqual([
-        `token ${moved}'s parent ${quarantinedRoot} belongs to another row, not expanded, forked or consumed in a batch`
+        `token ${moved}'s parent ${quarantinedRoot} belongs to another row, not expanded, forked, coalesced or consumed in a batch`
       ])
       // The links are in the chain: reordering two children is found.
       yield* querySqlite(db, "UPDATE token_parents SET ordinal = 9 WHERE ordinal = 1")

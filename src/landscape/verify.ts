@@ -13,7 +13,7 @@
  * - **Outcomes.** Every token of a completed run has exactly one terminal outcome. In an
  *   interrupted or failed run a token without one was in flight when the run stopped: counted in
  *   `inFlight`, not a problem. Every row has its first token. A child token (`token_parents`)
- *   belongs to its parent's row, and its parent ended `expanded` or `forked` (or was in flight),
+ *   belongs to its parent's row, and its parent ended `expanded`, `forked` or `coalesced` (or was in flight),
  *   or its parent was consumed in a batch. A batch's members end as their batch did (none while it
  *   is open, `consumed_in_batch` once flushed, quarantined or failed when it failed); a completed
  *   run leaves no batch open.
@@ -253,10 +253,10 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
       const strays = yield* sql<{ readonly token_id: string; readonly parent_token_id: string; readonly found: string | null; readonly outcome: string | null; readonly same_row: number }>`
         SELECT p.token_id, p.parent_token_id, t.token_id AS found, t.outcome, CASE WHEN t.row_id = c.row_id THEN 1 ELSE 0 END AS same_row
         FROM token_parents p JOIN tokens c ON c.token_id = p.token_id LEFT JOIN tokens t ON t.token_id = p.parent_token_id
-        WHERE p.run_id = ${runId} AND (t.token_id IS NULL OR (COALESCE(t.outcome, '') <> 'consumed_in_batch' AND (t.row_id <> c.row_id OR t.outcome NOT IN ('expanded', 'forked'))))`
+        WHERE p.run_id = ${runId} AND (t.token_id IS NULL OR (COALESCE(t.outcome, '') <> 'consumed_in_batch' AND (t.row_id <> c.row_id OR t.outcome NOT IN ('expanded', 'forked', 'coalesced'))))`
       for (const stray of strays) {
         const why = stray.found === null ? "is not recorded" : num(stray.same_row) === 0 ? "belongs to another row" : `ended ${stray.outcome}`
-        report.add("outcome", `token_parents ${stray.token_id}`, `token ${stray.token_id}'s parent ${stray.parent_token_id} ${why}, not expanded, forked or consumed in a batch`)
+        report.add("outcome", `token_parents ${stray.token_id}`, `token ${stray.token_id}'s parent ${stray.parent_token_id} ${why}, not expanded, forked, coalesced or consumed in a batch`)
       }
       // Batches: a member's outcome follows its batch (open: none yet; flushed: consumed_in_batch; failed: quarantined or failed),
       // and a token consumed in a batch is a member of a flushed one.

@@ -121,3 +121,39 @@ export const aggregatedDuplicate = Pipeline.make({ name: "agg-dup", source }).pi
   // @ts-expect-error an aggregation's name must be new too
   Pipeline.aggregate(Pipeline.makeAggregate("clean", { trigger: {} }, (rows: ReadonlyArray<{ n: number }>) => Effect.succeed(rows.length)))
 )
+
+// A fork-join's row is its merge's: the union of the branches' rows with `requireAll`, each
+// branch's row under its name with `nested`, missing branches optional under other policies.
+const fanned = () =>
+  Pipeline.make({ name: "fj", source }).pipe(
+    Pipeline.forkJoin({
+      name: "fan",
+      branches: {
+        left: (b) => b.pipe(Pipeline.transform(Pipeline.makeTransform("l", (r: { readonly n: number }) => Effect.succeed({ ...r, l: "x" })))),
+        right: (b) =>
+          b.pipe(
+            Pipeline.transform(Pipeline.makeTransform("r", (r: { readonly n: number }) => Effect.succeed({ ...r, r: 1 }))),
+            Pipeline.gate(Pipeline.makeGate("is_odd", ["odd"], (r: { n: number; r: number }) => Effect.succeed(r.n % 2 === 1 ? "odd" as const : Pipeline.Continue)))
+          )
+      },
+      coalesce: { name: "join", policy: Pipeline.requireAll, merge: "union" }
+    })
+  )
+export const forkJoined = fanned().pipe(
+  Pipeline.transform(Pipeline.makeTransform("both", (r: { n: number; l: string; r: number }) => Effect.succeed({ n: r.n }))),
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines<{ n: number }>({ path: "j.jsonl" }), odd: Sink.jsonLines<{ n: number }>({ path: "odd.jsonl" }) }, default: "out", quarantine })
+)
+export const forkJoinedMissingRoute = fanned().pipe(
+  Pipeline.transform(Pipeline.makeTransform("both", (r: { n: number; l: string; r: number }) => Effect.succeed({ n: r.n }))),
+  // @ts-expect-error a branch's gate routes to "odd", which must be a sink
+  Pipeline.toSinks({ sinks: { out: Sink.jsonLines<{ n: number }>({ path: "j.jsonl" }) }, default: "out", quarantine })
+)
+export const forkJoinedQuorum = Pipeline.make({ name: "fj-quorum", source }).pipe(
+  Pipeline.forkJoin({
+    name: "fan",
+    branches: { left: (b) => b.pipe(Pipeline.transform(Pipeline.makeTransform("l", (r: { readonly n: number }) => Effect.succeed({ l: r.n })))) },
+    coalesce: { name: "join", policy: Pipeline.quorum(1), merge: "nested" }
+  }),
+  // @ts-expect-error with a quorum a branch may be missing: `left` is optional
+  Pipeline.transform(Pipeline.makeTransform("use", (r: { readonly left: { l: number } }) => Effect.succeed(r)))
+)

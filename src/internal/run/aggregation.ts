@@ -214,7 +214,7 @@ export class Aggregations {
           return { _tag: "Processed", journal: k === 0 ? journal : memberJournal(ctx, m), data: m.data, ends: [quarantined], sourceRow: false }
         })
       }
-      const consumed = (m: Member): Outcome => ({ _tag: "Split", tokenId: m.tokenId, outcome: "consumed_in_batch", node: planned })
+      const consumed = (m: Member): Outcome => ({ _tag: "Split", tokenId: m.tokenId, outcome: "consumed_in_batch", node: { nodeId: planned.nodeId, name: step.name } })
       /** A new token of `m`'s row, child of `parents`, taken on from the step after the aggregation. */
       const output = (j: RowJournal, m: Member, parents: ReadonlyArray<Member>, k: number) =>
         Effect.suspend(() => {
@@ -222,7 +222,7 @@ export class Aggregations {
           const link = { tokenId, rowId: m.rowId, runId: ctx.runId, createdAt: flushedAt, parents: parents.map((p, ordinal) => ({ tokenId: p.tokenId, ordinal })) }
           if (j.tokens === undefined) j.tokens = [link]
           else j.tokens.push(link)
-          return Effect.map(continueToken(ctx, j, m.data, tokenId, planned.stepIndex, result.outputs[k], result.hashes[k]!), (p): Processed => ({
+          return Effect.map(continueToken(ctx, j, m.data, tokenId, planned, result.outputs[k], result.hashes[k]!), (p): Processed => ({
             ...p,
             ends: [consumed(m), ...p.ends]
           }))

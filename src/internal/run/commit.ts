@@ -71,7 +71,7 @@ const applyRejections = (ctx: RunContext, ops: Operations, batch: ReadonlyArray<
         runId: ctx.runId,
         tokenId: end.tokenId,
         nodeId: end.sink.nodeId,
-        stepIndex: ctx.plan.steps.length + 1,
+        stepIndex: ctx.plan.sinkStepIndex,
         inputHash: end.hash,
         startedAt: now,
         status: "failed",
@@ -159,7 +159,7 @@ export const commit = (
         }
         let ended = outcomes.get(end)
         if (ended === undefined && end._tag === "Split") {
-          ended = { outcome: end.outcome, nodeId: end.node.nodeId, node: end.node.step.name }
+          ended = { outcome: end.outcome, nodeId: end.node.nodeId, node: end.node.name }
           outcomes.set(end, ended)
         }
         records.outcomes.push({ tokenId: end.tokenId, outcome: ended!.outcome, sinkNodeId: ended!.nodeId, completedAt } satisfies TokenEnd)

@@ -84,6 +84,10 @@ export class RowJournal {
       this.nodeStates.push(start.attempt === undefined ? record : { ...record, attempt: start.attempt })
     }
   }
+  /** Closes with `end` the states of `tokenId` still open (a branch interrupted at its coalesce's time-out). */
+  closeOpen(tokenId: string, end: (stateId: string, startedAt: number) => NodeStateEnd): void {
+    for (const [id, start] of [...this.open]) if (start.tokenId === tokenId) this.endState(end(id, start.startedAt))
+  }
   /** A state that began and ended within the processor's loop: recorded once, complete. */
   state(record: NodeStateRecord): void {
     this.nodeStates.push(record)

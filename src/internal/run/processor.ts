@@ -20,10 +20,10 @@
  *
  * @internal
  */
-import { Cause, Effect, Either, Exit, Option, Schedule } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Option, Schedule } from "effect"
 import type { StateScope } from "../../CallScope.js"
 import { LandscapeError } from "../../Landscape.js"
-import type { QuarantinedRow, Retry } from "../../Pipeline.js"
+import type { Merge, QuarantinedRow, Retry } from "../../Pipeline.js"
 import type { SourceRecord } from "../../Source.js"
 import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sameJson, sha256 } from "../hashing.js"
 import { newId } from "../ids.js"
@@ -32,7 +32,7 @@ import { elapsedMs, type RunContext } from "./context.js"
 import * as Events from "./events.js"
 import type { Trace } from "./events.js"
 import { RowJournal } from "./journal.js"
-import type { PlannedSink, PlannedStep } from "./plan.js"
+import type { Line, PlannedCoalesce, PlannedSink, PlannedStep } from "./plan.js"
 import * as Recorder from "./recorder.js"
 
 /**
@@ -43,8 +43,26 @@ import * as Recorder from "./recorder.js"
 export type Outcome =
   | { readonly _tag: "Routed"; readonly tokenId: string; readonly sink: PlannedSink; readonly value: unknown; readonly hash: string }
   | { readonly _tag: "Quarantined"; readonly tokenId: string; readonly row: QuarantinedRow }
-  | { readonly _tag: "Split"; readonly tokenId: string; readonly outcome: "expanded" | "forked" | "consumed_in_batch"; readonly node: PlannedStep }
+  | { readonly _tag: "Split"; readonly tokenId: string; readonly outcome: "expanded" | "forked" | "consumed_in_batch" | "coalesced"; readonly node: NodeRef }
   | { readonly _tag: "Buffered"; readonly tokenId: string; readonly node: PlannedStep; readonly value: unknown; readonly hash: string }
+
+/** The node a token ended at. */
+export interface NodeRef {
+  readonly nodeId: string
+  readonly name: string
+}
+
+const refOf = (planned: PlannedStep): NodeRef => ({ nodeId: planned.nodeId, name: planned.step.name })
+
+/** A branch's token that passed its branch's last step: it waits for the coalesce (see {@link forkJoin}). */
+interface Arrived {
+  readonly _tag: "Arrived"
+  readonly tokenId: string
+  readonly value: unknown
+  readonly hash: string
+  /** When it arrived (engine time, ms): `first` takes the earliest. */
+  readonly at: number
+}
 
 export interface Processed {
   readonly _tag: "Processed"
@@ -74,8 +92,9 @@ type Step =
   | { readonly _tag: "Forked"; readonly destinations: ReadonlyArray<string>; readonly stateId: string; readonly at: number; readonly trace: Trace }
   | { readonly _tag: "Fatal"; readonly error: LandscapeError }
 
-/** The ends of a token: settled, or still to come. */
-type Ends = Array<Outcome> | Effect.Effect<Array<Outcome>, LandscapeError>
+/** The ends of a token: settled, or still to come; on a branch's line, arrivals at its coalesce too. */
+type End = Outcome | Arrived
+type Ends = Array<End> | Effect.Effect<Array<End>, LandscapeError>
 
 const done = (outcome: Outcome): Step => ({ _tag: "Done", outcome })
 
@@ -106,7 +125,7 @@ const decisionHash = (destination: string): string => {
 /** `true` for a row that settled without waiting (not an Effect still to run). */
 export const isProcessed = (result: Processed | Effect.Effect<Processed, LandscapeError>): result is Processed => !Effect.isEffect(result)
 
-const isSettled = (ends: Ends): ends is Array<Outcome> => !Effect.isEffect(ends)
+const isSettled = (ends: Ends): ends is Array<End> => !Effect.isEffect(ends)
 
 /** The row failed at the source (it could not be parsed, decoded, or has no canonical form). */
 const sourceFailure = (ctx: RunContext, row: Row, failure: RowFailure.RowFailure): Processed => {
@@ -244,11 +263,16 @@ const settle = (
 const invoke = (planned: PlannedStep, value: unknown): Effect.Effect<unknown, unknown, unknown> => {
   try {
     const step = planned.step
-    return step._tag === "Gate" || step._tag === "Fork" ? step.evaluate(value as never) : step.apply(value as never)
+    if (step._tag === "Gate" || step._tag === "Fork") return step.evaluate(value as never)
+    // An aggregation or a fork-join is never invoked on one row (`drive` hands them on).
+    return step._tag === "Transform" || step._tag === "Expand" ? step.apply(value as never) : Exit.die(new Error(`step "${step.name}" takes no single row`))
   } catch (e) {
     return Exit.die(e)
   }
 }
+
+/** A step's retry policy, if it has one (a fork-join has none of its own). */
+const retryOf = (step: PlannedStep["step"]): Retry | undefined => ("retry" in step ? step.retry : undefined)
 
 /** The failure a retry policy is asked about: the step's typed error (a defect is never retried). */
 export const retryable = (retry: Retry | undefined, exit: Exit.Exit<unknown, unknown>): retry is Retry => {
@@ -266,15 +290,16 @@ export const retryable = (retry: Retry | undefined, exit: Exit.Exit<unknown, unk
 const runAsync = (
   ctx: RunContext,
   row: Row,
+  line: Line,
   index: number,
   work: Effect.Effect<unknown, unknown, unknown>,
   value: unknown,
   hash: string,
   attempt = 1,
   driver?: Schedule.ScheduleDriver<unknown, unknown, never>
-): Effect.Effect<Array<Outcome>, LandscapeError> =>
+): Effect.Effect<Array<End>, LandscapeError> =>
   Effect.suspend(() => {
-    const planned = ctx.plan.steps[index]!
+    const planned = line.steps[index]!
     const { journal, tokenId } = row
     const stateId = newId()
     const startedAt = ctx.clock.unsafeCurrentTimeMillis()
@@ -295,10 +320,10 @@ const runAsync = (
         captureStackTrace: false
       })
       : settled
-    return Effect.flatMap(traced, ([exit, next]): Effect.Effect<Array<Outcome>, LandscapeError> => {
+    return Effect.flatMap(traced, ([exit, next]): Effect.Effect<Array<End>, LandscapeError> => {
       if (next._tag === "Fatal") return Effect.fail(next.error)
       if (next._tag === "Done") {
-        const policy = planned.step.retry
+        const policy = retryOf(planned.step)
         if (next.outcome._tag !== "Quarantined" || !retryable(policy, exit)) return Effect.succeed([next.outcome])
         return Effect.flatMap(driver === undefined ? Schedule.driver(policy.schedule) : Effect.succeed(driver), (d) =>
           // The schedule is fed the step's error (a schedule that looks at it can stop on it).
@@ -306,13 +331,13 @@ const runAsync = (
             Effect.matchEffect({
               // The schedule stopped: the row goes to quarantine with this last failure.
               onFailure: () => Effect.succeed([next.outcome]),
-              onSuccess: () => runAsync(ctx, row, index, invoke(planned, value), value, hash, attempt + 1, d)
+              onSuccess: () => runAsync(ctx, row, line, index, invoke(planned, value), value, hash, attempt + 1, d)
             })
           ))
       }
-      const rest = next._tag === "Expanded" ? children(ctx, row, index, next.values, next.hashes)
-        : next._tag === "Forked" ? branches(ctx, row, index, value, hash, next)
-        : drive(ctx, row, index + 1, next.value, next.hash)
+      const rest = next._tag === "Expanded" ? children(ctx, row, line, index, next.values, next.hashes)
+        : next._tag === "Forked" ? routes(ctx, row, line, index, value, hash, next)
+        : drive(ctx, row, line, index + 1, next.value, next.hash)
       return isSettled(rest) ? Effect.succeed(rest) : rest
     })
   })
@@ -324,10 +349,14 @@ const joinEnds = (ends: Array<Ends>): Ends => {
 }
 
 /** A new child token of `parent` (its `ordinal`th), recorded with its parent link. */
-const childOf = (ctx: RunContext, parent: Row, ordinal: number, createdAt: number): Row => {
+const childOf = (ctx: RunContext, parent: Row, ordinal: number, createdAt: number): Row => tokenOf(ctx, parent, [{ tokenId: parent.tokenId, ordinal }], createdAt)
+
+/** A new token of `row`'s row with `parents`, recorded with its links. */
+const tokenOf = (ctx: RunContext, row: Row, parents: ReadonlyArray<{ readonly tokenId: string; readonly ordinal: number }>, createdAt: number): Row => {
+  const parent = row
   const { journal } = parent
   const tokenId = newId()
-  const link = { tokenId, rowId: journal.rowId, runId: ctx.runId, createdAt, parents: [{ tokenId: parent.tokenId, ordinal }] }
+  const link = { tokenId, rowId: journal.rowId, runId: ctx.runId, createdAt, parents }
   if (journal.tokens === undefined) journal.tokens = [link]
   else journal.tokens.push(link)
   return { journal, data: parent.data, traced: parent.traced, tokenId }
@@ -337,10 +366,10 @@ const childOf = (ctx: RunContext, parent: Row, ordinal: number, createdAt: numbe
  * An expansion's children: the parent token ends `expanded`, and each value continues from the
  * step after `index` as a child token (recorded with its parent and its place among the children).
  */
-const children = (ctx: RunContext, parent: Row, index: number, values: ReadonlyArray<unknown>, hashes: ReadonlyArray<string>): Ends => {
+const children = (ctx: RunContext, parent: Row, line: Line, index: number, values: ReadonlyArray<unknown>, hashes: ReadonlyArray<string>): Ends => {
   const createdAt = ctx.clock.unsafeCurrentTimeMillis()
-  const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "expanded", node: ctx.plan.steps[index]! }]]
-  for (let k = 0; k < values.length; k++) ends.push(drive(ctx, childOf(ctx, parent, k, createdAt), index + 1, values[k], hashes[k]!))
+  const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "expanded", node: refOf(line.steps[index]!) }]]
+  for (let k = 0; k < values.length; k++) ends.push(drive(ctx, childOf(ctx, parent, k, createdAt), line, index + 1, values[k], hashes[k]!))
   return joinEnds(ends)
 }
 
@@ -349,10 +378,10 @@ const children = (ctx: RunContext, parent: Row, index: number, values: ReadonlyA
  * routing decision (on the fork's node state) and its `GateEvaluated`: routed to its sink, or
  * (`continue`) on from the step after `index` with the same row.
  */
-const branches = (ctx: RunContext, parent: Row, index: number, value: unknown, hash: string, forked: Extract<Step, { readonly _tag: "Forked" }>): Ends => {
-  const planned = ctx.plan.steps[index]!
+const routes = (ctx: RunContext, parent: Row, line: Line, index: number, value: unknown, hash: string, forked: Extract<Step, { readonly _tag: "Forked" }>): Ends => {
+  const planned = line.steps[index]!
   const { journal } = parent
-  const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "forked", node: planned }]]
+  const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "forked", node: refOf(planned) }]]
   forked.destinations.forEach((destination, k) => {
     const child = childOf(ctx, parent, k, forked.at)
     const target = destination === "continue" ? undefined : ctx.plan.sinkByName.get(destination)
@@ -367,31 +396,160 @@ const branches = (ctx: RunContext, parent: Row, index: number, value: unknown, h
     })
     const ids = { runId: ctx.runId, rowId: journal.rowId, tokenId: child.tokenId, nodeId: planned.nodeId, stateId: forked.stateId }
     journal.events?.push(Events.gateEvaluated(forked.trace, forked.at, ids, destination))
-    ends.push(target === undefined ? drive(ctx, child, index + 1, value, hash) : [{ _tag: "Routed", tokenId: child.tokenId, sink: target, value, hash }])
+    ends.push(target === undefined ? drive(ctx, child, line, index + 1, value, hash) : [{ _tag: "Routed", tokenId: child.tokenId, sink: target, value, hash }])
   })
   return joinEnds(ends)
 }
 
+/**
+ * A fork-join (`Pipeline.Branches`): the token ends `forked`, with its fork's node state and one
+ * routing decision per branch (the decision's hash is `{ destinations }` of the branch names, as a
+ * fork's); each branch's line runs on a child token, all at once when they wait; then the
+ * coalesce ({@link coalesce}) joins the arrivals and the merged token goes on from the step after.
+ */
+const forkJoin = (ctx: RunContext, row: Row, line: Line, index: number, value: unknown, hash: string): Ends => {
+  const planned = line.steps[index]!
+  const { journal } = row
+  const at = ctx.clock.unsafeCurrentTimeMillis()
+  const stateId = newId()
+  const names = planned.branches!.map((b) => b.branch!)
+  ctx.metrics.state(planned.nodeId, "completed", 0)
+  journal.state({
+    stateId, runId: ctx.runId, tokenId: row.tokenId, nodeId: planned.nodeId, stepIndex: planned.stepIndex, inputHash: hash, startedAt: at,
+    status: "completed", outputHash: names.length === 1 ? decisionHash(names[0]!) : sha256(canonicalJson({ destinations: names })), completedAt: at, durationMs: 0
+  })
+  const split: End = { _tag: "Split", tokenId: row.tokenId, outcome: "forked", node: refOf(planned) }
+  const runs = planned.branches!.map((branch, k) => {
+    const child = childOf(ctx, row, k, at)
+    journal.routing.push({ routingId: newId(), runId: ctx.runId, stateId, tokenId: child.tokenId, destination: branch.branch!, createdAt: at })
+    const ids = { runId: ctx.runId, rowId: journal.rowId, tokenId: child.tokenId, nodeId: planned.nodeId, stateId }
+    journal.events?.push(Events.gateEvaluated(ctx.trace, at, ids, branch.branch!))
+    return { name: branch.branch!, tokenId: child.tokenId, ends: drive(ctx, child, branch, 0, value, hash) }
+  })
+  const join = (settled: ReadonlyArray<Array<End>>) => {
+    const ends = coalesce(ctx, row, line, index, runs.map((r, k) => ({ name: r.name, tokenId: r.tokenId, ends: settled[k]! })))
+    return isSettled(ends) ? [split, ...ends] : Effect.map(ends, (e) => [split, ...e])
+  }
+  if (runs.every((r) => isSettled(r.ends))) return join(runs.map((r) => r.ends as Array<End>))
+  const policy = planned.coalesce!.policy
+  const deadline = policy._tag === "BestEffort" ? Duration.decode(policy.timeout) : undefined
+  const awaited = runs.map((r) => {
+    const ends = isSettled(r.ends) ? Effect.succeed(r.ends) : r.ends
+    // A branch still running at the time-out is interrupted: its open state failed, its token quarantined.
+    return deadline === undefined ? ends : Effect.map(Effect.timeoutOption(ends, deadline), Option.getOrElse((): Array<End> => {
+      const now = ctx.clock.unsafeCurrentTimeMillis()
+      const reason = `the coalesce "${planned.coalesce!.name}" waited ${Duration.format(deadline)} for branch "${r.name}"`
+      journal.closeOpen(r.tokenId, (stateId, startedAt) => ({ stateId, status: "failed", error: { kind: "timeout", message: reason }, completedAt: now, durationMs: now - startedAt }))
+      return [quarantine(ctx, row, r.tokenId, planned.coalesce!.name, reason)]
+    }))
+  })
+  return Effect.flatMap(Effect.all(awaited, { concurrency: "unbounded" }), (settled) => {
+    const ends = join(settled)
+    return isSettled(ends) ? Effect.succeed(ends) : ends
+  })
+}
+
+/** How a coalesce's policy judged the arrivals: the ones to merge, or why it fails. */
+const judge = (plan: PlannedCoalesce, runs: ReadonlyArray<{ readonly name: string; readonly arrived: Arrived | undefined }>): ReadonlyArray<number> | string => {
+  const arrived = runs.flatMap((r, k) => (r.arrived === undefined ? [] : [k]))
+  const missing = runs.filter((r) => r.arrived === undefined).map((r) => `"${r.name}"`)
+  const { merge, policy } = plan
+  const chosen = policy._tag === "First"
+    ? arrived.length === 0 ? [] : [arrived.reduce((a, b) => (runs[b]!.arrived!.at < runs[a]!.arrived!.at ? b : a))]
+    : arrived
+  if (policy._tag === "RequireAll" && missing.length > 0) return `the coalesce "${plan.name}" requires every branch; ${missing.join(", ")} did not arrive`
+  if (policy._tag === "Quorum" && arrived.length < policy.n) return `the coalesce "${plan.name}" requires ${policy.n} branches; ${arrived.length} arrived`
+  if (chosen.length === 0) return `the coalesce "${plan.name}": no branch arrived`
+  if (typeof merge === "object" && !chosen.some((k) => runs[k]!.name === merge.select)) return `the coalesce "${plan.name}" selects branch "${merge.select}", which did not arrive`
+  return chosen
+}
+
+/** The merged row of the chosen branches, or why it cannot be made. */
+const mergeOf = (merge: Merge, chosen: ReadonlyArray<{ readonly name: string; readonly value: unknown }>): Either.Either<unknown, string> => {
+  if (merge === "nested") return Either.right(Object.fromEntries(chosen.map((c) => [c.name, c.value])))
+  if (typeof merge === "object") return Either.right(chosen.find((c) => c.name === merge.select)!.value)
+  const notObject = chosen.find((c) => typeof c.value !== "object" || c.value === null || Array.isArray(c.value))
+  if (notObject !== undefined) return Either.left(`a union merges objects; branch "${notObject.name}" made ${Array.isArray(notObject.value) ? "an array" : typeof notObject.value}`)
+  return Either.right(Object.assign({}, ...chosen.map((c) => c.value)) as unknown)
+}
+
+/**
+ * A coalesce: the branches' tokens that arrived end `coalesced`, and the merge of those the policy
+ * chose is a new token (their child) going on from the step after the fork-join; its node state
+ * and `TransformCompleted` are recorded on it. When the policy fails, each arrival is quarantined
+ * with its reason, after a failed node state at the coalesce.
+ */
+const coalesce = (
+  ctx: RunContext,
+  row: Row,
+  line: Line,
+  index: number,
+  branches: ReadonlyArray<{ readonly name: string; readonly tokenId: string; readonly ends: Array<End> }>
+): Ends => {
+  const planned = line.steps[index]!
+  const plan = planned.coalesce!
+  const { journal } = row
+  const now = ctx.clock.unsafeCurrentTimeMillis()
+  const ends: Array<End> = []
+  const runs = branches.map((b) => {
+    let arrived: Arrived | undefined
+    for (const end of b.ends) if (end._tag === "Arrived") arrived = end
+    else ends.push(end)
+    return { name: b.name, arrived }
+  })
+  const arrivals = runs.flatMap((r) => (r.arrived === undefined ? [] : [r.arrived]))
+  const inputHash = sha256(canonicalJson(Object.fromEntries(runs.flatMap((r) => (r.arrived === undefined ? [] : [[r.name, r.arrived.hash]])))))
+  const judged = judge(plan, runs)
+  const merged = typeof judged === "string" ? Either.left(judged) : mergeOf(plan.merge, judged.map((k) => ({ name: runs[k]!.name, value: runs[k]!.arrived!.value })))
+  const text = Either.isRight(merged) ? canonical(merged.right) : undefined
+  const failure = Either.isLeft(merged) ? merged.left : text !== undefined && isNonCanonical(text) ? `merged ${text.path}: ${text.reason}` : undefined
+  const node: NodeRef = { nodeId: plan.nodeId, name: plan.name }
+  const base = { runId: ctx.runId, nodeId: plan.nodeId, stepIndex: plan.stepIndex, inputHash, startedAt: now, completedAt: now, durationMs: 0 }
+  if (failure !== undefined || Either.isLeft(merged) || text === undefined || isNonCanonical(text)) {
+    const reason = failure ?? "no merge"
+    // Each arrival's failed state at the coalesce takes what its branch passed on.
+    for (const a of arrivals) {
+      ctx.metrics.state(plan.nodeId, "failed", 0)
+      journal.state({ ...base, inputHash: a.hash, stateId: newId(), tokenId: a.tokenId, status: "failed", error: { kind: "coalesce", message: reason } })
+      ends.push(quarantine(ctx, row, a.tokenId, plan.name, reason))
+    }
+    return ends
+  }
+  const chosen = (judged as ReadonlyArray<number>).map((k) => runs[k]!.arrived!)
+  for (const a of arrivals) ends.push({ _tag: "Split", tokenId: a.tokenId, outcome: "coalesced", node })
+  const token = tokenOf(ctx, row, chosen.map((a, ordinal) => ({ tokenId: a.tokenId, ordinal })), now)
+  const outputHash = sha256(text)
+  const stateId = newId()
+  ctx.metrics.state(plan.nodeId, "completed", 0)
+  journal.state({ ...base, stateId, tokenId: token.tokenId, status: "completed", outputHash })
+  const ids: Events.StateIds = { runId: ctx.runId, rowId: journal.rowId, tokenId: token.tokenId, nodeId: plan.nodeId, stateId }
+  journal.events?.push(Events.transformCompleted(ctx.trace, now, ids, 0, inputHash, { outputHash }))
+  const rest = drive(ctx, token, line, index + 1, merged.right, outputHash)
+  return isSettled(rest) ? [...ends, ...rest] : Effect.map(rest, (r) => [...ends, ...r])
+}
+
 /** Takes a token through the steps from `from`; an Effect from the first step that is not an `Exit` (or every step of a traced row). */
-const drive = (ctx: RunContext, row: Row, from: number, value: unknown, hash: string): Ends => {
-  const steps = ctx.plan.steps
+const drive = (ctx: RunContext, row: Row, line: Line, from: number, value: unknown, hash: string): Ends => {
+  const steps = line.steps
   for (let i = from; i < steps.length; i++) {
     const planned = steps[i]!
     // An aggregation holds the token: the committer buffers it (`aggregation.ts`).
     if (planned.step._tag === "Aggregate") return [{ _tag: "Buffered", tokenId: row.tokenId, node: planned, value, hash }]
+    if (planned.step._tag === "Branches") return forkJoin(ctx, row, line, i, value, hash)
     const startedAt = ctx.clock.unsafeCurrentTimeMillis()
     const startNanos = ctx.clock.unsafeCurrentTimeNanos()
     const work = invoke(planned, value)
     // A failure a retry policy may take up is settled as an Effect: its next attempt waits.
-    if (row.traced || !Exit.isExit(work) || retryable(planned.step.retry, work)) return runAsync(ctx, row, i, work, value, hash)
+    if (row.traced || !Exit.isExit(work) || retryable(retryOf(planned.step), work)) return runAsync(ctx, row, line, i, work, value, hash)
     const next = settle(ctx, row, planned, { stateId: newId(), startedAt, startNanos, open: false, attempt: 1 }, value, hash, work, ctx.trace)
     if (next._tag === "Done") return [next.outcome]
     if (next._tag === "Fatal") return Effect.fail(next.error)
-    if (next._tag === "Expanded") return children(ctx, row, i, next.values, next.hashes)
-    if (next._tag === "Forked") return branches(ctx, row, i, value, hash, next)
+    if (next._tag === "Expanded") return children(ctx, row, line, i, next.values, next.hashes)
+    if (next._tag === "Forked") return routes(ctx, row, line, i, value, hash, next)
     value = next.value
     hash = next.hash
   }
+  if (line.branch !== undefined) return [{ _tag: "Arrived", tokenId: row.tokenId, value, hash, at: ctx.clock.unsafeCurrentTimeMillis() }]
   if (ctx.plan.defaultSink !== undefined) return [{ _tag: "Routed", tokenId: row.tokenId, sink: ctx.plan.defaultSink, value, hash }]
   const last = steps.at(-1)?.step.name ?? ctx.plan.source.name
   return [quarantine(ctx, row, row.tokenId, last, "no gate routed the row and the pipeline has no default sink")]
@@ -400,24 +558,34 @@ const drive = (ctx: RunContext, row: Row, from: number, value: unknown, hash: st
 /** The row, once its tokens' ends are known. */
 const processed = (row: Row, ends: Ends, sourceRow = true): Processed | Effect.Effect<Processed, LandscapeError> =>
   isSettled(ends)
-    ? { _tag: "Processed", journal: row.journal, data: row.data, ends, sourceRow }
-    : Effect.map(ends, (all): Processed => ({ _tag: "Processed", journal: row.journal, data: row.data, ends: all, sourceRow }))
+    ? { _tag: "Processed", journal: row.journal, data: row.data, ends: outcomesOf(ends), sourceRow }
+    : Effect.map(ends, (all): Processed => ({ _tag: "Processed", journal: row.journal, data: row.data, ends: outcomesOf(all), sourceRow }))
+
+/** The ends of a token on the pipeline's line: outcomes only (arrivals are a branch's, taken by its coalesce). */
+const outcomesOf = (ends: Array<End>): Array<Outcome> => {
+  const outcomes: Array<Outcome> = []
+  for (const end of ends) {
+    if (end._tag === "Arrived") throw new Error(`token ${end.tokenId} arrived at a coalesce outside a branch`)
+    outcomes.push(end)
+  }
+  return outcomes
+}
 
 /**
  * Takes a token made by an aggregation's flush (recorded in `journal`, of the row `data` was read
- * as) through the steps from `from`, to its ends (`sourceRow: false`: it reads no source row).
+ * as) through the steps after the aggregation `after`, to its ends (`sourceRow: false`: it reads no source row).
  */
 export const continueToken = (
   ctx: RunContext,
   journal: RowJournal,
   data: unknown,
   tokenId: string,
-  from: number,
+  after: PlannedStep,
   value: unknown,
   hash: string
 ): Effect.Effect<Processed, LandscapeError> => {
   const row: Row = { journal, data, traced: false, tokenId }
-  const result = processed(row, drive(ctx, row, from, value, hash), false)
+  const result = processed(row, drive(ctx, row, ctx.plan.main, ctx.plan.main.steps.indexOf(after) + 1, value, hash), false)
   return isProcessed(result) ? Effect.succeed(result) : result
 }
 
@@ -439,12 +607,12 @@ const start = (ctx: RunContext, record: SourceRecord, rowId: string, rowIndex: n
   const decoded = ctx.plan.source.source.decode(record.raw)
   if (Either.isLeft(decoded)) return sourceFailure(ctx, row, decoded.left)
   // A decoded row that mirrors its record (the common case for JSON sources) has the same hash.
-  if (sameJson(decoded.right, record.raw)) return processed(row, drive(ctx, row, 0, decoded.right, dataHash))
+  if (sameJson(decoded.right, record.raw)) return processed(row, drive(ctx, row, ctx.plan.main, 0, decoded.right, dataHash))
   const decodedText = canonical(decoded.right)
   if (isNonCanonical(decodedText)) {
     return sourceFailure(ctx, row, RowFailure.make("nonCanonical", `decoded ${decodedText.path}: ${decodedText.reason}`))
   }
-  return processed(row, drive(ctx, row, 0, decoded.right, decodedText === dataJson ? dataHash : sha256(decodedText)))
+  return processed(row, drive(ctx, row, ctx.plan.main, 0, decoded.right, decodedText === dataJson ? dataHash : sha256(decodedText)))
 }
 
 /**
