@@ -86,10 +86,10 @@ export const derive = Pipeline.makeTransform("derive", (f: Flight) => {
   })
 }, { config: { onTimeThresholdMinutes: 15, source: "BTS on-time definition" } })
 
-type Derived = Effect.Effect.Success<ReturnType<typeof derive.apply>>
+export type Derived = Effect.Effect.Success<ReturnType<typeof derive.apply>>
 
 /** Great-circle distance in statute miles (haversine, mean Earth radius 3,958.8 mi). */
-const greatCircleMiles = (a: Airport, b: Airport) => {
+export const greatCircleMiles = (a: Airport, b: Airport) => {
   const rad = Math.PI / 180
   const dLat = (b.latitude - a.latitude) * rad
   const dLon = (b.longitude - a.longitude) * rad
