@@ -52,6 +52,65 @@ export const identityPipeline = (outDir: string, n: number) =>
     })
   )
 
+/** The shapes of `bench/engine.ts`'s DAG comparison, over the identity pipeline's rows. */
+export type Shape = "linear" | "fork-join" | "aggregate"
+
+const sinksIn = (outDir: string) =>
+  Pipeline.toSinks({
+    sinks: {
+      on_time: Sink.csv<Row>({ path: join(outDir, "on_time.csv") }),
+      late: Sink.jsonLines<Row>({ path: join(outDir, "late.jsonl") })
+    },
+    default: "on_time",
+    quarantine: Sink.jsonLines({ path: join(outDir, "quarantine.jsonl") })
+  })
+const lateGate = Pipeline.makeGate("delay", ["late"], (r: Row) => Effect.succeed(r.delay >= 15 ? "late" as const : Pipeline.Continue))
+
+/**
+ * The identity pipeline (`linear`), or the same three pass-through transforms with `b` and `c` in
+ * the two branches of a fork-join joined by a coalesce (`fork-join`: requireAll, union), or
+ * followed by a pass-through aggregation of 100 rows (`aggregate`: every row still reaches its sink).
+ */
+export const shapedPipeline = (outDir: string, n: number, shape: Shape) => {
+  const start = Pipeline.make({ name: `identity-${shape}`, source: Source.fromIterable({ records: { [Symbol.iterator]: () => rows(n) }, schema: Row }) })
+  if (shape === "linear") return identityPipeline(outDir, n)
+  if (shape === "fork-join") {
+    return start.pipe(
+      Pipeline.transform(pass("a")),
+      Pipeline.forkJoin({
+        name: "fork",
+        branches: { left: (b) => b.pipe(Pipeline.transform(pass("b"))), right: (b) => b.pipe(Pipeline.transform(pass("c"))) },
+        coalesce: { name: "join", policy: Pipeline.requireAll, merge: "union" }
+      }),
+      Pipeline.gate(lateGate),
+      sinksIn(outDir)
+    )
+  }
+  return start.pipe(
+    Pipeline.transform(pass("a")),
+    Pipeline.transform(pass("b")),
+    Pipeline.transform(pass("c")),
+    Pipeline.aggregate(Pipeline.makeBatched("batch", { trigger: { count: 100 } }, (batch: ReadonlyArray<Row>) => Effect.succeed(batch))),
+    Pipeline.gate(lateGate),
+    sinksIn(outDir)
+  )
+}
+
+/** Rows/s of `shape` over `n` rows on a fresh Landscape, telemetry as {@link identityRate}'s. */
+export const shapeRate = <E>(n: number, shape: Shape, telemetry: (dir: string) => Layer.Layer<Telemetry.Telemetry, E>) =>
+  Effect.gen(function* () {
+    const { db, dir } = yield* freshLandscape
+    const t0 = performance.now()
+    const summary = yield* Orchestrator.run(shapedPipeline(dir, n, shape)).pipe(
+      Effect.provide(Layer.merge(telemetry(dir), LandscapeSqlite.layer({ filename: db })))
+    )
+    const seconds = (performance.now() - t0) / 1000
+    rmSync(dir, { recursive: true, force: true })
+    const written = Object.values(summary.rowsPerSink).reduce((a, b) => a + b, 0)
+    if (summary.rowsRead !== n || written !== n) throw new Error(`the ${shape} pipeline read ${summary.rowsRead} rows and wrote ${written}, expected ${n}`)
+    return n / seconds
+  })
+
 /** An empty, migrated Landscape file in a fresh folder. */
 export const freshLandscape = Effect.gen(function* () {
   const dir = mkdtempSync(join(tmpdir(), "sightline-bench-engine-"))

@@ -13,6 +13,12 @@
  *   max ≤ 100 ms.
  * - memory: the identity pipeline over 20,000 and 200,000 rows, each in a fresh process
  *   (`bench/_engine-rss.ts`), peak RSS compared. Target ≤ 1.2×.
+ * - DAG (issue 12): over BENCH_DAG_ROWS rows (default 20,000), telemetry `rows`, the identity
+ *   pipeline (`linear`, the anchor) against the same transforms with two of them in the branches of
+ *   a fork-join (`fork-join`), and followed by a pass-through aggregation of 100 rows (`aggregate`),
+ *   their order rotating by round. Cost per source row against the linear one's; target ≤ 1.3×.
+ *
+ * BENCH_PARTS=dag runs the DAG comparison alone.
  *
  * BENCH_ROUNDS rounds (default 3); within a round the configurations run in turn (`engine` and
  * `engine-disabled` swap places every other round); medians count.
@@ -26,11 +32,13 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import { pathToFileURL } from "node:url"
 import { makePipeline } from "../examples/flights/pipeline.js"
 import { JsonLinesExporter, LandscapeSqlite, Orchestrator, Telemetry } from "../src/index.js"
-import { freshLandscape, identityRate } from "./_identity.js"
+import { freshLandscape, identityRate, type Shape, shapeRate } from "./_identity.js"
 import { rawSqlite } from "./_raw-sqlite.js"
 
 const n = Number(process.env.BENCH_ROWS ?? 100_000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const dagRows = Number(process.env.BENCH_DAG_ROWS ?? 20_000)
+const parts = process.env.BENCH_PARTS ?? "all"
 
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -117,4 +125,19 @@ const program = Effect.gen(function* () {
   console.log(`ratio rss-200k-rows/rss-20k-rows ${(m.large / m.small).toFixed(2)}`)
 })
 
-await Effect.runPromise(program)
+/** The DAG shapes against the linear pipeline, same rows, same run; rounds rotate their order. */
+const dag = Effect.gen(function* () {
+  const shapes: ReadonlyArray<Shape> = ["linear", "fork-join", "aggregate"]
+  const r: Record<Shape, Array<number>> = { linear: [], "fork-join": [], aggregate: [] }
+  for (let i = 0; i < rounds; i++) {
+    for (const shape of [...shapes.slice(i % 3), ...shapes.slice(0, i % 3)]) r[shape].push(yield* shapeRate(dagRows, shape, (dir) => telemetryLayer("rows", dir)))
+    console.log(`dag round ${i + 1}: ${shapes.map((s) => `${s} ${fmt(r[s][i]!)}`).join("  ")} rows/s`)
+  }
+  const m = { linear: median(r.linear), forkJoin: median(r["fork-join"]), aggregate: median(r.aggregate) }
+  console.log(`dag              linear ${fmt(m.linear)}, fork-join ${fmt(m.forkJoin)}, aggregate ${fmt(m.aggregate)} rows/s (median of ${rounds}, ${fmt(dagRows)} rows)`)
+  // Cost per source row is 1 / rate: the ratio of costs is linear's rate over the shape's.
+  console.log(`ratio fork-join-cost-per-row/linear-cost-per-row ${(m.linear / m.forkJoin).toFixed(2)}`)
+  console.log(`ratio aggregate-100-cost-per-row/linear-cost-per-row ${(m.linear / m.aggregate).toFixed(2)}`)
+})
+
+await Effect.runPromise(parts === "dag" ? dag : Effect.zipRight(program, dag))

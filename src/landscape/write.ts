@@ -303,6 +303,23 @@ const resolveBatch = (sql: SqlClient.SqlClient, batch: RecordBatch) =>
     }
   })
 
+/** `outcomes` grouped by everything but the token, at most 500 tokens a group (well under SQLite's 32,766 bound parameters). */
+const groupOutcomes = (outcomes: ReadonlyArray<TokenEnd>) => {
+  const groups = new Map<string, { readonly outcome: string; readonly sinkNodeId: string | null; readonly completedAt: number; readonly tokenIds: Array<string> }>()
+  const all: Array<{ readonly outcome: string; readonly sinkNodeId: string | null; readonly completedAt: number; readonly tokenIds: Array<string> }> = []
+  for (const t of outcomes) {
+    const key = `${t.outcome}\u0000${t.sinkNodeId}\u0000${t.completedAt}`
+    let group = groups.get(key)
+    if (group === undefined || group.tokenIds.length >= 500) {
+      group = { outcome: t.outcome, sinkNodeId: t.sinkNodeId, completedAt: t.completedAt, tokenIds: [] }
+      groups.set(key, group)
+      all.push(group)
+    }
+    group.tokenIds.push(t.tokenId)
+  }
+  return all
+}
+
 /** `recordBatch` over one client. */
 export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
   const write = makeInserters(sql)
@@ -380,10 +397,11 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
               sql`UPDATE batches SET ${
                 sql.update({ status: b.status, trigger_reason: b.trigger, state_id: b.stateId, flushed_at: b.flushedAt, end_seq: seq })
               } WHERE batch_id = ${b.batchId} AND run_id = ${runId}`, { discard: true }),
-            Effect.forEach(laterOutcomes, (t) =>
+            // Outcomes that are the same but for the token (a batch's members) in one statement each 500.
+            Effect.forEach(groupOutcomes(laterOutcomes), (g) =>
               sql`UPDATE tokens SET ${
-                sql.update({ outcome: t.outcome, sink_node_id: t.sinkNodeId, completed_at: t.completedAt, outcome_seq: seq })
-              } WHERE token_id = ${t.tokenId} AND run_id = ${runId}`, { discard: true })
+                sql.update({ outcome: g.outcome, sink_node_id: g.sinkNodeId, completed_at: g.completedAt, outcome_seq: seq })
+              } WHERE token_id IN ${sql.in(g.tokenIds)} AND run_id = ${runId}`, { discard: true })
           ], { discard: true })))
     }))
 }

@@ -122,6 +122,14 @@ const decisionHash = (destination: string): string => {
   return hash
 }
 
+/** A fork-join's decision hash (`{ destinations }` of its branch names, as a fork's): the same for every row, computed once per plan. */
+const forkHashes = new WeakMap<PlannedStep, string>()
+const destinationsHash = (planned: PlannedStep, names: ReadonlyArray<string>): string => {
+  let hash = forkHashes.get(planned)
+  if (hash === undefined) forkHashes.set(planned, hash = names.length === 1 ? decisionHash(names[0]!) : sha256(canonicalJson({ destinations: names })))
+  return hash
+}
+
 /** `true` for a row that settled without waiting (not an Effect still to run). */
 export const isProcessed = (result: Processed | Effect.Effect<Processed, LandscapeError>): result is Processed => !Effect.isEffect(result)
 
@@ -416,7 +424,7 @@ const forkJoin = (ctx: RunContext, row: Row, line: Line, index: number, value: u
   ctx.metrics.state(planned.nodeId, "completed", 0)
   journal.state({
     stateId, runId: ctx.runId, tokenId: row.tokenId, nodeId: planned.nodeId, stepIndex: planned.stepIndex, inputHash: hash, startedAt: at,
-    status: "completed", outputHash: names.length === 1 ? decisionHash(names[0]!) : sha256(canonicalJson({ destinations: names })), completedAt: at, durationMs: 0
+    status: "completed", outputHash: destinationsHash(planned, names), completedAt: at, durationMs: 0
   })
   const split: End = { _tag: "Split", tokenId: row.tokenId, outcome: "forked", node: refOf(planned) }
   const runs = planned.branches!.map((branch, k) => {
