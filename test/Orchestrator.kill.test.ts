@@ -1,8 +1,9 @@
 /**
  * Resume after `kill -9` (issue 12, checkpoints and resume), in real processes: a child process
- * running a real pipeline (test/fixtures/run-child.ts: a CSV file of 8,000 rows and 6 malformed
- * lines, a transform that quarantines some rows, a gate, a CSV and a JSON Lines sink, SQLite
- * Landscape, JSON Lines telemetry) is
+ * running a real pipeline (test/fixtures/run-child.ts with RUN_CHILD_DAG: a CSV file of 8,000 rows
+ * and 6 malformed lines, a transform that quarantines some rows, a fork-join of two branches, a
+ * pass-through aggregation of 7 rows whose open batch is in every checkpoint, a gate, a CSV and a
+ * JSON Lines sink, SQLite Landscape, JSON Lines telemetry) is
  * killed with SIGKILL at a random point; another process resumes it (opening the Landscape marks
  * the dead run `interrupted`). In every trial the final sink files are byte-identical to those of a
  * run never interrupted, and the Landscape holds each source row exactly once with one terminal
@@ -58,7 +59,7 @@ const runChild = (dir: string, runId?: string, kill?: { readonly after: number; 
     if (!existsSync(csv)) writeFileSync(csv, csvText)
     const proc: ChildProcess = spawn(process.execPath, ["--import", "tsx", child, dir, String(rows), ...(runId === undefined ? [] : [runId])], {
       cwd: root,
-      env: { ...process.env, RUN_CHILD_CSV: csv },
+      env: { ...process.env, RUN_CHILD_CSV: csv, RUN_CHILD_DAG: "1" },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
@@ -91,7 +92,11 @@ describe(`resume after kill -9 (seed ${seed})`, () => {
     const straight = tempDir()
     const baseline = await runChild(straight)
     expect(baseline.code, baseline.stderr).toBe(0)
+    // Tokens per row: 1 for a quarantined row, 5 for the others (forked, two branches, joined, passed through the window).
+    const [tokens] = await q<{ tokens: number; per_token: number }>(join(straight, "landscape.db"), `
+      SELECT count(*) AS tokens, (SELECT max(n) FROM (SELECT count(*) AS n FROM tokens GROUP BY row_id)) AS per_token FROM tokens`)
     const expected = {
+      tokens: tokens!,
       csv: readFileSync(join(straight, "on_time.csv"), "utf8"),
       jsonl: readFileSync(join(straight, "delayed.jsonl"), "utf8"),
       quarantine: quarantined(straight)
@@ -139,7 +144,10 @@ describe(`resume after kill -9 (seed ${seed})`, () => {
                (SELECT count(*) FROM tokens WHERE outcome IS NULL) AS open,
                (SELECT max(n) FROM (SELECT count(*) AS n FROM tokens GROUP BY row_id)) AS per_token,
                (SELECT count(*) FROM node_states WHERE status = 'running') + (SELECT count(*) FROM operations WHERE status = 'running') AS running`)
-      expect(counts, what).toEqual({ status: "completed", rows, indexes: rows, tokens: rows, open: 0, per_token: 1, running: 0 })
+      expect(counts, what).toEqual({ status: "completed", rows, indexes: rows, ...expected.tokens, open: 0, running: 0 })
+      const [batches] = await q<{ open: number; members: number }>(db, `
+        SELECT (SELECT count(*) FROM batches WHERE status <> 'flushed') AS open, (SELECT count(*) FROM batch_members) AS members`)
+      expect(batches, what).toEqual({ open: 0, members: rows - expected.quarantine.length })
       const report = await Effect.runPromise(Landscape.verify(runId).pipe(Effect.provide(LandscapeSqlite.layer({ filename: db }))))
       expect(report.problems, what).toEqual([])
     }

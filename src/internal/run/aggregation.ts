@@ -30,7 +30,7 @@ import type { PlannedStep } from "./plan.js"
 import { continueToken, landscapeErrorIn, type Outcome, type Processed, retryable } from "./processor.js"
 import * as Recorder from "./recorder.js"
 
-/** A token buffered into a batch, with what its flush (and a quarantine) needs: JSON, so it can be checkpointed. */
+/** A token buffered into a batch, with what its flush (and a quarantine) needs. */
 export interface Member {
   readonly tokenId: string
   readonly rowId: string
@@ -42,12 +42,27 @@ export interface Member {
   readonly data: unknown
 }
 
+/**
+ * A member as the checkpoint keeps it: its row and source data as JSON text, not as objects,
+ * since the checkpoint is stored as canonical JSON (keys sorted) and a sink writes a row's keys in
+ * their order: restored from text, a resumed run writes the bytes an uninterrupted one does (the
+ * `kill -9` trials found this).
+ */
+export interface StoredMember {
+  readonly tokenId: string
+  readonly rowId: string
+  readonly rowIndex: number
+  readonly hash: string
+  readonly valueJson: string
+  readonly dataJson: string
+}
+
 /** An open batch as the checkpoint keeps it. */
 export interface OpenBatchState {
   readonly batchId: string
   /** When its first member was buffered, epoch ms: a `timeout` trigger counts from here. */
   readonly openedAt: number
-  readonly members: ReadonlyArray<Member>
+  readonly members: ReadonlyArray<StoredMember>
 }
 
 /**
@@ -56,7 +71,10 @@ export interface OpenBatchState {
  */
 export type AggregationState = Readonly<Record<string, ReadonlyArray<OpenBatchState>>>
 
-interface OpenBatch extends OpenBatchState {
+/** A batch being filled or waiting for its flush. */
+export interface OpenBatch {
+  readonly batchId: string
+  readonly openedAt: number
   readonly members: Array<Member>
   /** The trigger that fired as a member was added (`count`, `condition`), waiting for the flush; no member joins it after. */
   fired: TriggerReason | undefined
@@ -71,12 +89,30 @@ const aggregateOf = (planned: PlannedStep): AggregateStep => planned.step as Agg
 const timeoutMs = (step: AggregateStep): number | undefined =>
   step.trigger.timeout === undefined ? undefined : Duration.toMillis(Duration.decode(step.trigger.timeout))
 
-const isMember = (u: unknown): u is Member =>
-  Predicate.isRecord(u) && typeof u.tokenId === "string" && typeof u.rowId === "string" && typeof u.rowIndex === "number" && typeof u.hash === "string"
+const isStored = (u: unknown): u is StoredMember =>
+  Predicate.isRecord(u) && typeof u.tokenId === "string" && typeof u.rowId === "string" && typeof u.rowIndex === "number" && typeof u.hash === "string" &&
+  typeof u.valueJson === "string" && typeof u.dataJson === "string"
+
+const toStored = (m: Member): StoredMember => ({
+  tokenId: m.tokenId,
+  rowId: m.rowId,
+  rowIndex: m.rowIndex,
+  hash: m.hash,
+  valueJson: JSON.stringify(m.value),
+  dataJson: JSON.stringify(m.data)
+})
+const fromStored = (m: StoredMember): Member => ({
+  tokenId: m.tokenId,
+  rowId: m.rowId,
+  rowIndex: m.rowIndex,
+  hash: m.hash,
+  value: JSON.parse(m.valueJson) as unknown,
+  data: JSON.parse(m.dataJson) as unknown
+})
 
 const isBatchState = (u: unknown): u is OpenBatchState =>
   Predicate.isRecord(u) && typeof u.batchId === "string" && typeof u.openedAt === "number" && Array.isArray(u.members) && u.members.length > 0 &&
-  u.members.every(isMember)
+  u.members.every(isStored)
 
 /** Where a batch's flush leaves it: its outputs' hashes, or why it failed. */
 type Result =
@@ -86,7 +122,7 @@ type Result =
 /** A batch due for its flush: its aggregation, the batch, and what fired. */
 export interface Due {
   readonly planned: PlannedStep
-  readonly batch: OpenBatchState
+  readonly batch: OpenBatch
   readonly reason: TriggerReason
 }
 
@@ -106,7 +142,7 @@ export class Aggregations {
       const batches = saved.filter(isBatchState).filter((b) => !closed.has(b.batchId)).map((b): OpenBatch => ({
         batchId: b.batchId,
         openedAt: b.openedAt,
-        members: [...b.members],
+        members: b.members.map(fromStored),
         fired: undefined,
         conditionError: undefined
       }))
@@ -119,7 +155,7 @@ export class Aggregations {
   state(): AggregationState {
     const state: Record<string, ReadonlyArray<OpenBatchState>> = {}
     for (const [planned, batches] of this.open) {
-      if (batches.length > 0) state[planned.step.name] = batches.map((b) => ({ batchId: b.batchId, openedAt: b.openedAt, members: b.members }))
+      if (batches.length > 0) state[planned.step.name] = batches.map((b) => ({ batchId: b.batchId, openedAt: b.openedAt, members: b.members.map(toStored) }))
     }
     return state
   }
