@@ -35,6 +35,8 @@ import * as Sink from "./Sink.js"
 import { SinkError, type SinkWriter } from "./Sink.js"
 import type { Telemetry } from "./Telemetry.js"
 import type { AttributeValue } from "./TelemetryEvent.js"
+import * as RateLimit from "./internal/rateLimit.js"
+import type * as RateLimiter from "effect/RateLimiter"
 
 /**
  * The database system, as OpenTelemetry's `db.system.name` spells it.
@@ -72,6 +74,13 @@ export interface Options<A> {
    * name the wrong database; `"sqlite"` if the dialect is unknown.
    */
   readonly system?: System
+  /**
+   * The target database's rate limit: each `INSERT` statement takes a permit of this Effect
+   * `RateLimiter` (`RateLimiter.make({ limit, interval })`). A batch takes its statements' permits
+   * before its transaction begins (so no lock is held while it waits), and each statement's call
+   * records its wait as `sightline.rate_limit.wait_ms`, apart from its latency.
+   */
+  readonly rateLimit?: RateLimiter.RateLimiter
 }
 
 /** Most bound parameters one statement may carry, per dialect. */
@@ -195,7 +204,7 @@ export const make = <A = Record<string, unknown>>(
       })
 
     /** One multi-row INSERT, recorded as a call whatever its outcome. */
-    const insert = (chunk: ReadonlyArray<Record<string, unknown>>) =>
+    const insert = (chunk: ReadonlyArray<Record<string, unknown>>, waitedMs: number | undefined) =>
       Effect.gen(function* () {
         const start = performance.now()
         const result = yield* Effect.either(sql`INSERT INTO ${sql(table)} ${sql.insert(chunk)}`.raw)
@@ -206,7 +215,8 @@ export const make = <A = Record<string, unknown>>(
           "db.operation.name": "INSERT",
           "db.collection.name": table,
           "db.query.summary": `INSERT ${table}`,
-          "sightline.db.rows_affected": ok ? affectedRows(result.right) ?? chunk.length : 0
+          "sightline.db.rows_affected": ok ? affectedRows(result.right) ?? chunk.length : 0,
+          ...(waitedMs === undefined ? {} : { [RateLimit.waitAttribute]: waitedMs })
         }
         const error = ok ? undefined : errorMessage(result.left)
         yield* outsideTransaction(recordCall({
@@ -226,9 +236,11 @@ export const make = <A = Record<string, unknown>>(
         return Effect.gen(function* () {
           const batch = yield* records(rows)
           const perStatement = Math.max(1, Math.min(batchSize, Math.floor(maxParameters[dialect] / columns!.length)))
-          const transaction = Effect.gen(function* () {
-            for (let i = 0; i < batch.length; i += perStatement) yield* insert(batch.slice(i, i + perStatement))
-          })
+          const chunks: Array<ReadonlyArray<Record<string, unknown>>> = []
+          for (let i = 0; i < batch.length; i += perStatement) chunks.push(batch.slice(i, i + perStatement))
+          // Permits first, outside the transaction: a wait for the rate limit holds no lock.
+          const waits = yield* Effect.forEach(chunks, () => RateLimit.acquire(options.rateLimit))
+          const transaction = Effect.forEach(chunks, (chunk, k) => insert(chunk, waits[k]), { discard: true })
           yield* sql.withTransaction(transaction).pipe(
             Effect.catchTag("SqlError", (e) => Effect.fail(fail(`transaction on ${table} failed: ${errorMessage(e)}`, e)))
           )

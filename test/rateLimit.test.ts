@@ -2,7 +2,7 @@
  * Rate limits of the audited clients (issue 12): a shared Effect `RateLimiter` spaces the calls of
  * a real pipeline, and each call records how long it waited for its permit
  * (`sightline.rate_limit.wait_ms`), apart from its latency. HTTP against a real server on
- * 127.0.0.1; LLM against an in-process `LanguageModel`.
+ * 127.0.0.1; LLM against an in-process `LanguageModel`; `SqlSink` against a real SQLite target.
  */
 import { LanguageModel } from "@effect/ai"
 import { HttpClientResponse, HttpRouter, HttpServerResponse } from "@effect/platform"
@@ -10,7 +10,8 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, RateLimiter, Schema } from "effect"
 import { join } from "node:path"
-import { AuditedHttpClient, AuditedLlmClient, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, TestExporter } from "../src/index.js"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { AuditedHttpClient, AuditedLlmClient, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, SqlSink, TestExporter } from "../src/index.js"
 import { querySqlite, tempDir } from "./helpers.js"
 import { serve } from "./support/server-helpers.js"
 
@@ -56,6 +57,27 @@ describe("rate limits", () => {
       expect(recorded).toHaveLength(4)
       expect(recorded[0]).toBeLessThan(50)
       expect(recorded[3]).toBeGreaterThan(300)
+    }))
+
+  it.scopedLive("SqlSink: a batch of three INSERT statements takes three permits before its transaction; each statement's call records its wait", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const target = join(dir, "target.db")
+      yield* querySqlite(target, "CREATE TABLE items (id INTEGER)")
+      const limiter = yield* RateLimiter.make({ limit: 1, interval: "150 millis", algorithm: "fixed-window" })
+      const summary = yield* Orchestrator.run(
+        Pipeline.make({ name: "limited-sql", source: Source.fromIterable({ records: [...items, { id: 5 }, { id: 6 }], schema: Item }) }).pipe(
+          Pipeline.toSinks({ sinks: { db: SqlSink.make<Item>({ table: "items", batchSize: 2, rateLimit: limiter }) }, default: "db", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+        )
+      ).pipe(Effect.provide(Layer.mergeAll(TestExporter.layer(), LandscapeSqlite.layer({ filename: join(dir, "landscape.db") }), SqliteClient.layer({ filename: target }))))
+      expect(summary.rowsPerSink).toEqual({ db: 6 })
+      expect(yield* querySqlite<{ n: number }>(target, "SELECT count(*) AS n FROM items")).toEqual([{ n: 6 }])
+      const recorded = yield* waits(dir)
+      expect(recorded).toHaveLength(3)
+      // Taken one after the other: the first at once, each next one a window (150 ms) later.
+      expect(recorded[0]).toBeLessThan(50)
+      expect(recorded[1]).toBeGreaterThan(100)
+      expect(recorded[2]).toBeGreaterThan(100)
     }))
 
   it.scopedLive("LLM: the same for an audited LanguageModel; without a limit no wait is recorded", () =>
