@@ -35,23 +35,6 @@ export function* rows(n: number): Generator<ReturnType<typeof makeRow>> {
 
 const pass = (name: string) => Pipeline.makeTransform(name, (r: Row) => Effect.succeed(r))
 
-/** 3 pass-through transforms, 1 gate, 2 sinks (CSV and JSON Lines) and the quarantine sink. */
-export const identityPipeline = (outDir: string, n: number) =>
-  Pipeline.make({ name: "identity", source: Source.fromIterable({ records: { [Symbol.iterator]: () => rows(n) }, schema: Row }) }).pipe(
-    Pipeline.transform(pass("a")),
-    Pipeline.transform(pass("b")),
-    Pipeline.transform(pass("c")),
-    Pipeline.gate(Pipeline.makeGate("delay", ["late"], (r: Row) => Effect.succeed(r.delay >= 15 ? "late" as const : Pipeline.Continue))),
-    Pipeline.toSinks({
-      sinks: {
-        on_time: Sink.csv<Row>({ path: join(outDir, "on_time.csv") }),
-        late: Sink.jsonLines<Row>({ path: join(outDir, "late.jsonl") })
-      },
-      default: "on_time",
-      quarantine: Sink.jsonLines({ path: join(outDir, "quarantine.jsonl") })
-    })
-  )
-
 /** The shapes of `bench/engine.ts`'s DAG comparison, over the identity pipeline's rows. */
 export type Shape = "linear" | "fork-join" | "aggregate"
 
@@ -65,6 +48,16 @@ const sinksIn = (outDir: string) =>
     quarantine: Sink.jsonLines({ path: join(outDir, "quarantine.jsonl") })
   })
 const lateGate = Pipeline.makeGate("delay", ["late"], (r: Row) => Effect.succeed(r.delay >= 15 ? "late" as const : Pipeline.Continue))
+
+/** 3 pass-through transforms, 1 gate, 2 sinks (CSV and JSON Lines) and the quarantine sink. */
+export const identityPipeline = (outDir: string, n: number) =>
+  Pipeline.make({ name: "identity", source: Source.fromIterable({ records: { [Symbol.iterator]: () => rows(n) }, schema: Row }) }).pipe(
+    Pipeline.transform(pass("a")),
+    Pipeline.transform(pass("b")),
+    Pipeline.transform(pass("c")),
+    Pipeline.gate(lateGate),
+    sinksIn(outDir)
+  )
 
 /**
  * The identity pipeline (`linear`), or the same three pass-through transforms with `b` and `c` in

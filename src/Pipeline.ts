@@ -640,17 +640,9 @@ const triggerConfig = (trigger: Trigger<never>) => ({
  */
 export const makeAggregate = <In, Out, E = never, R = never, const N extends string = string>(
   name: N,
-  options: { readonly trigger: Trigger<In>; readonly config?: Readonly<Record<string, unknown>>; readonly retry?: Retry },
+  options: AggregateOptions<In>,
   apply: (batch: ReadonlyArray<In>) => Effect.Effect<Out, E, R>
-): Aggregate<In, Out, E, R, N> => ({
-  _tag: "Aggregate",
-  name,
-  config: { trigger: triggerConfig(options.trigger), output: "single", ...options.config },
-  trigger: options.trigger,
-  output: "single",
-  apply: (batch) => Effect.map(apply(batch), (row) => [row]),
-  retry: options.retry
-})
+): Aggregate<In, Out, E, R, N> => aggregateOf(name, options, "single", (batch) => Effect.map(apply(batch), (row) => [row]))
 
 /**
  * Builds an aggregation that passes its members through (`output: "passthrough"`, see
@@ -663,14 +655,28 @@ export const makeAggregate = <In, Out, E = never, R = never, const N extends str
  */
 export const makeBatched = <In, Out, E = never, R = never, const N extends string = string>(
   name: N,
-  options: { readonly trigger: Trigger<In>; readonly config?: Readonly<Record<string, unknown>>; readonly retry?: Retry },
+  options: AggregateOptions<In>,
+  apply: (batch: ReadonlyArray<In>) => Effect.Effect<ReadonlyArray<Out>, E, R>
+): Aggregate<In, Out, E, R, N> => aggregateOf(name, options, "passthrough", apply)
+
+/** Options of {@link makeAggregate} and {@link makeBatched}: the trigger, configuration recorded beside it, a retry policy. @since 0.4.0 */
+export interface AggregateOptions<In> {
+  readonly trigger: Trigger<In>
+  readonly config?: Readonly<Record<string, unknown>>
+  readonly retry?: Retry
+}
+
+const aggregateOf = <In, Out, E, R, N extends string>(
+  name: N,
+  options: AggregateOptions<In>,
+  output: "single" | "passthrough",
   apply: (batch: ReadonlyArray<In>) => Effect.Effect<ReadonlyArray<Out>, E, R>
 ): Aggregate<In, Out, E, R, N> => ({
   _tag: "Aggregate",
   name,
-  config: { trigger: triggerConfig(options.trigger), output: "passthrough", ...options.config },
+  config: { trigger: triggerConfig(options.trigger), output, ...options.config },
   trigger: options.trigger,
-  output: "passthrough",
+  output,
   apply,
   retry: options.retry
 })
