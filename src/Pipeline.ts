@@ -1,6 +1,9 @@
 /**
- * A pipeline: one source, an ordered list of steps (transforms and gates), named sinks, and a
- * quarantine sink. Data flows one way: source → rows → tokens → steps → sinks (DESIGN.md, Shape).
+ * A pipeline: one source, a line of steps, named sinks, and a quarantine sink. Data flows one
+ * way: source → rows → tokens → steps → sinks (DESIGN.md, Shape). The steps make it a DAG:
+ * transforms, gates (one route), forks (several routes at once), expansions (1 → N rows),
+ * fork-joins (branches of steps joined by a coalesce) and aggregations (rows in batches); a row's
+ * token splits into child tokens where the graph does (`token_parents` in the Landscape).
  *
  * The compiler checks what it can: each step accepts the rows before it, every gate route names a
  * sink, every sink accepts the rows that reach it, and node names given as literals are unique and
