@@ -6,8 +6,9 @@
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
+import { LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
 import { tempDir } from "./helpers.js"
 import { postgres } from "./support/backends.js"
 import { copyOf, sharedLandscape } from "./support/landscapes.js"
@@ -88,6 +89,24 @@ describe("sightline", () => {
     expect(t.tokens[0]!.outcome).toMatchObject({ outcome: "routed", sink: "large" })
     const usage = sightline(["usage", llm, "--db", db])
     expect(usage.stdout).toMatch(/classify\s+2/)
+  })
+
+  it("explain of a batch member names its batch; trace shows the batch's output, a token of the first member's row", async () => {
+    const dir = tempDir()
+    const file = join(dir, "landscape.db")
+    const pipeline = Pipeline.make({ name: "batched", source: Source.fromIterable({ records: [1, 2, 3, 4].map((n) => ({ n })), schema: Schema.Struct({ n: Schema.Number }) }) }).pipe(
+      Pipeline.aggregate(Pipeline.makeAggregate("window", { trigger: { count: 3 } }, (rows: ReadonlyArray<{ readonly n: number }>) => Effect.succeed({ total: rows.reduce((t, r) => t + r.n, 0) }))),
+      Pipeline.toSinks({ sinks: { totals: Sink.jsonLines<{ total: number }>({ path: join(dir, "totals.jsonl") }) }, default: "totals", quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") }) })
+    )
+    const { runId } = await Effect.runPromise(Orchestrator.run(pipeline).pipe(Effect.provide(Layer.merge(Telemetry.layerDisabled, LandscapeSqlite.layer({ filename: file })))))
+    const second = sightline(["explain", runId, "--index", "1", "--db", file])
+    expect(second.code).toBe(0)
+    expect(second.stdout).toMatch(/outcome\s+consumed_in_batch/)
+    expect(second.stdout).toMatch(/batch\s+\S+ of window: member 2 of 3, flushed \(count\), 0 call\(s\) in its flush/)
+    const rowId = json<{ row: { rowId: string } }>(["explain", runId, "--index", "1", "--db", file]).row.rowId
+    const traced = sightline(["trace", runId, "--row", rowId, "--db", file])
+    // The batch's output: a token of the first member's row, its parents the three members.
+    expect(traced.stdout).toMatch(/\(row \S+\)\s+\S+, \S+, \S+\s+routed → totals/)
   })
 
   it("query with filters, paged with --cursor", () => {

@@ -84,7 +84,8 @@ export const explanation = (e: L.Explanation): string => {
       ["token", e.token.tokenId],
       ["source hash", e.row.dataHash],
       ["source data", payloadText(e.row.data)],
-      ["outcome", outcomeText(e.outcome)]
+      ["outcome", outcomeText(e.outcome)],
+      ...(e.batch === undefined ? [] : [["batch", batchText(e.batch)] as const])
     ]),
     "",
     table(
@@ -105,10 +106,14 @@ export const explanation = (e: L.Explanation): string => {
       ])
     )
   ]
-  for (const s of e.states) {
+  // The batch's flush, when its state is another token's (the first member's), with its calls.
+  const flush = e.batch?.flush
+  const ownStates = new Set(e.states.map((s) => s.stateId))
+  const withCalls = flush === undefined || flush === null || ownStates.has(flush.stateId) ? e.states : [...e.states, flush]
+  for (const s of withCalls) {
     for (const c of s.calls) {
       lines.push("", block([
-        [`call (${s.node})`, `${c.callType} ${c.status}, ${ms(c.latencyMs)} at ${time(c.createdAt)}${c.error ? `: ${c.error}` : ""}`],
+        [`call (${s.node}${ownStates.has(s.stateId) ? "" : ", its batch's flush"})`, `${c.callType} ${c.status}, ${ms(c.latencyMs)} at ${time(c.createdAt)}${c.error ? `: ${c.error}` : ""}`],
         ["request", `${short(c.requestHash)} ${payloadText(c.request)}`],
         ["response", `${short(c.responseHash)} ${payloadText(c.response)}`]
       ]))
@@ -116,6 +121,11 @@ export const explanation = (e: L.Explanation): string => {
   }
   return lines.join("\n")
 }
+
+/** A token's batch: `<batch> of <aggregation>: member 2 of 500, flushed (count), 1 call`. */
+const batchText = (b: NonNullable<L.Explanation["batch"]>): string =>
+  `${b.batchId} of ${b.node}: member ${b.ordinal + 1} of ${b.size}, ${b.status}${b.trigger === null ? "" : ` (${b.trigger})`}` +
+  (b.flush === null ? "" : `, ${b.flush.calls.length} call(s) in its flush`)
 
 export const found = (rows: ReadonlyArray<L.FoundRow>, where: string): string =>
   [
@@ -128,7 +138,8 @@ export const trace = (t: L.Trace): string =>
     block([["run", t.runId], ["row", `${t.row.rowId} (index ${t.row.rowIndex})`], ["source hash", t.row.dataHash]]),
     "",
     table(["token", "parents", "path", "outcome"], t.tokens.map((k) => [
-      k.tokenId,
+      // A token of another row (a batch's output) says whose.
+      k.rowId === t.row.rowId ? k.tokenId : `${k.tokenId} (row ${k.rowId})`,
       k.parents.join(", ") || "-",
       k.path.map((p) => (p.status === "completed" ? p.node : `${p.node} (${p.status})`)).join(" → "),
       outcomeText(k.outcome)
