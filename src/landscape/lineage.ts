@@ -81,6 +81,14 @@ const callView = (c: CallTuple): CallView => {
   }
 }
 
+/** A node state's columns as `explain` aggregates them (see {@link StateTuple}). */
+const stateColumns = `s.state_id, s.node_id, s.step_index, s.attempt, s.status, s.input_hash, s.output_hash, s.error_json,
+  s.started_at, s.completed_at, s.duration_ms`
+
+/** A call's columns as `explain` aggregates them (see {@link CallTuple}), then its place in the chain. */
+const callColumns = `c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
+  c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord`
+
 /**
  * `explain`'s one statement: the token with its row and run, and the token's states, routing
  * decisions and calls, each kind aggregated into one JSON array as text (`jsonArrayAgg`: SQLite's
@@ -93,13 +101,11 @@ const callView = (c: CallTuple): CallView => {
  * elements. `where` selects the token (its parameters are bound by the caller).
  */
 const explainStatement = (dialect: Dialect, where: string) => placeholders(dialect, `SELECT tok.*,
-  (SELECT ${jsonArrayAgg(dialect, `s.state_id, s.node_id, s.step_index, s.attempt, s.status, s.input_hash, s.output_hash, s.error_json,
-      s.started_at, s.completed_at, s.duration_ms`)}
+  (SELECT ${jsonArrayAgg(dialect, stateColumns)}
     FROM node_states s WHERE s.token_id = tok.token_id) AS states_json,
   (SELECT ${jsonArrayAgg(dialect, "re.state_id, re.destination, re.destination_node_id, re.chain_seq, re.chain_ord")}
     FROM routing_events re WHERE re.token_id = tok.token_id) AS routing_json,
-  (SELECT ${jsonArrayAgg(dialect, `c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
-      c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord`)}
+  (SELECT ${jsonArrayAgg(dialect, callColumns)}
     FROM node_states s JOIN calls c ON c.state_id = s.state_id WHERE s.token_id = tok.token_id) AS calls_json,
   (SELECT ${jsonArrayAgg(dialect, `b.batch_id, b.node_id, b.status, b.trigger_reason, m.ordinal, b.state_id,
       (SELECT count(*) FROM batch_members m2 WHERE m2.batch_id = b.batch_id)`)}
@@ -107,11 +113,18 @@ const explainStatement = (dialect: Dialect, where: string) => placeholders(diale
   FROM (SELECT ${tokenColumns}, ru.pipeline, ru.status AS run_status FROM rows r JOIN tokens t ON t.row_id = r.row_id JOIN runs ru ON ru.run_id = r.run_id
     ${where} ORDER BY t.chain_seq, t.chain_ord LIMIT 1) tok`)
 
-/** The three statements of `explain` in one dialect: the token by its id, its row's id, or its row's index. */
+/**
+ * The statements of `explain` in one dialect: the token by its id, its row's id, or its row's
+ * index; and a batch's flush, one node state (by id, bound twice) with its calls.
+ */
 const explainStatements = (dialect: Dialect) => ({
   byToken: explainStatement(dialect, "WHERE t.token_id = ? AND t.run_id = ?"),
   byRow: explainStatement(dialect, "WHERE r.row_id = ? AND r.run_id = ?"),
-  byIndex: explainStatement(dialect, "WHERE r.run_id = ? AND r.row_index = ?")
+  byIndex: explainStatement(dialect, "WHERE r.run_id = ? AND r.row_index = ?"),
+  flush: placeholders(dialect, `SELECT
+  (SELECT ${jsonArrayAgg(dialect, stateColumns)} FROM node_states s WHERE s.state_id = ?) AS states_json,
+  '[]' AS routing_json,
+  (SELECT ${jsonArrayAgg(dialect, callColumns)} FROM calls c WHERE c.state_id = ?) AS calls_json`)
 })
 
 type Found = TokenRowDb & {
@@ -199,12 +212,6 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
       ? sql.unsafe<Found>(statements.byRow, [request.rowId, request.runId])
       : sql.unsafe<Found>(statements.byIndex, [request.runId, request.rowIndex])
 
-  const flushStatement = placeholders(dialectOf(sql), `SELECT
-  (SELECT ${jsonArrayAgg(dialectOf(sql), `s.state_id, s.node_id, s.step_index, s.attempt, s.status, s.input_hash, s.output_hash, s.error_json,
-      s.started_at, s.completed_at, s.duration_ms`)} FROM node_states s WHERE s.state_id = ?) AS states_json,
-  '[]' AS routing_json,
-  (SELECT ${jsonArrayAgg(dialectOf(sql), `c.call_id, c.state_id, c.call_type, c.status, c.request_json, c.request_hash, c.response_json, c.response_hash,
-      c.attributes_json, c.error, c.latency_ms, c.created_at, c.purged_at, c.chain_seq, c.chain_ord`)} FROM calls c WHERE c.state_id = ?) AS calls_json`)
   /** The token's batch, with its flush's state and calls (one more statement, for a token that was buffered). */
   const batchOf = (found: Found, nodes: ReadonlyMap<string, Node>): Effect.Effect<BatchView | undefined, SqlError.SqlError> => {
     const [tuple] = JSON.parse(found.batch_json) as Array<BatchTuple>
@@ -212,7 +219,7 @@ export const makeLineage = (sql: SqlClient.SqlClient) => {
     const [batchId, nodeId, status, trigger, ordinal, stateId, size] = tuple
     const view = (flush: StateView | null): BatchView => ({ batchId, node: nameOf(nodes, nodeId), status, trigger, ordinal: num(ordinal), size: num(size), flush })
     if (stateId === null) return Effect.succeed(view(null))
-    return Effect.map(sql.unsafe<Pick<Found, "states_json" | "routing_json" | "calls_json">>(flushStatement, [stateId, stateId]), ([flush]) => view(flush === undefined ? null : statesOf(flush, nodes)[0] ?? null))
+    return Effect.map(sql.unsafe<Pick<Found, "states_json" | "routing_json" | "calls_json">>(statements.flush, [stateId, stateId]), ([flush]) => view(flush === undefined ? null : statesOf(flush, nodes)[0] ?? null))
   }
 
   /** One statement (two for a token buffered into a batch), and one more for the run's nodes the first time the run is explained. */

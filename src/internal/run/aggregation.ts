@@ -223,9 +223,8 @@ export class Aggregations {
    * the first holding the flush's node state(s), event and the batch's end. Fails only with a
    * fatal `LandscapeError`.
    */
-  flush({ batch: due, planned, reason }: Due): Effect.Effect<ReadonlyArray<Processed>, LandscapeError> {
+  flush({ batch, planned, reason }: Due): Effect.Effect<ReadonlyArray<Processed>, LandscapeError> {
     const batches = this.open.get(planned) ?? []
-    const batch = batches.find((b) => b === due)!
     batches.splice(batches.indexOf(batch), 1)
     const { ctx } = this
     const step = aggregateOf(planned)
@@ -255,9 +254,7 @@ export class Aggregations {
       const output = (j: RowJournal, m: Member, parents: ReadonlyArray<Member>, k: number) =>
         Effect.suspend(() => {
           const tokenId = newId()
-          const link = { tokenId, rowId: m.rowId, runId: ctx.runId, createdAt: flushedAt, parents: parents.map((p, ordinal) => ({ tokenId: p.tokenId, ordinal })) }
-          if (j.tokens === undefined) j.tokens = [link]
-          else j.tokens.push(link)
+          j.addToken({ tokenId, rowId: m.rowId, runId: ctx.runId, createdAt: flushedAt, parents: parents.map((p, ordinal) => ({ tokenId: p.tokenId, ordinal })) })
           return Effect.map(continueToken(ctx, j, m.data, tokenId, planned, result.outputs[k], result.hashes[k]!), (p): Processed => ({
             ...p,
             ends: [consumed(m), ...p.ends]

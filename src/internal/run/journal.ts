@@ -66,6 +66,12 @@ export class RowJournal {
     this.events = wantsEvents ? [] : undefined
   }
 
+  /** Records a token besides the row's first (a child, or a merge), written with the journal's next drain. */
+  addToken(token: TokenRecord): void {
+    if (this.tokens === undefined) this.tokens = [token]
+    else this.tokens.push(token)
+  }
+
   beginState(start: NodeStateStart): void {
     this.open.set(start.stateId, start)
   }

@@ -23,16 +23,17 @@
 import { Cause, Duration, Effect, Either, Exit, Option, Schedule } from "effect"
 import type { StateScope } from "../../CallScope.js"
 import { LandscapeError } from "../../Landscape.js"
-import type { Merge, QuarantinedRow, Retry } from "../../Pipeline.js"
+import type { QuarantinedRow, Retry } from "../../Pipeline.js"
 import type { SourceRecord } from "../../Source.js"
 import { canonical, canonicalJson, isNonCanonical, nonCanonicalStandIn, sameJson, sha256 } from "../hashing.js"
 import { newId } from "../ids.js"
 import * as RowFailure from "../rowFailure.js"
+import * as Coalesce from "./coalesce.js"
 import { elapsedMs, type RunContext } from "./context.js"
 import * as Events from "./events.js"
 import type { Trace } from "./events.js"
 import { RowJournal } from "./journal.js"
-import type { Line, PlannedCoalesce, PlannedSink, PlannedStep } from "./plan.js"
+import type { Line, PlannedSink, PlannedStep } from "./plan.js"
 import * as Recorder from "./recorder.js"
 
 /**
@@ -361,13 +362,10 @@ const childOf = (ctx: RunContext, parent: Row, ordinal: number, createdAt: numbe
 
 /** A new token of `row`'s row with `parents`, recorded with its links. */
 const tokenOf = (ctx: RunContext, row: Row, parents: ReadonlyArray<{ readonly tokenId: string; readonly ordinal: number }>, createdAt: number): Row => {
-  const parent = row
-  const { journal } = parent
+  const { journal } = row
   const tokenId = newId()
-  const link = { tokenId, rowId: journal.rowId, runId: ctx.runId, createdAt, parents }
-  if (journal.tokens === undefined) journal.tokens = [link]
-  else journal.tokens.push(link)
-  return { journal, data: parent.data, traced: parent.traced, tokenId }
+  journal.addToken({ tokenId, rowId: journal.rowId, runId: ctx.runId, createdAt, parents })
+  return { journal, data: row.data, traced: row.traced, tokenId }
 }
 
 /**
@@ -379,6 +377,29 @@ const children = (ctx: RunContext, parent: Row, line: Line, index: number, value
   const ends: Array<Ends> = [[{ _tag: "Split", tokenId: parent.tokenId, outcome: "expanded", node: refOf(line.steps[index]!) }]]
   for (let k = 0; k < values.length; k++) ends.push(drive(ctx, childOf(ctx, parent, k, createdAt), line, index + 1, values[k], hashes[k]!))
   return joinEnds(ends)
+}
+
+/** Records a fork's routing decision for one child token (on the fork's node state) and its `GateEvaluated`. */
+const routeChild = (
+  ctx: RunContext,
+  journal: RowJournal,
+  planned: PlannedStep,
+  fork: { readonly stateId: string; readonly at: number; readonly trace: Trace },
+  tokenId: string,
+  destination: string,
+  target: PlannedSink | undefined
+): void => {
+  const { at, stateId } = fork
+  journal.routing.push({
+    routingId: newId(),
+    runId: ctx.runId,
+    stateId,
+    tokenId,
+    destination,
+    ...(target === undefined ? {} : { destinationNodeId: target.nodeId }),
+    createdAt: at
+  })
+  journal.events?.push(Events.gateEvaluated(fork.trace, at, { runId: ctx.runId, rowId: journal.rowId, tokenId, nodeId: planned.nodeId, stateId }, destination))
 }
 
 /**
@@ -393,17 +414,7 @@ const routes = (ctx: RunContext, parent: Row, line: Line, index: number, value: 
   forked.destinations.forEach((destination, k) => {
     const child = childOf(ctx, parent, k, forked.at)
     const target = destination === "continue" ? undefined : ctx.plan.sinkByName.get(destination)
-    journal.routing.push({
-      routingId: newId(),
-      runId: ctx.runId,
-      stateId: forked.stateId,
-      tokenId: child.tokenId,
-      destination,
-      ...(target === undefined ? {} : { destinationNodeId: target.nodeId }),
-      createdAt: forked.at
-    })
-    const ids = { runId: ctx.runId, rowId: journal.rowId, tokenId: child.tokenId, nodeId: planned.nodeId, stateId: forked.stateId }
-    journal.events?.push(Events.gateEvaluated(forked.trace, forked.at, ids, destination))
+    routeChild(ctx, journal, planned, forked, child.tokenId, destination, target)
     ends.push(target === undefined ? drive(ctx, child, line, index + 1, value, hash) : [{ _tag: "Routed", tokenId: child.tokenId, sink: target, value, hash }])
   })
   return joinEnds(ends)
@@ -429,13 +440,11 @@ const forkJoin = (ctx: RunContext, row: Row, line: Line, index: number, value: u
   const split: End = { _tag: "Split", tokenId: row.tokenId, outcome: "forked", node: refOf(planned) }
   const runs = planned.branches!.map((branch, k) => {
     const child = childOf(ctx, row, k, at)
-    journal.routing.push({ routingId: newId(), runId: ctx.runId, stateId, tokenId: child.tokenId, destination: branch.branch!, createdAt: at })
-    const ids = { runId: ctx.runId, rowId: journal.rowId, tokenId: child.tokenId, nodeId: planned.nodeId, stateId }
-    journal.events?.push(Events.gateEvaluated(ctx.trace, at, ids, branch.branch!))
+    routeChild(ctx, journal, planned, { stateId, at, trace: ctx.trace }, child.tokenId, branch.branch!, undefined)
     return { name: branch.branch!, tokenId: child.tokenId, ends: drive(ctx, child, branch, 0, value, hash) }
   })
   const join = (settled: ReadonlyArray<Array<End>>) => {
-    const ends = coalesce(ctx, row, line, index, runs.map((r, k) => ({ name: r.name, tokenId: r.tokenId, ends: settled[k]! })))
+    const ends = coalesce(ctx, row, line, index, runs.map((r, k) => ({ name: r.name, ends: settled[k]! })))
     return isSettled(ends) ? [split, ...ends] : Effect.map(ends, (e) => [split, ...e])
   }
   if (runs.every((r) => isSettled(r.ends))) return join(runs.map((r) => r.ends as Array<End>))
@@ -457,45 +466,20 @@ const forkJoin = (ctx: RunContext, row: Row, line: Line, index: number, value: u
   })
 }
 
-/** How a coalesce's policy judged the arrivals: the ones to merge, or why it fails. */
-const judge = (plan: PlannedCoalesce, runs: ReadonlyArray<{ readonly name: string; readonly arrived: Arrived | undefined }>): ReadonlyArray<number> | string => {
-  const arrived = runs.flatMap((r, k) => (r.arrived === undefined ? [] : [k]))
-  const missing = runs.filter((r) => r.arrived === undefined).map((r) => `"${r.name}"`)
-  const { merge, policy } = plan
-  const chosen = policy._tag === "First"
-    ? arrived.length === 0 ? [] : [arrived.reduce((a, b) => (runs[b]!.arrived!.at < runs[a]!.arrived!.at ? b : a))]
-    : arrived
-  if (policy._tag === "RequireAll" && missing.length > 0) return `the coalesce "${plan.name}" requires every branch; ${missing.join(", ")} did not arrive`
-  if (policy._tag === "Quorum" && arrived.length < policy.n) return `the coalesce "${plan.name}" requires ${policy.n} branches; ${arrived.length} arrived`
-  if (chosen.length === 0) return `the coalesce "${plan.name}": no branch arrived`
-  if (typeof merge === "object" && !chosen.some((k) => runs[k]!.name === merge.select)) return `the coalesce "${plan.name}" selects branch "${merge.select}", which did not arrive`
-  return chosen
-}
-
-/** The merged row of the chosen branches, or why it cannot be made. */
-const mergeOf = (merge: Merge, chosen: ReadonlyArray<{ readonly name: string; readonly value: unknown }>): Either.Either<unknown, string> => {
-  if (merge === "nested") return Either.right(Object.fromEntries(chosen.map((c) => [c.name, c.value])))
-  if (typeof merge === "object") return Either.right(chosen.find((c) => c.name === merge.select)!.value)
-  const notObject = chosen.find((c) => typeof c.value !== "object" || c.value === null || Array.isArray(c.value))
-  if (notObject !== undefined) return Either.left(`a union merges objects; branch "${notObject.name}" made ${Array.isArray(notObject.value) ? "an array" : typeof notObject.value}`)
-  return Either.right(Object.assign({}, ...chosen.map((c) => c.value)) as unknown)
-}
-
 /**
  * A coalesce: the branches' tokens that arrived end `coalesced`, and the merge of those the policy
- * chose is a new token (their child) going on from the step after the fork-join; its node state
- * and `TransformCompleted` are recorded on it. When the policy fails, each arrival is quarantined
- * with its reason, after a failed node state at the coalesce.
+ * picks (`coalesce.ts`) is a new token (their child) going on from the step after the fork-join;
+ * its node state and `TransformCompleted` are recorded on it. When the policy fails, each arrival
+ * is quarantined with its reason, after a failed node state at the coalesce.
  */
 const coalesce = (
   ctx: RunContext,
   row: Row,
   line: Line,
   index: number,
-  branches: ReadonlyArray<{ readonly name: string; readonly tokenId: string; readonly ends: Array<End> }>
+  branches: ReadonlyArray<{ readonly name: string; readonly ends: Array<End> }>
 ): Ends => {
-  const planned = line.steps[index]!
-  const plan = planned.coalesce!
+  const plan = line.steps[index]!.coalesce!
   const { journal } = row
   const now = ctx.clock.unsafeCurrentTimeMillis()
   const ends: Array<End> = []
@@ -507,32 +491,28 @@ const coalesce = (
   })
   const arrivals = runs.flatMap((r) => (r.arrived === undefined ? [] : [r.arrived]))
   const inputHash = sha256(canonicalJson(Object.fromEntries(runs.flatMap((r) => (r.arrived === undefined ? [] : [[r.name, r.arrived.hash]])))))
-  const judged = judge(plan, runs)
-  const merged = typeof judged === "string" ? Either.left(judged) : mergeOf(plan.merge, judged.map((k) => ({ name: runs[k]!.name, value: runs[k]!.arrived!.value })))
-  const text = Either.isRight(merged) ? canonical(merged.right) : undefined
-  const failure = Either.isLeft(merged) ? merged.left : text !== undefined && isNonCanonical(text) ? `merged ${text.path}: ${text.reason}` : undefined
-  const node: NodeRef = { nodeId: plan.nodeId, name: plan.name }
   const base = { runId: ctx.runId, nodeId: plan.nodeId, stepIndex: plan.stepIndex, inputHash, startedAt: now, completedAt: now, durationMs: 0 }
-  if (failure !== undefined || Either.isLeft(merged) || text === undefined || isNonCanonical(text)) {
-    const reason = failure ?? "no merge"
+  const decided = Coalesce.decide(plan, runs)
+  if (Either.isLeft(decided)) {
     // Each arrival's failed state at the coalesce takes what its branch passed on.
     for (const a of arrivals) {
       ctx.metrics.state(plan.nodeId, "failed", 0)
-      journal.state({ ...base, inputHash: a.hash, stateId: newId(), tokenId: a.tokenId, status: "failed", error: { kind: "coalesce", message: reason } })
-      ends.push(quarantine(ctx, row, a.tokenId, plan.name, reason))
+      journal.state({ ...base, inputHash: a.hash, stateId: newId(), tokenId: a.tokenId, status: "failed", error: { kind: "coalesce", message: decided.left } })
+      ends.push(quarantine(ctx, row, a.tokenId, plan.name, decided.left))
     }
     return ends
   }
-  const chosen = (judged as ReadonlyArray<number>).map((k) => runs[k]!.arrived!)
+  const { picked, text, value } = decided.right
+  const node: NodeRef = { nodeId: plan.nodeId, name: plan.name }
   for (const a of arrivals) ends.push({ _tag: "Split", tokenId: a.tokenId, outcome: "coalesced", node })
-  const token = tokenOf(ctx, row, chosen.map((a, ordinal) => ({ tokenId: a.tokenId, ordinal })), now)
+  const token = tokenOf(ctx, row, picked.map((k, ordinal) => ({ tokenId: runs[k]!.arrived!.tokenId, ordinal })), now)
   const outputHash = sha256(text)
   const stateId = newId()
   ctx.metrics.state(plan.nodeId, "completed", 0)
   journal.state({ ...base, stateId, tokenId: token.tokenId, status: "completed", outputHash })
   const ids: Events.StateIds = { runId: ctx.runId, rowId: journal.rowId, tokenId: token.tokenId, nodeId: plan.nodeId, stateId }
   journal.events?.push(Events.transformCompleted(ctx.trace, now, ids, 0, inputHash, { outputHash }))
-  const rest = drive(ctx, token, line, index + 1, merged.right, outputHash)
+  const rest = drive(ctx, token, line, index + 1, value, outputHash)
   return isSettled(rest) ? [...ends, ...rest] : Effect.map(rest, (r) => [...ends, ...r])
 }
 
