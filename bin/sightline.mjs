@@ -49,6 +49,8 @@ const readCache = () => {
 const cachedData = readCache()
 const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: bundlePath, ...(cachedData ? { cachedData } : {}) })
 const module = { exports: {} }
+// The bundle runs in a vm.Script, whose code cannot `import()`: `sightline resume` loads a job's module with this.
+globalThis[Symbol.for("sightline/cli/import")] = (url) => import(url)
 script.runInThisContext()(module.exports, createRequire(bundlePath), module, bundlePath, dirname(bundlePath))
 if (cachedData === undefined || script.cachedDataRejected) {
   // After the run has started, so the code that ran is compiled into the cache too.

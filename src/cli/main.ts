@@ -2,15 +2,17 @@
  * `sightline`: reads a Landscape from the command line (`npx sightline --help`). Entry point of the
  * `bin` (see `bin/sightline.mjs`, which runs the bundled build of this file, dist/cli/sightline.cjs).
  *
- * Exit codes: 0 done; 1 a Landscape failure, or `verify` found a problem; 2 a bad argument or a
- * missing database, said in one line on standard error.
+ * Exit codes: 0 done; 1 a Landscape failure, `verify` found a problem, or a run `resume`d did not
+ * complete; 2 a bad argument or a missing database, said in one line on standard error; 130 / 143
+ * interrupted by SIGINT / SIGTERM.
  *
  * @internal
  */
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Console, Effect, Exit } from "effect"
+import { Console, Effect } from "effect"
+import * as Main from "../internal/run/main.js"
 import { sightline } from "./commands.js"
 
 /** Set by the bundler (`bin/build-cli.mjs`) from package.json. */
@@ -26,12 +28,14 @@ const program = Command.run(sightline, { name: "sightline", version })(process.a
       Effect.zipRight(Effect.sync(() => void (process.exitCode = usage ? 2 : 1)))
     )
   }),
+  Effect.catchAllDefect((defect) =>
+    Effect.sync(() => {
+      console.error(`sightline: ${String(defect instanceof Error ? defect.message : defect).split("\n")[0]}`)
+      process.exitCode = 1
+    })
+  ),
   Effect.provide(NodeContext.layer)
 )
 
-Effect.runPromiseExit(program).then((exit) => {
-  if (Exit.isFailure(exit)) {
-    console.error(`sightline: ${String(Cause.squash(exit.cause)).split("\n")[0]}`)
-    process.exitCode = 1
-  }
-})
+// SIGINT / SIGTERM interrupt the command (a `resume` then records its run `interrupted`); it exits 130 / 143.
+Main.runMain(program, { disableErrorReporting: true })

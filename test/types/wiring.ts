@@ -2,8 +2,8 @@
  * Compile-time tests (DESIGN.md invariant 1): checked by `tsc` in `npm test`, never executed.
  * Each `@ts-expect-error` fails the type check if the line below it ever compiles.
  */
-import { Effect, Layer } from "effect"
-import { CallScope, DistributedRun, Landscape, LandscapeSqlite, Orchestrator, Telemetry, TestExporter } from "../../src/index.js"
+import { Context, Effect, Layer, Schema } from "effect"
+import { CallScope, DistributedRun, Job, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry, TestExporter } from "../../src/index.js"
 import { ordersPipeline } from "../helpers.js"
 
 const pipeline = ordersPipeline("out/types")
@@ -55,4 +55,28 @@ export const emits = () => {
   // @ts-expect-error CallScope (and Landscape, Telemetry) are missing
   void Effect.runPromise(call.pipe(Effect.provide(Layer.merge(TelemetryLive, LandscapeLive))))
   return [emitted, listed, swallowed]
+}
+
+class Airports extends Context.Tag("test/Airports")<Airports, { readonly name: (code: string) => string }>() {}
+
+export const jobs = () => {
+  // A job's layer provides everything a run needs, like `Orchestrator.run`'s: without Telemetry it does not compile.
+  // @ts-expect-error Telemetry is missing
+  const noTelemetry = Job.make({ pipeline, layer: LandscapeLive })
+  // @ts-expect-error Landscape is missing
+  const noLandscape = Job.make({ pipeline, layer: TelemetryLive })
+  const complete = Job.make({ pipeline, layer: Layer.merge(TelemetryLive, LandscapeLive) })
+
+  // Nor does a job whose layer misses a service that the pipeline's steps require.
+  const named = Pipeline.make({ name: "airports", source: Source.fromIterable({ records: [], schema: Schema.Struct({ code: Schema.String }) }) }).pipe(
+    Pipeline.transform(Pipeline.makeTransform("name", (r: { code: string }) => Effect.map(Airports, (a) => ({ code: r.code, name: a.name(r.code) })))),
+    Pipeline.toSinks({ sinks: { out: Sink.jsonLines({ path: "out/types/airports.jsonl" }) }, default: "out", quarantine: Sink.jsonLines({ path: "out/types/q.jsonl" }) })
+  )
+  // @ts-expect-error Airports is missing
+  const noAirports = Job.make({ pipeline: named, layer: Layer.merge(TelemetryLive, LandscapeLive) })
+  const withAirports = Job.make({
+    pipeline: named,
+    layer: Layer.mergeAll(TelemetryLive, LandscapeLive, Layer.succeed(Airports, { name: (code) => code }))
+  })
+  return [noTelemetry, noLandscape, complete, noAirports, withAirports]
 }
