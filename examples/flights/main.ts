@@ -18,31 +18,11 @@
  * its events are appended to events.jsonl), and the OpenTelemetry variables
  * (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 sends events, spans and metrics over OTLP).
  */
-import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { join } from "node:path"
-import { JsonLinesExporter, Landscape, LandscapePg, LandscapeSqlite, Orchestrator, PrometheusExporter, Telemetry } from "../../src/index.js"
+import { Landscape, Orchestrator, Telemetry } from "../../src/index.js"
+import { landscapeOf, LandscapeLive, settings, telemetryLive } from "./live.js"
 import { makePipeline } from "./pipeline.js"
-
-const settings = Config.all({
-  outDir: Config.string("SIGHTLINE_OUT").pipe(Config.withDefault("out")),
-  telemetry: Config.literal("on", "off")("SIGHTLINE_TELEMETRY").pipe(Config.withDefault("on")),
-  granularity: Config.literal("lifecycle", "rows", "full")("SIGHTLINE_GRANULARITY").pipe(Config.withDefault("rows")),
-  prometheusPort: Config.option(Config.port("SIGHTLINE_PROMETHEUS_PORT")),
-  concurrency: Config.integer("SIGHTLINE_CONCURRENCY").pipe(Config.withDefault(4)),
-  flights: Config.string("FLIGHTS_FILE").pipe(Config.withDefault("flights-20k.json")),
-  landscape: Config.option(Config.redacted("SIGHTLINE_LANDSCAPE")),
-  resume: Config.option(Config.nonEmptyString("SIGHTLINE_RESUME"))
-})
-
-/** Where the Landscape is: `SIGHTLINE_LANDSCAPE`, else `landscape.db` in the output folder; printed without a password. */
-const landscapeOf = (s: Config.Config.Success<typeof settings>) =>
-  Option.match(s.landscape, {
-    onNone: () => ({ layer: LandscapeSqlite.layer({ filename: join(s.outDir, "landscape.db") }), where: join(s.outDir, "landscape.db") }),
-    onSome: (target) =>
-      LandscapePg.isUrl(Redacted.value(target))
-        ? { layer: LandscapePg.layer({ url: target }), where: LandscapePg.describe(target) }
-        : { layer: LandscapeSqlite.layer({ filename: Redacted.value(target) }), where: Redacted.value(target) }
-  })
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
 
@@ -85,28 +65,6 @@ const main = Effect.gen(function* () {
   )
 })
 
-/**
- * Telemetry from the environment (`Telemetry.layerConfig`: OTEL_SDK_DISABLED, OTEL_SERVICE_NAME,
- * OTEL_EXPORTER_OTLP_ENDPOINT, …, SIGHTLINE_GRANULARITY), always with the JSON Lines file; and
- * `/metrics` for Prometheus while the job runs when SIGHTLINE_PROMETHEUS_PORT is set.
- */
-const TelemetryLive = Layer.unwrapEffect(
-  Effect.map(settings, (s): Layer.Layer<Telemetry.Telemetry, unknown> => {
-    if (s.telemetry === "off") return Telemetry.layerDisabled
-    const telemetry = Telemetry.layerConfig({
-      // One file per run (a resume adds to it); `block` so that a slow disk slows the run rather than losing events.
-      exporters: [JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append: Option.isSome(s.resume) })],
-      exporterQueue: { strategy: "block" }
-    })
-    return Option.match(s.prometheusPort, {
-      onNone: () => telemetry,
-      onSome: (port) => Layer.merge(telemetry, PrometheusExporter.layer({ port }))
-    })
-  })
-)
-
-const LandscapeLive = Layer.unwrapEffect(Effect.map(settings, (s) => landscapeOf(s).layer))
-
 /** On Ctrl-C (or SIGTERM): say where the interrupted run is recorded and where its partial output is. */
 const reportInterruption = Effect.gen(function* () {
   if (process.stdout.isTTY) process.stdout.write("\r\x1b[2K")
@@ -116,9 +74,9 @@ const reportInterruption = Effect.gen(function* () {
   console.error(
     `Run ${run.runId} of pipeline "${run.pipeline}": ${run.status} after ${(run.rowsRead ?? 0).toLocaleString("en-US")} rows; ` +
     `recorded in ${landscapeOf(s).where}, partial sink output in ${s.outDir}/*.partial-${run.runId}*; ` +
-    `continue it with SIGHTLINE_RESUME=${run.runId} npm start`
+    `continue it with SIGHTLINE_RESUME=${run.runId} npm start, or npx sightline resume ${run.runId} --job examples/flights/job.ts`
   )
 }).pipe(Effect.ignore)
 
 // SIGINT / SIGTERM interrupt the run, which is recorded `interrupted`; the process exits 130 / 143.
-Orchestrator.runMain(main.pipe(Effect.onInterrupt(() => reportInterruption), Effect.provide(Layer.mergeAll(TelemetryLive, LandscapeLive))))
+Orchestrator.runMain(main.pipe(Effect.onInterrupt(() => reportInterruption), Effect.provide(Layer.mergeAll(telemetryLive(), LandscapeLive))))
