@@ -5,7 +5,8 @@
  * pass-through aggregation of 7 rows whose open batch is in every checkpoint, a gate, a CSV and a
  * JSON Lines sink, SQLite Landscape, JSON Lines telemetry) is
  * killed with SIGKILL at a random point; another process resumes it (opening the Landscape marks
- * the dead run `interrupted`). In every trial the final sink files are byte-identical to those of a
+ * the dead run `interrupted`; every other trial resumes with `sightline resume … --job`, as a user
+ * would). In every trial the final sink files are byte-identical to those of a
  * run never interrupted, and the Landscape holds each source row exactly once with one terminal
  * outcome per token, and verifies. Every other trial kills the first resume too. The resumes read
  * the CSV on from the checkpoint's byte offset (`Source.recordsAfter`), so the quarantine's line
@@ -77,6 +78,21 @@ const runChild = (dir: string, runId?: string, kill?: { readonly after: number; 
     proc.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
   })
 
+/** Resumes `runId` as a user would from the command line: `sightline resume <runId> --job test/fixtures/child-job.ts`. */
+const resumeWithCli = (dir: string, runId: string): Promise<Exit> =>
+  new Promise((resolve) => {
+    const proc = spawn(process.execPath, [join(root, "bin", "sightline.mjs"), "resume", runId, "--job", join("test", "fixtures", "child-job.ts")], {
+      cwd: root,
+      env: { ...process.env, RUN_CHILD_CSV: join(dir, "input.csv"), RUN_CHILD_DAG: "1", RUN_CHILD_DIR: dir, RUN_CHILD_ROWS: String(rows) },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    proc.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+
 const q = <A extends object>(db: string, sql: string) => Effect.runPromise(querySqlite<A>(db, sql))
 
 /** The quarantine file without the ids that differ from run to run. */
@@ -125,9 +141,10 @@ describe(`resume after kill -9 (seed ${seed})`, () => {
       killedAt.push(points.join(", then "))
       const [before] = await q<{ status: string }>(db, "SELECT status FROM runs")
       if (before!.status !== "completed") {
-        const resumed = await runChild(dir, runId)
+        // Every other trial resumes through the command line (`sightline resume`), the others in a process of their own.
+        const resumed = trial % 2 === 0 ? await resumeWithCli(dir, runId) : await runChild(dir, runId)
         expect(resumed.code, `trial ${trial} (killed ${killedAt.at(-1)} committed): ${resumed.stderr}`).toBe(0)
-        expect(resumed.stdout).toContain(`done ${rows}`)
+        expect(resumed.stdout).toContain(trial % 2 === 0 ? `completed (resumed, attempt 2)` : `done ${rows}`)
       }
 
       const what = `trial ${trial}, killed ${killedAt.at(-1)} committed`
