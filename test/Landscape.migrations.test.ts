@@ -48,7 +48,7 @@ describe("migrations", () => {
       const [run] = yield* Landscape.runs().pipe(Effect.provide(LandscapeSqlite.layer({ filename: db })))
       expect(run).toMatchObject({ runId: "old-run", status: "completed", canonicalVersion: "sha256-rfc8785-v1", chainHash: null })
       const applied = yield* querySqlite<{ migration_id: number }>(db, "SELECT migration_id FROM effect_sql_migrations")
-      expect(applied.map((m) => m.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+      expect(applied.map((m) => m.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
       const layer = LandscapeSqlite.layer({ filename: db })
       const e = Option.getOrThrow(yield* Landscape.explain({ runId: "old-run", rowIndex: 0 }).pipe(Effect.provide(layer)))
       expect(e.row.data).toEqual({ status: "stored", value: { amount: "12.5", customer: "ada", id: "1" } })

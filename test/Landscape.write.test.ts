@@ -66,7 +66,8 @@ eachBackend((backend) => {
         { migration_id: 6, name: "run_partitions" },
         { migration_id: 7, name: "run_resume" },
         { migration_id: 8, name: "token_lineage" },
-        { migration_id: 9, name: "batches" }
+        { migration_id: 9, name: "batches" },
+        { migration_id: 10, name: "node_kinds" }
       ])
       expect(yield* backend.tables(store)).toEqual(expect.arrayContaining([
         "audit_chain", "batch_members", "batches", "calls", "effect_sql_migrations", "node_states", "nodes", "operations", "routing_events", "rows", "run_checkpoints",

@@ -63,7 +63,8 @@ eachBackend((backend) => {
           return { summary, transforms: yield* exporter.eventsOf("TransformCompleted"), completed: yield* exporter.eventsOf("TokenCompleted") }
         }).pipe(Effect.provide(layersOf(store)))
         const { runId } = summary.summary
-        const [sum] = yield* store.exec<{ node_id: string }>(`SELECT node_id FROM nodes WHERE run_id = '${runId}' AND name = 'sum'`)
+        const [sum] = yield* store.exec<{ node_id: string; kind: string }>(`SELECT node_id, kind FROM nodes WHERE run_id = '${runId}' AND name = 'sum'`)
+        expect(sum!.kind).toBe("aggregation")
         const flushes = summary.transforms.filter((e) => e.nodeId === sum!.node_id)
         expect(summary.summary).toMatchObject({ status: "completed", rowsRead: 10, rowsPerSink: { totals: 3 }, quarantined: 1 })
         expect(lines(join(dir, "totals.jsonl"))).toEqual([

@@ -79,7 +79,10 @@ describe("Pipeline.forkJoin", () => {
 
       // The coalesce's state: input the hash of { branch: hash }, output the merged row's; its event says the same.
       const exporter = yield* TestExporter.TestExporter
-      const [joined] = yield* querySqlite<{ node_id: string }>(db, "SELECT node_id FROM nodes WHERE name = 'joined'")
+      const [joined] = yield* querySqlite<{ node_id: string; kind: string }>(db, "SELECT node_id, kind FROM nodes WHERE name = 'joined'")
+      // The fork is a gate (it routes the row), the join a node of its own kind.
+      expect(joined!.kind).toBe("coalesce")
+      expect(yield* querySqlite(db, "SELECT kind FROM nodes WHERE name = 'fan_out'")).toEqual([{ kind: "gate" }])
       const joins = (yield* exporter.eventsOf("TransformCompleted")).filter((e) => e.nodeId === joined!.node_id)
       const weather0 = sha256(canonicalJson({ ...flights[0], windKt: 10 }))
       const airport0 = sha256(canonicalJson({ ...flights[0], city: "New York" }))

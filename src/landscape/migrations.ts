@@ -101,6 +101,10 @@ const chainAndReadSide = [
   `CREATE INDEX runs_started ON runs (started_at)`
 ]
 
+/** 0010: every kind of node. */
+const nodeKinds = ["source", "transform", "gate", "aggregation", "coalesce", "sink"].map((k) => `'${k}'`).join(", ")
+const nodesColumns0010 = "node_id, run_id, name, kind, position, config_json, chain_seq, chain_ord"
+
 /** 0008: every terminal outcome a token can have. */
 const tokenOutcomes = ["routed", "quarantined", "failed", "completed", "expanded", "forked", "coalesced", "consumed_in_batch"].map((o) => `'${o}'`).join(", ")
 const tokensColumns0008 = "token_id, row_id, run_id, created_at, outcome, sink_node_id, completed_at, chain_seq, chain_ord, outcome_seq"
@@ -469,5 +473,33 @@ export const migrations = Migrator.fromRecord({
     )`,
     `CREATE UNIQUE INDEX batch_members_token ON batch_members (token_id)`,
     `CREATE INDEX batch_members_chain ON batch_members (run_id, chain_seq, chain_ord)`
-  )
+  ),
+  /**
+   * A node's kind may be `aggregation` or `coalesce` (issue 12), the node types of ELSPETH's
+   * Landscape: runs recorded before this migration keep theirs (`transform`, as they were hashed).
+   * SQLite rebuilds `nodes` for the CHECK (as 0008 did `tokens`), with its index.
+   */
+  "0010_node_kinds": byDialect({
+    sqlite: [
+      `CREATE TABLE nodes_0010 (
+        node_id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN (${nodeKinds})),
+        position INTEGER NOT NULL,
+        config_json TEXT NOT NULL,
+        chain_seq INTEGER,
+        chain_ord INTEGER,
+        UNIQUE (run_id, name)
+      )`,
+      `INSERT INTO nodes_0010 (${nodesColumns0010}) SELECT ${nodesColumns0010} FROM nodes`,
+      `DROP TABLE nodes`,
+      `ALTER TABLE nodes_0010 RENAME TO nodes`,
+      `CREATE INDEX nodes_run ON nodes (run_id, position)`
+    ],
+    pg: [
+      `ALTER TABLE nodes DROP CONSTRAINT nodes_kind_check`,
+      `ALTER TABLE nodes ADD CONSTRAINT nodes_kind_check CHECK (kind IN (${nodeKinds}))`
+    ]
+  })
 })

@@ -6,8 +6,15 @@
  */
 import type { CallStatus, CallType, Granularity, NodeStateStatus, RunStatus } from "../TelemetryEvent.js"
 
-/** @since 0.1.0 */
-export type NodeKind = "source" | "transform" | "gate" | "sink"
+/**
+ * What a node is (ELSPETH's node types): the `source`; a `transform` (an expansion is one); a `gate`
+ * (a fork, and a fork-join's fork, route the row, so they are gates); an `aggregation`; the
+ * `coalesce` of a fork-join; a `sink`. Runs recorded before schema 0010 have `transform` for the
+ * last two.
+ *
+ * @since 0.1.0
+ */
+export type NodeKind = "source" | "transform" | "gate" | "aggregation" | "coalesce" | "sink"
 
 /** @since 0.1.0 */
 export interface RunStart {

@@ -179,7 +179,11 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
       const links = yield* sql<LinkDb>`SELECT seq, kind, records, batch_hash, chain_hash FROM audit_chain WHERE run_id = ${runId} ORDER BY seq`
       const resumes = yield* readResumes(sql, runId)
       const nodes = yield* sql<{ readonly node_id: string; readonly kind: string }>`SELECT node_id, kind FROM nodes WHERE run_id = ${runId}`
-      const kinds = { gates: new Set(nodes.filter((n) => n.kind === "gate").map((n) => n.node_id)), transforms: new Set(nodes.filter((n) => n.kind === "transform").map((n) => n.node_id)) }
+      // Each node but a gate passes on its output (a coalesce the merged row, an aggregation its batch's).
+      const kinds = {
+        gates: new Set(nodes.filter((n) => n.kind === "gate").map((n) => n.node_id)),
+        transforms: new Set(nodes.filter((n) => ["transform", "aggregation", "coalesce"].includes(n.kind)).map((n) => n.node_id))
+      }
 
       let chain = Chain.genesis(runId)
       const endSeq = run.end_seq === null ? null : num(run.end_seq)

@@ -198,11 +198,11 @@ export const make = (pipeline: Pipeline<unknown>, nodeIds?: ReadonlyMap<string, 
   const planLine = (list: ReadonlyArray<Step>, branch?: string): Line => ({
     steps: list.map((step): PlannedStep => {
       const planned = { step, nodeId: idOf(step.name), stepIndex: next++, kind: stepKind(step) }
-      nodeList.push({ nodeId: planned.nodeId, name: step.name, kind: planned.kind, stepIndex: planned.stepIndex, config: step.config })
+      nodeList.push({ nodeId: planned.nodeId, name: step.name, kind: step._tag === "Aggregate" ? "aggregation" : planned.kind, stepIndex: planned.stepIndex, config: step.config })
       if (step._tag !== "Branches") return planned
       const branches = step.branches.map((b) => planLine(b.steps, b.name))
       const coalesce = { ...step.coalesce, nodeId: idOf(step.coalesce.name), stepIndex: next++ }
-      nodeList.push({ nodeId: coalesce.nodeId, name: coalesce.name, kind: "transform", stepIndex: coalesce.stepIndex, config: step.config })
+      nodeList.push({ nodeId: coalesce.nodeId, name: coalesce.name, kind: "coalesce", stepIndex: coalesce.stepIndex, config: step.config })
       return { ...planned, branches, coalesce }
     }),
     ...(branch === undefined ? {} : { branch })
