@@ -18,7 +18,7 @@
  *
  * @since 0.5.0
  */
-import { Cause, Effect, Exit, type Layer, Option } from "effect"
+import { Cause, Data, Effect, Exit, type Layer, Option } from "effect"
 import type { CallScope } from "./CallScope.js"
 import { Landscape } from "./Landscape.js"
 import * as Orchestrator from "./Orchestrator.js"
@@ -132,16 +132,14 @@ export const isJob = (u: unknown): u is Job =>
   typeof u === "object" && u !== null && TypeId in u && typeof (u as { readonly resume?: unknown }).resume === "function"
 
 /** Why `latest` names no run. */
-class NoRunToResume extends Error {
-  readonly _tag = "NoRunToResume"
-}
+class NoRunToResume extends Data.TaggedError("NoRunToResume")<{ readonly message: string }> {}
 
 /** The most recently started `interrupted` or `failed` run of `pipeline`. */
 const latest = (pipeline: string) =>
   Effect.flatMap(Landscape, (l) => l.runs({ pipeline, status: ["interrupted", "failed"], limit: 1 })).pipe(
     Effect.flatMap(([run]) =>
       run === undefined
-        ? Effect.fail(new NoRunToResume(`no interrupted or failed run of pipeline "${pipeline}" in this Landscape`))
+        ? Effect.fail(new NoRunToResume({ message: `no interrupted or failed run of pipeline "${pipeline}" in this Landscape` }))
         : Effect.succeed(run.runId)
     )
   )
