@@ -27,6 +27,8 @@ export * as LandscapePg from "./LandscapePg.js"
 export * as LandscapeSqlite from "./LandscapeSqlite.js"
 /** Runs pipelines. @since 0.1.0 */
 export * as Orchestrator from "./Orchestrator.js"
+/** The audit browser (`sightline serve`): runs, a run's graph and nodes, a row's lineage. @since 0.5.0 */
+export * as Dashboard from "./Dashboard.js"
 /** A pipeline with its layer, resumable from the command line (`sightline resume`). @since 0.5.0 */
 export * as Job from "./Job.js"
 /** One run over several worker processes: partitions, leases, checkpoints. @since 0.3.0 */

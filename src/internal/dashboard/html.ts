@@ -1,0 +1,66 @@
+/**
+ * HTML for the dashboard's pages: a tagged template that escapes every interpolated value (row data,
+ * node names, error messages are all untrusted), and the page layout. A value is inserted unescaped
+ * only when it is itself `Html` (made by this template), so nothing from the Landscape can become
+ * markup, an attribute or a script.
+ *
+ * @internal
+ */
+
+/** Markup made by {@link html}: safe to insert as it is. */
+export class Html {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text
+  }
+}
+
+const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;", "`": "&#96;" }
+
+/** Text escaped for an HTML text node or a quoted attribute value (OWASP's rule: & < > " ' and `). */
+export const escape = (text: string): string => text.replace(/[&<>"'`]/g, (c) => entities[c]!)
+
+type Value = Html | string | number | boolean | null | undefined | ReadonlyArray<Value>
+
+const render = (value: Value): string =>
+  value === null || value === undefined || value === false
+    ? ""
+    : value instanceof Html
+    ? value.text
+    : Array.isArray(value)
+    ? value.map(render).join("")
+    : escape(String(value))
+
+/** `html\`<td>${name}</td>\``: every interpolation escaped, unless it is `Html`; arrays joined; null, undefined and false left out. */
+export const html = (strings: TemplateStringsArray, ...values: ReadonlyArray<Value>): Html => {
+  let out = strings[0]!
+  for (let i = 0; i < values.length; i++) out += render(values[i]!) + strings[i + 1]!
+  return new Html(out)
+}
+
+/** A path with its segments percent-encoded: `/runs/${id}` for any id. */
+export const path = (...segments: ReadonlyArray<string>): string => "/" + segments.map(encodeURIComponent).join("/")
+
+const style = `
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+header{background:#1b2a41;color:#fff;padding:10px 20px}header a{color:#fff;text-decoration:none;font-weight:600}
+main{padding:16px 20px;max-width:1200px}h1{font-size:20px;margin:4px 0 12px}h2{font-size:16px;margin:20px 0 8px}
+table{border-collapse:collapse;background:#fff;width:100%}th,td{padding:5px 8px;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}
+th{background:#eef1f4;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td{overflow-wrap:anywhere}
+.status{padding:1px 6px;border-radius:3px;font-size:12px}.completed,.success,.routed,.coalesced,.consumed_in_batch,.forked,.expanded{background:#d8f3dc}
+.failed,.error,.quarantined{background:#ffd6d6}.running{background:#dbe9ff}.interrupted{background:#fff1c2}
+code,pre{font:12px ui-monospace,monospace}pre{background:#fff;border:1px solid #e3e6ea;padding:8px;overflow:auto;max-height:320px}
+.muted{color:#5b6570}form{margin:0 0 12px}svg{background:#fff;border:1px solid #e3e6ea}
+`
+
+/** A whole page: title, the header linking back to the runs, and `body`; `refreshSeconds` reloads it (a run in progress). */
+export const page = (title: string, body: Html, refreshSeconds?: number): string =>
+  "<!doctype html>" + html`<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${refreshSeconds === undefined ? null : new Html(`<meta http-equiv="refresh" content="${refreshSeconds}">`)}
+<title>${title} · Sightline</title><style>${new Html(style)}</style></head>
+<body><header><a href="/">Sightline</a> <span class="muted">audit browser (read-only)</span></header>
+<main>${body}</main></body></html>`.text
+
+/** A status as a coloured label. */
+export const status = (s: string | null): Html => (s === null ? html`<span class="muted">-</span>` : html`<span class="status ${s}">${s}</span>`)
