@@ -14,6 +14,7 @@ import { Landscape } from "../Landscape.js"
 import * as L from "../Landscape.js"
 import { dbPath, landscapeAt, parseAge, parseTime, resolveRun, UsageError } from "./context.js"
 import { resume } from "./resume.js"
+import { serve } from "./serve.js"
 import * as Show from "./show.js"
 
 const db = Options.text("db").pipe(
@@ -230,6 +231,6 @@ const usage = Command.make("usage", { db, json: asJson, run: runArg }, (o) =>
   }))).pipe(Command.withDescription("LLM calls, tokens and cost (USD) per node"))
 
 export const sightline = Command.make("sightline").pipe(
-  Command.withDescription("Read a Sightline Landscape (runs, lineage, audit queries, integrity, export, retention) and resume its interrupted runs"),
-  Command.withSubcommands([runs, summary, explain, trace, query, verify, exportCommand, purge, usage, resume])
+  Command.withDescription("Read a Sightline Landscape (runs, lineage, audit queries, integrity, export, retention) resume its interrupted runs, serve the audit browser"),
+  Command.withSubcommands([runs, summary, explain, trace, query, verify, exportCommand, purge, usage, resume, serve])
 )

@@ -21,16 +21,17 @@ export const dbPath = (option: Option.Option<string>): string =>
 /**
  * The Landscape layer over an existing file, or a PostgreSQL database (`postgres://…`; errors name
  * the server without its password). A missing file is a usage error (never created: a typo in
- * `--db` must not leave an empty Landscape behind). Opening migrates an older schema.
+ * `--db` must not leave an empty Landscape behind). Opening migrates an older schema, unless
+ * `readonly` (nothing is written then: an older schema must be migrated by another command first).
  */
-export const landscapeAt = (path: string): Layer.Layer<Landscape, LandscapeError | UsageError> =>
+export const landscapeAt = (path: string, options: { readonly readonly?: boolean } = {}): Layer.Layer<Landscape, LandscapeError | UsageError> =>
   LandscapePg.isUrl(path)
-    ? LandscapePg.layer({ url: Redacted.make(path) })
+    ? LandscapePg.layer({ url: Redacted.make(path), ...options })
     : !existsSync(path)
     ? Layer.fail(new UsageError({ message: `no Landscape at ${path} (run a pipeline first, or pass --db FILE or set SIGHTLINE_LANDSCAPE)` }))
     : statSync(path).isDirectory()
     ? Layer.fail(new UsageError({ message: `${path} is a directory, not a Landscape file` }))
-    : LandscapeSqlite.layer({ filename: path })
+    : LandscapeSqlite.layer({ filename: path, ...options })
 
 /** A run id, or the most recently started run for `latest`. */
 export const resolveRun = (runId: string): Effect.Effect<string, LandscapeError | UsageError, Landscape> =>
