@@ -12,7 +12,7 @@
  * (default 5), medians.
  */
 import { Effect, Exit, Layer, Schema, Stream } from "effect"
-import { writeFileSync } from "node:fs"
+import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
@@ -82,7 +82,7 @@ const round = (csv: string) =>
       yield* Stream.runDrain(Stream.take(Source.csv({ path: csv, schema: Row, name: "flights" }).records, stopAt))
       const sourceAlone = performance.now() - t0
       return { firstRow, resumeFirstRow, sourceAlone }
-    }).pipe(Effect.provide(layers))
+    }).pipe(Effect.provide(layers), Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true }))))
   })
 
 const main = Effect.gen(function* () {
@@ -107,6 +107,7 @@ const main = Effect.gen(function* () {
   console.log(`ratio resume-first-new-row/run-first-row ${(resume / first).toFixed(2)}`)
   console.log(`ratio resume-first-new-row/source-read-${stopAt}-rows ${(resume / source).toFixed(2)}`)
   console.log(`ratio resume-first-new-row/target-1000ms ${(resume / 1000).toFixed(2)}`)
+  rmSync(dir, { recursive: true, force: true })
 })
 
 Effect.runPromise(main).catch((e) => {
