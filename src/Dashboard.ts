@@ -13,9 +13,12 @@
  * - `/healthz` (`{"status":"ok"}` once the Landscape answers) and `/metrics` (Prometheus text
  *   format 0.0.4 of this process's Effect metrics).
  *
- * A page of a `running` run reloads itself every second. No client script: nothing is fetched
- * from elsewhere, and every value from the Landscape is escaped (`&<>"'` and backquote) before it
- * reaches the page.
+ * A page with a `running` run on it keeps itself current: a small inline script fetches it again
+ * every second (without script, it reloads); where the run runs in this process, its page also
+ * lists its events as they are emitted (`/runs/<runId>/events`, Server-Sent Events from
+ * {@link LiveEvents}) and its exporters' health. Nothing is fetched from elsewhere, and every value
+ * from the Landscape is escaped (`&<>"'` and backquote) before it reaches the page; the script
+ * writes events as text.
  *
  * @since 0.5.0
  */
@@ -26,13 +29,16 @@ import type { ServeError } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Option, PubSub, Redacted, Schedule, Schema, Stream } from "effect"
 import { createServer } from "node:http"
 import { timingSafeEqual } from "node:crypto"
 import { escape } from "./internal/dashboard/html.js"
 import * as Pages from "./internal/dashboard/pages.js"
 import { Landscape } from "./Landscape.js"
+import * as Exporter from "./Exporter.js"
 import * as PrometheusExporter from "./PrometheusExporter.js"
+import { Telemetry } from "./Telemetry.js"
+import type { TelemetryEvent } from "./TelemetryEvent.js"
 
 /**
  * The dashboard cannot be served as asked: a host other than the loopback interface without a
@@ -70,6 +76,59 @@ const notFound = (what: string) =>
     contentType: "text/html; charset=utf-8"
   })
 
+/**
+ * Events of the runs in this process, for the dashboard's live pages: a sliding `PubSub` (it keeps
+ * the last {@link liveCapacity} events; a slow page loses the oldest, and the hub never waits).
+ * Provide {@link layerLiveEvents} and add {@link liveExporter} to the `Telemetry` layer's exporters.
+ *
+ * @since 0.5.0
+ * @category services
+ */
+export class LiveEvents extends Context.Tag("sightline/Dashboard/LiveEvents")<LiveEvents, PubSub.PubSub<TelemetryEvent>>() {}
+
+/** Events a live page may fall behind by before it loses the oldest. @since 0.5.0 */
+export const liveCapacity = 4096
+
+/** @since 0.5.0 @category layers */
+export const layerLiveEvents: Layer.Layer<LiveEvents> = Layer.scoped(LiveEvents, Effect.acquireRelease(PubSub.sliding<TelemetryEvent>(liveCapacity), PubSub.shutdown))
+
+/**
+ * The exporter that publishes every event to {@link LiveEvents}: `Telemetry.layer({ exporters:
+ * [Dashboard.liveExporter, …] })`. Publishing to a sliding `PubSub` never waits.
+ *
+ * @since 0.5.0
+ * @category exporters
+ */
+export const liveExporter: Effect.Effect<Exporter.Exporter, never, LiveEvents> = Effect.map(LiveEvents, (pubsub) =>
+  Exporter.make({ name: "dashboard", export: (batch) => Effect.asVoid(PubSub.publishAll(pubsub, batch)) }))
+
+const encoder = new TextEncoder()
+const sse = (event: string, data: unknown) => encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+
+/**
+ * `/runs/<runId>/events`: Server-Sent Events of the run (`event: telemetry`, the event as JSON) as
+ * they are emitted in this process, and every second `event: health` (`Telemetry.health`: each
+ * exporter's state). 404 where the process has no {@link LiveEvents}.
+ */
+const liveRoute = HttpRouter.get("/runs/:runId/events", Effect.gen(function* () {
+  const runId = yield* param("runId")
+  const live = yield* Effect.serviceOption(LiveEvents)
+  if (Option.isNone(live)) return HttpServerResponse.text("live events are served by a dashboard in the run's process (Dashboard.layerLiveEvents and Dashboard.liveExporter)\n", { status: 404 })
+  const telemetry = yield* Effect.serviceOption(Telemetry)
+  const events = Stream.fromPubSub(live.value).pipe(
+    Stream.filter((e) => "runId" in e && e.runId === runId),
+    Stream.map((e) => sse("telemetry", e))
+  )
+  const health = Option.match(telemetry, {
+    onNone: () => Stream.empty,
+    onSome: (t) => Stream.repeatEffectWithSchedule(Effect.map(t.health, (h) => sse("health", h)), Schedule.spaced("1 second"))
+  })
+  return HttpServerResponse.stream(Stream.merge(events, health), {
+    contentType: "text/event-stream",
+    headers: { "cache-control": "no-cache" }
+  })
+}))
+
 const param = (name: string) => Effect.map(HttpRouter.params, (p) => p[name] ?? "")
 const search = (name: string) => Effect.map(HttpServerRequest.ParsedSearchParams, (p) => { const v = p[name]; return typeof v === "string" ? v : undefined })
 
@@ -88,7 +147,8 @@ export const router = HttpRouter.empty.pipe(
   })),
   HttpRouter.get("/runs/:runId", Effect.gen(function* () {
     const runId = yield* param("runId")
-    return Option.match(yield* Pages.run(runId), { onNone: () => notFound(`run ${runId}`), onSome: html })
+    const live = Option.isSome(yield* Effect.serviceOption(LiveEvents))
+    return Option.match(yield* Pages.run(runId, live), { onNone: () => notFound(`run ${runId}`), onSome: html })
   })),
   HttpRouter.get("/runs/:runId/nodes/:node", Effect.gen(function* () {
     return html(yield* Pages.node(yield* param("runId"), yield* param("node")))
@@ -98,6 +158,7 @@ export const router = HttpRouter.empty.pipe(
     const rowId = yield* param("rowId")
     return Option.match(yield* Pages.row(runId, rowId), { onNone: () => notFound(`row ${rowId} of run ${runId}`), onSome: html })
   })),
+  liveRoute,
   HttpRouter.get("/healthz", Effect.as(Effect.flatMap(Landscape, (l) => l.listRuns({ limit: 1 })), HttpServerResponse.unsafeJson({ status: "ok" }))),
   PrometheusExporter.route()
 )

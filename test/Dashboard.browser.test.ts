@@ -15,13 +15,14 @@
  * Screenshots go to the test's temporary folder; with SIGHTLINE_UPDATE_SCREENSHOTS=1, the run page's
  * is written to docs/dashboard-run.png too (the README's).
  */
-import { Effect, Layer, Option, Schema } from "effect"
+import * as HttpServer from "@effect/platform/HttpServer"
+import { Context, Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { copyFileSync, existsSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import puppeteer, { type Browser, type Page } from "puppeteer-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { Dashboard, Landscape, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
 import { tempDir } from "./helpers.js"
 import { copyOf, sharedLandscape } from "./support/landscapes.js"
 
@@ -180,12 +181,13 @@ describe("sightline serve, in Chromium", () => {
       const [run] = await cells(page, "#runs tbody tr")
       expect(run![2]).toBe("running")
       await page.goto(`${live.url}/runs/${run![0]}`, { waitUntil: "load" })
-      const rowsNow = async () => num(/([\d,]+) rows \(/.exec(await text(page, "main p"))?.[1])
+      const rowsNow = async () => num(/([\d,]+) rows \(/.exec(await text(page, "#page p"))?.[1])
       const first = await rowsNow()
-      // The page reloads itself every second while the run runs.
-      await page.waitForNavigation({ timeout: 5_000 })
-      await new Promise((r) => setTimeout(r, 1_500))
+      // The page fetches itself every second while the run runs, and swaps in the new counts.
+      await page.waitForFunction((n) => Number(/([\d,]+) rows \(/.exec(document.querySelector("#page p")!.textContent!)?.[1]?.replace(/,/g, "")) > n, { timeout: 10_000 }, first)
       expect(await rowsNow()).toBeGreaterThan(first)
+      // No events panel: the run is in another process.
+      expect(await page.$("#events")).toBeNull()
       await ended
       await page.waitForFunction(() => document.querySelector("h1 .status")?.textContent === "completed", { timeout: 10_000 })
       expect(await rowsNow()).toBe(12_000)
@@ -194,4 +196,39 @@ describe("sightline serve, in Chromium", () => {
       child.kill()
     }
   }, 120_000)
+
+  it("a run in the dashboard's process lists its events as they are emitted (Server-Sent Events) with the exporters' health", async () => {
+    const db = join(tempDir(), "landscape.db")
+    const Slow = Schema.Struct({ id: Schema.Number })
+    const slow = Pipeline.make({ name: "slow", source: Source.fromIterable({ name: "ids", schema: Slow, records: Array.from({ length: 400 }, (_, id) => ({ id })) }) }).pipe(
+      Pipeline.transform(Pipeline.makeTransform("wait", (r: typeof Slow.Type) => Effect.as(Effect.sleep("10 millis"), r))),
+      Pipeline.toSinks({ sinks: { out: Sink.jsonLines<typeof Slow.Type>({ path: join(dirname(db), "out.jsonl") }) }, default: "out", quarantine: Sink.jsonLines({ path: join(dirname(db), "q.jsonl") }) })
+    )
+    const seen = await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const writer = yield* Layer.build(LandscapeSqlite.layer({ filename: db }))
+      const telemetry = Telemetry.layer({ exporters: [Dashboard.liveExporter] }).pipe(Layer.provideMerge(Dashboard.layerLiveEvents))
+      const shared = yield* Layer.build(telemetry)
+      const served = yield* Layer.build(Dashboard.layer({ port: 0 }).pipe(Layer.provide(LandscapeSqlite.layer({ filename: db, readonly: true })), Layer.provide(Layer.succeedContext(shared))))
+      const url = HttpServer.formatAddress(Context.get(served, HttpServer.HttpServer).address)
+      const running = yield* Effect.fork(Orchestrator.run(slow, { concurrency: 1, batchSize: 20 }).pipe(Effect.provide(Context.merge(writer, shared))))
+      const runId = yield* Landscape.runs({ limit: 1 }).pipe(
+        Effect.provide(writer),
+        Effect.flatMap(([r]) => (r === undefined ? Effect.fail("no run yet") : Effect.succeed(r.runId))),
+        Effect.retry(Schedule.spaced("20 millis"))
+      )
+      const page = yield* Effect.promise(() => browser.newPage())
+      yield* Effect.promise(() => page.goto(`${url}/runs/${runId}`, { waitUntil: "load" }))
+      yield* Effect.promise(() => page.waitForFunction(() => document.querySelectorAll("#events li").length >= 5, { timeout: 10_000 }))
+      const health = yield* Effect.promise(() => page.waitForFunction(() => document.querySelector("#health")?.textContent?.includes("dashboard") === true, { timeout: 10_000 }).then(() => text(page, "#health")))
+      const events = yield* Effect.promise(() => page.$$eval("#events li", (items) => items.map((i) => i.textContent ?? "")))
+      yield* Fiber.join(running)
+      yield* Effect.promise(() => page.waitForFunction(() => document.querySelector("h1 .status")?.textContent === "completed", { timeout: 10_000 }))
+      yield* Effect.promise(() => page.screenshot({ path: join(shots, "live.png"), fullPage: true }))
+      return { events, health }
+    })))
+    expect(seen.events.length).toBeGreaterThanOrEqual(5)
+    expect(seen.events.every((e) => /^\d\d:\d\d:\d\d\.\d{3} (RunStarted|RowCreated|TransformCompleted|TokenCompleted|PhaseChanged|GateEvaluated|RunFinished)/.test(e))).toBe(true)
+    expect(seen.events.some((e) => e.includes("TransformCompleted"))).toBe(true)
+    expect(seen.health).toMatch(/^healthy: dashboard healthy$/)
+  }, 60_000)
 })

@@ -8,12 +8,12 @@
  * `npm start` (SIGHTLINE_OUT, SIGHTLINE_LANDSCAPE, FLIGHTS_FILE, …; see main.ts). Its events are
  * appended to events.jsonl.
  */
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { Job } from "../../src/index.js"
-import { LandscapeLive, settings, telemetryLive } from "./live.js"
+import * as Live from "./live.js"
 import { makePipeline } from "./pipeline.js"
 
 export default Job.make({
-  pipeline: Effect.map(settings, (s) => makePipeline({ outDir: s.outDir, flights: s.flights })),
-  layer: Layer.mergeAll(LandscapeLive, telemetryLive({ append: true }))
+  pipeline: Effect.map(Live.settings, (s) => makePipeline({ outDir: s.outDir, flights: s.flights })),
+  layer: Live.layer({ append: true })
 })

@@ -2,9 +2,9 @@
  * The main job's settings and layers, from the environment (see main.ts for the variables): shared
  * by `npm start` (main.ts) and its job (job.ts, for `sightline resume`).
  */
-import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { join } from "node:path"
-import { JsonLinesExporter, LandscapePg, LandscapeSqlite, PrometheusExporter, Telemetry } from "../../src/index.js"
+import { Dashboard, type Exporter, JsonLinesExporter, LandscapePg, LandscapeSqlite, PrometheusExporter, Telemetry } from "../../src/index.js"
 
 export const settings = Config.all({
   outDir: Config.string("SIGHTLINE_OUT").pipe(Config.withDefault("out")),
@@ -14,7 +14,8 @@ export const settings = Config.all({
   concurrency: Config.integer("SIGHTLINE_CONCURRENCY").pipe(Config.withDefault(4)),
   flights: Config.string("FLIGHTS_FILE").pipe(Config.withDefault("flights-20k.json")),
   landscape: Config.option(Config.redacted("SIGHTLINE_LANDSCAPE")),
-  resume: Config.option(Config.nonEmptyString("SIGHTLINE_RESUME"))
+  resume: Config.option(Config.nonEmptyString("SIGHTLINE_RESUME")),
+  dashboardPort: Config.option(Config.port("SIGHTLINE_DASHBOARD_PORT"))
 })
 
 /** Where the Landscape is: `SIGHTLINE_LANDSCAPE`, else `landscape.db` in the output folder; printed without a password. */
@@ -27,25 +28,42 @@ export const landscapeOf = (s: Config.Config.Success<typeof settings>) =>
         : { layer: LandscapeSqlite.layer({ filename: Redacted.value(target) }), where: Redacted.value(target) }
   })
 
+type Settings = Config.Config.Success<typeof settings>
+
 /**
  * Telemetry from the environment (`Telemetry.layerConfig`: OTEL_SDK_DISABLED, OTEL_SERVICE_NAME,
- * OTEL_EXPORTER_OTLP_ENDPOINT, …, SIGHTLINE_GRANULARITY), always with the JSON Lines file; and
- * `/metrics` for Prometheus while the job runs when SIGHTLINE_PROMETHEUS_PORT is set. The events file
- * is appended to with `append` (default: when SIGHTLINE_RESUME is set), so a resume adds its events.
+ * OTEL_EXPORTER_OTLP_ENDPOINT, …, SIGHTLINE_GRANULARITY), always with the JSON Lines file (appended
+ * to with `append`, so a resume adds its events), the dashboard's live events when
+ * SIGHTLINE_DASHBOARD_PORT is set, and `/metrics` for Prometheus while the job runs when
+ * SIGHTLINE_PROMETHEUS_PORT is set.
  */
-export const telemetryLive = (options: { readonly append?: boolean } = {}) => Layer.unwrapEffect(
-  Effect.map(settings, (s): Layer.Layer<Telemetry.Telemetry, unknown> => {
-    if (s.telemetry === "off") return Telemetry.layerDisabled
-    const telemetry = Telemetry.layerConfig({
-      // One file per run (a resume adds to it); `block` so that a slow disk slows the run rather than losing events.
-      exporters: [JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append: options.append ?? Option.isSome(s.resume) })],
-      exporterQueue: { strategy: "block" }
-    })
-    return Option.match(s.prometheusPort, {
-      onNone: () => telemetry,
-      onSome: (port) => Layer.merge(telemetry, PrometheusExporter.layer({ port }))
-    })
+const telemetryOf = (s: Settings, append: boolean): Layer.Layer<Telemetry.Telemetry, unknown, Dashboard.LiveEvents> => {
+  if (s.telemetry === "off") return Telemetry.layerDisabled
+  // One file per run (a resume adds to it); `block` so that a slow disk slows the run rather than losing events.
+  const exporters: Array<Effect.Effect<Exporter.Exporter, unknown, Scope.Scope | Dashboard.LiveEvents>> = [
+    JsonLinesExporter.make({ path: join(s.outDir, "events.jsonl"), append })
+  ]
+  if (Option.isSome(s.dashboardPort)) exporters.push(Dashboard.liveExporter)
+  const telemetry = Telemetry.layerConfig({ exporters, exporterQueue: { strategy: "block" } })
+  return Option.match(s.prometheusPort, {
+    onNone: () => telemetry,
+    onSome: (port) => Layer.merge(telemetry, PrometheusExporter.layer({ port }))
   })
-)
+}
 
-export const LandscapeLive = Layer.unwrapEffect(Effect.map(settings, (s) => landscapeOf(s).layer))
+/**
+ * Everything the main job runs with: its telemetry, its Landscape, and with
+ * SIGHTLINE_DASHBOARD_PORT the audit browser on 127.0.0.1 while it runs (with the run's events
+ * live). `append` (default: when SIGHTLINE_RESUME is set) appends to the events file.
+ */
+export const layer = (options: { readonly append?: boolean } = {}) =>
+  Layer.unwrapEffect(Effect.map(settings, (s) => {
+    const base = Layer.merge(
+      telemetryOf(s, options.append ?? Option.isSome(s.resume)).pipe(Layer.provideMerge(Dashboard.layerLiveEvents)),
+      landscapeOf(s).layer
+    )
+    return Option.match(s.dashboardPort, {
+      onNone: () => base,
+      onSome: (port) => Layer.merge(base, Dashboard.layer({ port }).pipe(Layer.provide(base)))
+    })
+  }))

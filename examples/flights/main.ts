@@ -13,15 +13,17 @@
  * SIGHTLINE_TELEMETRY=off (use Telemetry.layerDisabled), SIGHTLINE_GRANULARITY (lifecycle | rows | full,
  * default rows), SIGHTLINE_CONCURRENCY (default 4),
  * FLIGHTS_FILE (a file of vega-datasets' data folder, default flights-20k.json),
- * SIGHTLINE_PROMETHEUS_PORT (serve /metrics while the job runs), SIGHTLINE_RESUME (the id of an
+ * SIGHTLINE_PROMETHEUS_PORT (serve /metrics while the job runs), SIGHTLINE_DASHBOARD_PORT (serve
+ * the audit browser on 127.0.0.1 while the job runs, its run's events live), SIGHTLINE_RESUME (the id of an
  * interrupted run of this job to continue from its last checkpoint, instead of starting a new run;
  * its events are appended to events.jsonl), and the OpenTelemetry variables
  * (OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 sends events, spans and metrics over OTLP).
  */
-import { Effect, Layer, Option } from "effect"
+import { Effect, Option } from "effect"
 import { join } from "node:path"
 import { Landscape, Orchestrator, Telemetry } from "../../src/index.js"
-import { landscapeOf, LandscapeLive, settings, telemetryLive } from "./live.js"
+import * as Live from "./live.js"
+import { landscapeOf, settings } from "./live.js"
 import { makePipeline } from "./pipeline.js"
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -79,4 +81,4 @@ const reportInterruption = Effect.gen(function* () {
 }).pipe(Effect.ignore)
 
 // SIGINT / SIGTERM interrupt the run, which is recorded `interrupted`; the process exits 130 / 143.
-Orchestrator.runMain(main.pipe(Effect.onInterrupt(() => reportInterruption), Effect.provide(Layer.mergeAll(telemetryLive(), LandscapeLive))))
+Orchestrator.runMain(main.pipe(Effect.onInterrupt(() => reportInterruption), Effect.provide(Live.layer())))

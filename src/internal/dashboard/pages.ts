@@ -55,23 +55,24 @@ export const runs = (filter: RunsFilter): Effect.Effect<string, LandscapeError, 
 <td class="n">${llm.calls === 0 ? "-" : num(llm.totalTokens)}</td><td class="n">${llm.calls === 0 ? "-" : usd(llm.costUsd)}</td></tr>`
     })
     const running = list.some((r) => r.status === "running")
-    return page("Runs", html`<h1>Runs</h1>
+    return page("Runs", html`<div id="page"><h1>Runs</h1>
 <form method="get" action="/"><label>status <select name="status"><option value="">any</option>${
       statuses.map((s) => html`<option ${s === status_ ? new Html("selected") : null}>${s}</option>`)
     }</select></label> <label>pipeline <input name="pipeline" value="${filter.pipeline ?? ""}"></label> <button>filter</button></form>
 <table id="runs"><thead><tr><th>run</th><th>pipeline</th><th>status</th><th>started (UTC)</th><th>duration</th><th>rows</th><th>rows/s</th>
 <th>rows per sink</th><th>quarantined</th><th>telemetry</th><th>LLM tokens</th><th>LLM cost</th></tr></thead><tbody>${rows}</tbody></table>
-${list.length === 0 ? html`<p class="muted">No runs recorded in this Landscape yet.</p>` : null}`, running ? 1 : undefined)
+${list.length === 0 ? html`<p class="muted">No runs recorded in this Landscape yet.</p>` : null}</div>`, { follow: running })
   })
 
 /** One run: graph, nodes, sinks and outcomes, quarantine reasons, calls, LLM usage, partitions. */
-export const run = (runId: string): Effect.Effect<Option.Option<string>, LandscapeError, Landscape> =>
+/** With `live`, the page of a running run shows its events as they are emitted in this process (`Dashboard.LiveEvents`). */
+export const run = (runId: string, live: boolean): Effect.Effect<Option.Option<string>, LandscapeError, Landscape> =>
   Effect.gen(function* () {
     const landscape = yield* Landscape
     const summary = yield* landscape.runSummary(runId)
     if (Option.isNone(summary)) return Option.none()
     const now = yield* Clock.currentTimeMillis
-    return Option.some(runPage(withProgress(summary.value.run, yield* landscape.checkpoints.read(runId), now), summary.value))
+    return Option.some(runPage(withProgress(summary.value.run, yield* landscape.checkpoints.read(runId), now), summary.value, live))
   })
 
 /**
@@ -84,7 +85,7 @@ const withProgress = (r: RunRow, point: Option.Option<ResumePoint>, now: number)
   return { ...r, rowsRead: checkpoint?.rowsRead ?? 0, rowsQuarantined: checkpoint?.rowsQuarantined ?? 0, durationMs: now - r.startedAt }
 }
 
-const runPage = (r: RunRow, s: RunSummary): string => {
+const runPage = (r: RunRow, s: RunSummary, live: boolean): string => {
   const nodes = s.nodes.map((n) => {
     const total = Object.values(n.states).reduce((a, b) => a + b, 0)
     const failed = n.states["failed"] ?? 0
@@ -103,7 +104,8 @@ const runPage = (r: RunRow, s: RunSummary): string => {
 <td class="n">${num(n.outputTokens)}</td><td class="n">${usd(n.costUsd)}</td></tr>`)
   const table = (id: string, head: ReadonlyArray<string>, body: ReadonlyArray<Html>, none: string) =>
     body.length === 0 ? html`<p class="muted">${none}</p>` : html`<table id="${id}"><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${body}</tbody></table>`
-  return page(`Run ${r.runId}`, html`<h1>Run <code>${r.runId}</code> ${status(r.status)}</h1>
+  const running = r.status === "running"
+  return page(`Run ${r.runId}`, html`<div id="page"><h1>Run <code>${r.runId}</code> ${status(r.status)}</h1>
 <p>pipeline <b>${r.pipeline}</b> · started ${time(r.startedAt)} · ${ms(r.durationMs)} · ${num(r.rowsRead)} rows (${num(rate(r))} rows/s) ·
 ${num(r.rowsQuarantined)} quarantined · telemetry ${r.telemetryEnabled ? (r.telemetryGranularity ?? "on") : "off"} ·
 hash chain ${r.chainHash === null ? (r.status === "running" ? "open (running)" : "not recorded") : html`end <code>${short(r.chainHash)}</code>`}
@@ -114,7 +116,8 @@ hash chain ${r.chainHash === null ? (r.status === "running" ? "open (running)" :
 <h2>Sinks</h2>${table("sinks", ["sink", "tokens"], sinks, "Nothing routed yet.")}
 <h2>Quarantine reasons</h2>${table("quarantine", ["node", "kind", "reason", "rows", ""], reasons, "No row was quarantined.")}
 <h2>External calls</h2>${table("calls", ["type", "status", "calls", "p50", "p95", "max"], calls, "No external calls.")}
-<h2>LLM usage</h2>${table("llm", ["node", "calls", "input tokens", "output tokens", "cost (USD)"], llm, "No LLM calls.")}`, r.status === "running" ? 1 : undefined)
+<h2>LLM usage</h2>${table("llm", ["node", "calls", "input tokens", "output tokens", "cost (USD)"], llm, "No LLM calls.")}</div>
+${running && live ? html`<section id="live"><h2>Events, live</h2><p>telemetry <span id="health" class="muted">…</span></p><ol id="events" reversed></ol></section>` : null}`, { follow: running })
 }
 
 /** A node's most recent node states (at most 100), each linked to its row. */

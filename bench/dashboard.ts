@@ -1,0 +1,95 @@
+/**
+ * `npm run bench -- dashboard`: the audit browser's pages (`Dashboard.layer`, on 127.0.0.1, over
+ * the read-only Landscape of `bench/landscape-read.ts`: 1,000,000 source rows written by the
+ * engine, built once) requested with `fetch`, one at a time, against the Landscape reads each page
+ * makes, timed in the same process (the anchor: what the page costs beyond its reads is rendering
+ * and HTTP):
+ *
+ * - runs (`/`): `runs` + per run `llmUsage` and its checkpoint;
+ * - run (`/runs/<id>`): `runSummary` + its checkpoint (BENCH_RUN_SAMPLES, default 3: a summary of
+ *   the 1,000,000-row run reads every node state);
+ * - node (`/runs/<id>/nodes/enrich`): `query` of its first 100 records;
+ * - row (`/runs/<id>/rows/<rowId>`): `explain` + `trace` of BENCH_SAMPLES random rows (default 200).
+ *
+ * Target (issue 14): every page ≤ 200 ms server time at p95. Page and anchor alternate by round
+ * (BENCH_ROUNDS, default 3); each figure is the median of the rounds' p95.
+ */
+import * as HttpServer from "@effect/platform/HttpServer"
+import { Effect, Layer, Option } from "effect"
+import { Dashboard, Landscape, LandscapeSqlite } from "../src/index.js"
+import { landscapeOf } from "./_landscape-build.js"
+
+const n = Number(process.env.BENCH_READ_ROWS ?? 1_000_000)
+const samples = Number(process.env.BENCH_SAMPLES ?? 200)
+const runSamples = Number(process.env.BENCH_RUN_SAMPLES ?? 3)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+const p95 = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil(0.95 * xs.length) - 1)]!
+const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 0)
+
+const db = await Effect.runPromise(landscapeOf(n))
+
+const program = Effect.gen(function* () {
+  const landscape = yield* Landscape.Landscape
+  const server = yield* HttpServer.HttpServer
+  const base = HttpServer.formatAddress(server.address)
+  const [run] = yield* landscape.runs({ limit: 1 })
+  if (run === undefined) return yield* Effect.dieMessage(`no run in ${db}`)
+  const runId = run.runId
+  // Random rows by index, found once (the page is asked by row id, as its links give it).
+  const rowIds: Array<string> = []
+  for (let i = 0; i < samples; i++) {
+    const e = yield* landscape.explain({ runId, rowIndex: Math.floor(Math.random() * n) })
+    if (Option.isSome(e)) rowIds.push(e.value.row.rowId)
+  }
+
+  const timed = (count: number, once: (i: number) => Effect.Effect<unknown, unknown>) =>
+    Effect.gen(function* () {
+      const out: Array<number> = []
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now()
+        yield* once(i)
+        out.push(performance.now() - t0)
+      }
+      return out
+    })
+  const get = (path: string) =>
+    Effect.promise(async () => {
+      const response = await fetch(base + path)
+      if (response.status !== 200) throw new Error(`${path}: HTTP ${response.status}`)
+      return response.text()
+    })
+  const pages = {
+    runs: { count: 20, page: () => get("/"), reads: () => Effect.flatMap(landscape.runs({ limit: 100 }), (list) => Effect.forEach(list, (r) => Effect.zip(landscape.llmUsage(r.runId), landscape.checkpoints.read(r.runId)))) },
+    run: { count: runSamples, page: () => get(`/runs/${runId}`), reads: () => Effect.zip(landscape.runSummary(runId), landscape.checkpoints.read(runId)) },
+    node: { count: 20, page: () => get(`/runs/${runId}/nodes/enrich`), reads: () => landscape.query({ runIds: [runId], nodes: ["enrich"], kinds: ["nodeState", "call", "quarantine"], limit: 100 }) },
+    row: {
+      count: rowIds.length,
+      page: (i: number) => get(`/runs/${runId}/rows/${rowIds[i]}`),
+      reads: (i: number) => Effect.zip(landscape.explain({ runId, rowId: rowIds[i]! }), landscape.trace({ runId, rowId: rowIds[i]! }))
+    }
+  } as const
+  const results: Record<string, { page: Array<number>; reads: Array<number> }> = {}
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, p] of Object.entries(pages)) {
+      const entry = (results[name] ??= { page: [], reads: [] })
+      const measure = (which: "page" | "reads") =>
+        Effect.map(timed(p.count, (i): Effect.Effect<unknown, unknown> => (which === "page" ? p.page(i) : p.reads(i))), (xs) => void entry[which].push(p95(xs)))
+      yield* (r % 2 === 0 ? Effect.zipRight(measure("page"), measure("reads")) : Effect.zipRight(measure("reads"), measure("page")))
+    }
+    console.log(`round ${r + 1}: ${Object.entries(results).map(([name, x]) => `${name} ${fmt(x.page[r]!)} ms (reads ${fmt(x.reads[r]!)} ms)`).join(" · ")}`)
+  }
+  for (const [name, x] of Object.entries(results)) {
+    const page = median(x.page)
+    const reads = median(x.reads)
+    console.log(`${name.padEnd(5)} page p95 ${fmt(page)} ms, its reads ${fmt(reads)} ms (median of ${rounds} rounds)`)
+    console.log(`ratio ${name}-page-p95/landscape-reads-p95 ${(page / reads).toFixed(2)}`)
+    console.log(`ratio ${name}-page-p95/target-200ms ${(page / 200).toFixed(2)}`)
+  }
+})
+
+await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+  const landscape = LandscapeSqlite.layer({ filename: db, readonly: true })
+  yield* program.pipe(Effect.provide(yield* Layer.build(Dashboard.layer({ port: 0 }).pipe(Layer.provideMerge(landscape)))))
+})))
