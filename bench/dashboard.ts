@@ -8,14 +8,17 @@
  * - runs (`/`): `runs` + per run `llmUsage` and its checkpoint;
  * - run (`/runs/<id>`): `runSummary` + its checkpoint (BENCH_RUN_SAMPLES, default 3: a summary of
  *   the 1,000,000-row run reads every node state);
- * - node (`/runs/<id>/nodes/enrich`): `query` of its first 100 records;
+ * - node (`/runs/<id>/nodes/enrich`): `query` of its first 100 node states and calls;
  * - row (`/runs/<id>/rows/<rowId>`): `explain` + `trace` of BENCH_SAMPLES random rows (default 200).
+ *
+ * BENCH_PAGES (e.g. `runs,node,row`) times only those pages.
  *
  * Target (issue 14): every page ≤ 200 ms server time at p95. Page and anchor alternate by round
  * (BENCH_ROUNDS, default 3); each figure is the median of the rounds' p95.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer, Option } from "effect"
+import * as http from "node:http"
 import { Dashboard, Landscape, LandscapeSqlite } from "../src/index.js"
 import { landscapeOf } from "./_landscape-build.js"
 
@@ -23,6 +26,7 @@ const n = Number(process.env.BENCH_READ_ROWS ?? 1_000_000)
 const samples = Number(process.env.BENCH_SAMPLES ?? 200)
 const runSamples = Number(process.env.BENCH_RUN_SAMPLES ?? 3)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const only = process.env.BENCH_PAGES?.split(",")
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
 const p95 = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil(0.95 * xs.length) - 1)]!
@@ -54,16 +58,22 @@ const program = Effect.gen(function* () {
       }
       return out
     })
+  // A new connection per request (no keep-alive: a reused socket the server has just closed after a
+  // long anchor round would fail the request, not measure it).
   const get = (path: string) =>
-    Effect.promise(async () => {
-      const response = await fetch(base + path)
-      if (response.status !== 200) throw new Error(`${path}: HTTP ${response.status}`)
-      return response.text()
+    Effect.async<string>((resume) => {
+      const request = http.get(base + path, { agent: false }, (response) => {
+        let body = ""
+        response.setEncoding("utf8")
+        response.on("data", (chunk: string) => (body += chunk))
+        response.on("end", () => resume(response.statusCode === 200 ? Effect.succeed(body) : Effect.dieMessage(`${path}: HTTP ${response.statusCode}`)))
+      })
+      request.on("error", (e) => resume(Effect.die(e)))
     })
   const pages = {
     runs: { count: 20, page: () => get("/"), reads: () => Effect.flatMap(landscape.runs({ limit: 100 }), (list) => Effect.forEach(list, (r) => Effect.zip(landscape.llmUsage(r.runId), landscape.checkpoints.read(r.runId)))) },
     run: { count: runSamples, page: () => get(`/runs/${runId}`), reads: () => Effect.zip(landscape.runSummary(runId), landscape.checkpoints.read(runId)) },
-    node: { count: 20, page: () => get(`/runs/${runId}/nodes/enrich`), reads: () => landscape.query({ runIds: [runId], nodes: ["enrich"], kinds: ["nodeState", "call", "quarantine"], limit: 100 }) },
+    node: { count: 20, page: () => get(`/runs/${runId}/nodes/enrich`), reads: () => landscape.query({ runIds: [runId], nodes: ["enrich"], kinds: ["nodeState", "call"], limit: 100 }) },
     row: {
       count: rowIds.length,
       page: (i: number) => get(`/runs/${runId}/rows/${rowIds[i]}`),
@@ -71,8 +81,9 @@ const program = Effect.gen(function* () {
     }
   } as const
   const results: Record<string, { page: Array<number>; reads: Array<number> }> = {}
+  const chosen = Object.entries(pages).filter(([name]) => only === undefined || only.includes(name))
   for (let r = 0; r < rounds; r++) {
-    for (const [name, p] of Object.entries(pages)) {
+    for (const [name, p] of chosen) {
       const entry = (results[name] ??= { page: [], reads: [] })
       const measure = (which: "page" | "reads") =>
         Effect.map(timed(p.count, (i): Effect.Effect<unknown, unknown> => (which === "page" ? p.page(i) : p.reads(i))), (xs) => void entry[which].push(p95(xs)))

@@ -6,7 +6,7 @@
  * - `/runs/<runId>`: the pipeline graph (SVG) with per node counts, per node states, error rates
  *   and duration percentiles, outcomes, sinks, quarantine reasons with an example row each, external
  *   calls by type and status, LLM usage per node;
- * - `/runs/<runId>/nodes/<name>`: the node's first 100 records (states, calls, quarantines), each
+ * - `/runs/<runId>/nodes/<name>`: the node's first 100 node states and calls, each
  *   linked to its row;
  * - `/runs/<runId>/rows/<rowId>`: `explain` as a timeline (source record, each step's hashes,
  *   duration, routing, calls with their redacted payloads, outcome) and forward `trace`;
@@ -89,7 +89,12 @@ export class LiveEvents extends Context.Tag("sightline/Dashboard/LiveEvents")<Li
 /** Events a live page may fall behind by before it loses the oldest. @since 0.5.0 */
 export const liveCapacity = 4096
 
-/** @since 0.5.0 @category layers */
+/**
+ * The process's {@link LiveEvents}, shut down with the layer's scope (its subscribers' streams end).
+ *
+ * @since 0.5.0
+ * @category layers
+ */
 export const layerLiveEvents: Layer.Layer<LiveEvents> = Layer.scoped(LiveEvents, Effect.acquireRelease(PubSub.sliding<TelemetryEvent>(liveCapacity), PubSub.shutdown))
 
 /**

@@ -120,14 +120,18 @@ hash chain ${r.chainHash === null ? (r.status === "running" ? "open (running)" :
 ${running && live ? html`<section id="live"><h2>Events, live</h2><p>telemetry <span id="health" class="muted">…</span></p><ol id="events" reversed></ol></section>` : null}`, { follow: running })
 }
 
-/** A node's most recent node states (at most 100), each linked to its row. */
+/**
+ * A node's first 100 node states and calls, each linked to its row. (Its quarantined rows are its
+ * failed states; the run page groups every quarantine by reason. Asking `query` for quarantines by
+ * node reads every token of the run: 0.3 s on the 1,000,000-row bench Landscape, against 5 ms.)
+ */
 export const node = (runId: string, name: string): Effect.Effect<string, LandscapeError, Landscape> =>
   Effect.gen(function* () {
     const landscape = yield* Landscape
-    const recent = yield* landscape.query({ runIds: [runId], nodes: [name], kinds: ["nodeState", "call", "quarantine"], limit: 100 })
+    const recent = yield* landscape.query({ runIds: [runId], nodes: [name], kinds: ["nodeState", "call"], limit: 100 })
     const rows = recent.items.map((i) => html`<tr><td>${i.kind}</td><td>${status(i.status)}</td><td>${time(i.time)}</td><td class="n">${ms(i.durationMs)}</td>
 <td>${i.rowId === null ? "-" : html`<a href="${path("runs", runId, "rows", i.rowId)}"><code>${i.rowId}</code></a>`}</td><td>${i.message ?? ""}</td></tr>`)
-    return page(`${name} in run ${runId}`, html`<h1>Node ${name}</h1><p>run <a href="${path("runs", runId)}"><code>${runId}</code></a> · its first 100 records</p>
+    return page(`${name} in run ${runId}`, html`<h1>Node ${name}</h1><p>run <a href="${path("runs", runId)}"><code>${runId}</code></a> · its first 100 node states and calls</p>
 <table id="records"><thead><tr><th>record</th><th>status</th><th>time (UTC)</th><th>duration</th><th>row</th><th>message</th></tr></thead><tbody>${rows}</tbody></table>`)
   })
 
