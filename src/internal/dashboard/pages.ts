@@ -64,8 +64,11 @@ export const runs = (filter: RunsFilter): Effect.Effect<string, LandscapeError, 
 ${list.length === 0 ? html`<p class="muted">No runs recorded in this Landscape yet.</p>` : null}</div>`, { follow: running })
   })
 
-/** One run: graph, nodes, sinks and outcomes, quarantine reasons, calls, LLM usage, partitions. */
-/** With `live`, the page of a running run shows its events as they are emitted in this process (`Dashboard.LiveEvents`). */
+/**
+ * One run: graph, nodes, outcomes, sinks, quarantine reasons, calls, LLM usage; `none` when the run
+ * is not recorded. With `live`, the page of a running run also lists its events as they are emitted
+ * in this process (`Dashboard.LiveEvents`).
+ */
 export const run = (runId: string, live: boolean): Effect.Effect<Option.Option<string>, LandscapeError, Landscape> =>
   Effect.gen(function* () {
     const landscape = yield* Landscape
