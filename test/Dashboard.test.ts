@@ -2,13 +2,16 @@
  * The dashboard's server (`Dashboard.layer`) on 127.0.0.1, over a Landscape written by the real
  * engine, requested with `fetch`: a host other than loopback is refused without a token; with a
  * token, every page but `/healthz` needs it (Bearer header, or `?token=` once, which sets a cookie
- * and redirects); unknown runs and rows are 404 pages; nothing is written to the Landscape.
+ * and redirects); unknown runs and rows are 404 pages; nothing is written to the Landscape; a
+ * fork-join is drawn with its branches in lanes between the fork and the coalesce.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Context, Effect, Exit, Layer, Redacted } from "effect"
+import { Context, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { Dashboard, LandscapeSqlite } from "../src/index.js"
+import { Dashboard, LandscapeSqlite, Orchestrator, Pipeline, Sink, Source, Telemetry } from "../src/index.js"
+import { tempDir } from "./helpers.js"
 import { copyOf, sharedLandscape } from "./support/landscapes.js"
 
 /** Serves the dashboard over a copy of the shared Landscape (read-only) for the length of `body`. */
@@ -57,5 +60,52 @@ describe("Dashboard", () => {
       expect((await fetch(`${url}/`)).status).toBe(200)
       expect(readFileSync(db).equals(before)).toBe(true)
     })
+  })
+
+  it("draws a fork-join's branches in lanes between the fork and its coalesce, and a branch's gate to its sink", async () => {
+    const Flight = Schema.Struct({ id: Schema.Number, origin: Schema.String })
+    type Flight = typeof Flight.Type
+    const dir = tempDir()
+    const db = join(dir, "landscape.db")
+    const pipeline = Pipeline.make({ name: "lanes", source: Source.fromIterable({ name: "flights", schema: Flight, records: [{ id: 1, origin: "JFK" }, { id: 2, origin: "XXX" }] }) }).pipe(
+      Pipeline.forkJoin({
+        name: "fan_out",
+        branches: {
+          weather: (b) => b.pipe(Pipeline.transform(Pipeline.makeTransform("wind", (f: Flight) => Effect.succeed({ ...f, windKt: 10 })))),
+          airport: (b) => b.pipe(
+            Pipeline.transform(Pipeline.makeTransform("city", (f: Flight) => Effect.succeed({ ...f, city: f.origin === "JFK" ? "New York" : "" }))),
+            Pipeline.gate(Pipeline.makeGate("known", ["unknown"], (f: Flight & { city: string }) => Effect.succeed(f.city === "" ? "unknown" as const : Pipeline.Continue)))
+          )
+        },
+        coalesce: { name: "joined", policy: Pipeline.requireAll, merge: "union" }
+      }),
+      Pipeline.toSinks({
+        sinks: { out: Sink.jsonLines<Flight>({ path: join(dir, "out.jsonl") }), unknown: Sink.jsonLines<Flight>({ path: join(dir, "unknown.jsonl") }) },
+        default: "out",
+        quarantine: Sink.jsonLines({ path: join(dir, "q.jsonl") })
+      })
+    )
+    const summary = await Effect.runPromise(Orchestrator.run(pipeline).pipe(Effect.provide(Layer.merge(LandscapeSqlite.layer({ filename: db }), Telemetry.layerDisabled))))
+    const page = await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+      const context = yield* Layer.build(Dashboard.layer({ port: 0 }).pipe(Layer.provide(LandscapeSqlite.layer({ filename: db, readonly: true }))))
+      const url = HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+      return yield* Effect.promise(() => fetch(`${url}/runs/${summary.runId}`).then((r) => r.text()))
+    })))
+    const at = Object.fromEntries([...page.matchAll(/<g class="node" data-node="([^"]+)" data-kind="([^"]+)"><rect x="(\d+)" y="(\d+)"/g)].map((m) => [m[1]!, { kind: m[2], x: Number(m[3]), y: Number(m[4]) }]))
+    const edges = [...page.matchAll(/<line class="edge" data-from="([^"]+)" data-to="([^"]+)"/g)].map((m) => `${m[1]} → ${m[2]}`)
+    expect(Object.keys(at)).toEqual(["flights", "fan_out", "wind", "city", "known", "joined", "out", "unknown", "quarantine"])
+    expect(at["fan_out"]).toMatchObject({ kind: "gate" })
+    expect(at["joined"]).toMatchObject({ kind: "coalesce" })
+    // Branches side by side: each in a lane of its own, after the fork and before the coalesce.
+    expect(at["wind"]!.x).toBe(at["city"]!.x)
+    expect(at["wind"]!.y).not.toBe(at["city"]!.y)
+    expect(at["known"]!.y).toBe(at["city"]!.y)
+    expect(at["fan_out"]!.x).toBeLessThan(at["wind"]!.x)
+    expect(at["joined"]!.x).toBeGreaterThan(at["known"]!.x)
+    expect(edges).toEqual(expect.arrayContaining([
+      "flights → fan_out", "fan_out → wind", "fan_out → city", "city → known", "wind → joined", "known → joined",
+      "joined → out", "joined → unknown", "known → unknown", "joined → quarantine"
+    ]))
+    expect(edges).not.toContain("wind → known")
   })
 })

@@ -50,7 +50,7 @@ th{background:#eef1f4;font-weight:600}td.n{text-align:right;font-variant-numeric
 .status{padding:1px 6px;border-radius:3px;font-size:12px}.completed,.success,.routed,.coalesced,.consumed_in_batch,.forked,.expanded{background:#d8f3dc}
 .failed,.error,.quarantined{background:#ffd6d6}.running{background:#dbe9ff}.interrupted{background:#fff1c2}
 code,pre{font:12px ui-monospace,monospace}pre{background:#fff;border:1px solid #e3e6ea;padding:8px;overflow:auto;max-height:320px}
-.muted{color:#5b6570}form{margin:0 0 12px}svg{background:#fff;border:1px solid #e3e6ea}
+.muted{color:#5b6570}form{margin:0 0 12px}svg{background:#fff;border:1px solid #e3e6ea}.graph{overflow-x:auto}
 `
 
 /**

@@ -75,7 +75,8 @@ export const run = (runId: string, live: boolean): Effect.Effect<Option.Option<s
     const summary = yield* landscape.runSummary(runId)
     if (Option.isNone(summary)) return Option.none()
     const now = yield* Clock.currentTimeMillis
-    return Option.some(runPage(withProgress(summary.value.run, yield* landscape.checkpoints.read(runId), now), summary.value, live))
+    const point = yield* landscape.checkpoints.read(runId)
+    return Option.some(runPage(withProgress(summary.value.run, point, now), summary.value, Option.getOrUndefined(point)?.config, live))
   })
 
 /**
@@ -88,7 +89,7 @@ const withProgress = (r: RunRow, point: Option.Option<ResumePoint>, now: number)
   return { ...r, rowsRead: checkpoint?.rowsRead ?? 0, rowsQuarantined: checkpoint?.rowsQuarantined ?? 0, durationMs: now - r.startedAt }
 }
 
-const runPage = (r: RunRow, s: RunSummary, live: boolean): string => {
+const runPage = (r: RunRow, s: RunSummary, config: unknown, live: boolean): string => {
   const nodes = s.nodes.map((n) => {
     const total = Object.values(n.states).reduce((a, b) => a + b, 0)
     const failed = n.states["failed"] ?? 0
@@ -113,7 +114,7 @@ const runPage = (r: RunRow, s: RunSummary, live: boolean): string => {
 ${num(r.rowsQuarantined)} quarantined · telemetry ${r.telemetryEnabled ? (r.telemetryGranularity ?? "on") : "off"} ·
 hash chain ${r.chainHash === null ? (r.status === "running" ? "open (running)" : "not recorded") : html`end <code>${short(r.chainHash)}</code>`}
 (<code>sightline verify ${r.runId}</code> recomputes it)${r.error === null ? null : html` · error: ${r.error}`}</p>
-<h2>Pipeline</h2>${graph(s)}
+<h2>Pipeline</h2><div class="graph">${graph(s, config)}</div>
 <h2>Nodes</h2>${table("nodes", ["node", "kind", "states", "completed", "failed", "error rate", "p50", "p95", "max"], nodes, "No nodes.")}
 <h2>Outcomes</h2>${table("outcomes", ["outcome", "tokens"], outcomes, "No tokens yet.")}
 <h2>Sinks</h2>${table("sinks", ["sink", "tokens"], sinks, "Nothing routed yet.")}
