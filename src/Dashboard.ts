@@ -3,7 +3,8 @@
  *
  * - `/`: the runs, most recent first (status, pipeline, start, duration, rows, rows/s, quarantined,
  *   telemetry, LLM tokens and cost), filtered by `?status=` and `?pipeline=`;
- * - `/runs/<runId>`: the pipeline graph (SVG) with per node counts, per node states, error rates
+ * - `/runs/<runId>`: the pipeline graph (SVG, from the run's recorded configuration: a fork-join's
+ *   branches in lanes) with per node counts, per node states, error rates
  *   and duration percentiles, outcomes, sinks, quarantine reasons with an example row each, external
  *   calls by type and status, LLM usage per node;
  * - `/runs/<runId>/nodes/<name>`: the node's first 100 node states and calls, each
