@@ -33,7 +33,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Effect, Layer, Option, PubSub, Redacted, Schedule, Schema, Stream } from "effect"
 import { createServer } from "node:http"
 import { timingSafeEqual } from "node:crypto"
-import { escape } from "./internal/dashboard/html.js"
+import { html as htmlOf, page } from "./internal/dashboard/html.js"
 import * as Pages from "./internal/dashboard/pages.js"
 import { Landscape } from "./Landscape.js"
 import * as Exporter from "./Exporter.js"
@@ -72,10 +72,13 @@ const loopback = (host: string) => host === "127.0.0.1" || host === "::1" || hos
 
 const html = (body: string) => HttpServerResponse.text(body, { contentType: "text/html; charset=utf-8" })
 const notFound = (what: string) =>
-  HttpServerResponse.text(`<!doctype html><title>Not found</title><p>${escape(what)} is not in this Landscape. <a href="/">Runs</a></p>`, {
+  HttpServerResponse.text(page("Not found", htmlOf`<h1>Not found</h1><p>${what} is not in this Landscape. <a href="/">Runs</a></p>`), {
     status: 404,
     contentType: "text/html; charset=utf-8"
   })
+
+const param = (name: string) => Effect.map(HttpRouter.params, (p) => p[name] ?? "")
+const search = (name: string) => Effect.map(HttpServerRequest.ParsedSearchParams, (p) => { const v = p[name]; return typeof v === "string" ? v : undefined })
 
 /**
  * Events of the runs in this process, for the dashboard's live pages: a sliding `PubSub` (it keeps
@@ -134,9 +137,6 @@ const liveRoute = HttpRouter.get("/runs/:runId/events", Effect.gen(function* () 
     headers: { "cache-control": "no-cache" }
   })
 }))
-
-const param = (name: string) => Effect.map(HttpRouter.params, (p) => p[name] ?? "")
-const search = (name: string) => Effect.map(HttpServerRequest.ParsedSearchParams, (p) => { const v = p[name]; return typeof v === "string" ? v : undefined })
 
 /**
  * The dashboard's routes over the `Landscape` in context (read only: its pages call the read API

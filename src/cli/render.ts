@@ -4,6 +4,9 @@
  *
  * @internal
  */
+import { formatNumber } from "../internal/format.js"
+
+export { formatNumber, ms, short } from "../internal/format.js"
 
 /** A table: a header row and rows of cells, columns padded to their widest cell (right-aligned when numeric). */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string | number | null>>): string => {
@@ -21,15 +24,10 @@ export const block = (entries: ReadonlyArray<readonly [string, string | number |
   return entries.map(([l, v]) => `${l.padEnd(width)}  ${v === null ? "-" : typeof v === "number" ? formatNumber(v) : v}`).join("\n")
 }
 
-export const formatNumber = (n: number): string =>
-  Number.isInteger(n) ? n.toLocaleString("en-US") : n.toLocaleString("en-US", { maximumFractionDigits: 3 })
 
 export const time = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString())
 
-export const ms = (n: number | null | undefined): string => (n === null || n === undefined ? "-" : `${formatNumber(n)} ms`)
 
-/** The first 12 characters of a hash, enough to tell it apart in a table. */
-export const short = (hash: string | null): string => (hash === null ? "-" : hash.slice(0, 12))
 
 /** JSON for `--json`: two-space indented. */
 export const json = (value: unknown): string => JSON.stringify(value, null, 2)

@@ -8,7 +8,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Console, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Console, Effect, Layer, Option, Redacted } from "effect"
 import * as Dashboard from "../Dashboard.js"
 import { dbPath, landscapeAt } from "./context.js"
 
@@ -21,10 +21,12 @@ export const serve = Command.make("serve", {
   host: Options.text("host").pipe(Options.withDescription("interface to bind; any but loopback requires a token"), Options.withDefault("127.0.0.1")),
   token: Options.redacted("token").pipe(
     Options.withDescription("required of every request (Authorization: Bearer, or ?token= once); default $SIGHTLINE_DASHBOARD_TOKEN"),
+    Options.withFallbackConfig(Config.redacted("SIGHTLINE_DASHBOARD_TOKEN")),
     Options.optional
   )
 }, (o) => {
-  const token = Option.orElse(o.token, () => Option.map(Option.fromNullable(process.env["SIGHTLINE_DASHBOARD_TOKEN"] || undefined), Redacted.make))
+  // An empty token (SIGHTLINE_DASHBOARD_TOKEN= set to nothing) is none.
+  const token = Option.filter(o.token, (t) => Redacted.value(t) !== "")
   const where = dbPath(o.db)
   const announce = Effect.flatMap(HttpServer.HttpServer, (server) =>
     Console.log(`sightline: serving ${where} (read-only) on ${HttpServer.formatAddress(server.address)}${Option.isSome(token) ? " (token required)" : ""}; Ctrl-C stops`))

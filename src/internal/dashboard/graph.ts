@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Either, Schema } from "effect"
+import { Either, Option, Schema } from "effect"
 import type { RunSummary } from "../../Landscape.js"
 import { html, type Html } from "./html.js"
 
@@ -47,6 +47,10 @@ interface Placed {
   readonly from: ReadonlyArray<string>
 }
 
+/** A fork-join step's branches and coalesce, when `step` is one this module can read. */
+const branchesOf = (step: StepConfig) =>
+  step.kind === "Branches" ? Either.getRight(Schema.decodeUnknownEither(BranchesConfig)(step.config)) : Option.none()
+
 /** Places the recorded steps after `source`; what it cannot read, it places in step order. */
 const place = (source: string, steps: ReadonlyArray<StepConfig>): { readonly placed: Array<Placed>; readonly last: ReadonlyArray<string> } => {
   const placed: Array<Placed> = [{ name: source, column: 0, lane: 0, from: [] }]
@@ -54,14 +58,14 @@ const place = (source: string, steps: ReadonlyArray<StepConfig>): { readonly pla
   let frontier: ReadonlyArray<string> = [source]
   for (const step of steps) {
     placed.push({ name: step.name, column, lane: 0, from: frontier })
-    const branches = step.kind === "Branches" ? Schema.decodeUnknownEither(BranchesConfig)(step.config) : undefined
-    if (branches === undefined || Either.isLeft(branches)) {
+    const branches = branchesOf(step)
+    if (Option.isNone(branches)) {
       frontier = [step.name]
       column += 1
       continue
     }
-    const declared = branches.right.branches ?? Object.keys(branches.right.steps)
-    const lanes = declared.map((name) => [name, branches.right.steps[name] ?? []] as const)
+    const { coalesce, steps: byBranch } = branches.value
+    const lanes = (branches.value.branches ?? Object.keys(byBranch)).map((name) => [name, byBranch[name] ?? []] as const)
     const ends = lanes.map(([, list], lane) => {
       let previous = step.name
       list.forEach((s, i) => {
@@ -71,8 +75,8 @@ const place = (source: string, steps: ReadonlyArray<StepConfig>): { readonly pla
       return previous
     })
     const width = Math.max(1, ...lanes.map(([, list]) => list.length))
-    placed.push({ name: branches.right.coalesce.name, column: column + 1 + width, lane: 0, from: ends })
-    frontier = [branches.right.coalesce.name]
+    placed.push({ name: coalesce.name, column: column + 1 + width, lane: 0, from: ends })
+    frontier = [coalesce.name]
     column += width + 2
   }
   return { placed, last: frontier }
@@ -82,10 +86,9 @@ const place = (source: string, steps: ReadonlyArray<StepConfig>): { readonly pla
 const routesOf = (steps: ReadonlyArray<StepConfig>): Array<readonly [string, ReadonlyArray<string>]> =>
   steps.flatMap((s) => {
     const routes = Schema.decodeUnknownEither(Routes)(s.config)
-    const inner = s.kind === "Branches" ? Schema.decodeUnknownEither(BranchesConfig)(s.config) : undefined
     return [
       ...(Either.isRight(routes) ? [[s.name, routes.right.routes] as const] : []),
-      ...(inner !== undefined && Either.isRight(inner) ? Object.values(inner.right.steps).flatMap(routesOf) : [])
+      ...Option.match(branchesOf(s), { onNone: () => [], onSome: (b) => Object.values(b.steps).flatMap(routesOf) })
     ]
   })
 

@@ -9,14 +9,13 @@
 import { Clock, Effect, Option } from "effect"
 import type { Explanation, ResumePoint, RunRow, RunSummary, StateView, Trace } from "../../Landscape.js"
 import { Landscape, type LandscapeError } from "../../Landscape.js"
+import { formatNumber, ms, short } from "../format.js"
 import { graph } from "./graph.js"
 import { Html, html, page, path, status } from "./html.js"
 
-const num = (n: number | null | undefined): string => (n === null || n === undefined ? "-" : Math.round(n * 1000) / 1000 === Math.round(n) ? Math.round(n).toLocaleString("en-US") : n.toLocaleString("en-US", { maximumFractionDigits: 3 }))
-const ms = (n: number | null | undefined): string => (n === null || n === undefined ? "-" : `${num(n)} ms`)
+const num = (n: number | null | undefined): string => (n === null || n === undefined ? "-" : formatNumber(n))
 const time = (t: number | null): string => (t === null ? "-" : new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, ""))
 const usd = (n: number | null): string => (n === null ? "-" : `$${n.toFixed(4)}`)
-const short = (h: string | null): string => (h === null ? "-" : h.slice(0, 12))
 const json = (value: unknown): string => JSON.stringify(value, null, 2) ?? "null"
 
 /** Rows per second of a run, from its rows read and duration (ms), rounded. */
