@@ -48,12 +48,17 @@ describe("migrations", () => {
       const [run] = yield* Landscape.runs().pipe(Effect.provide(LandscapeSqlite.layer({ filename: db })))
       expect(run).toMatchObject({ runId: "old-run", status: "completed", canonicalVersion: "sha256-rfc8785-v1", chainHash: null })
       const applied = yield* querySqlite<{ migration_id: number }>(db, "SELECT migration_id FROM effect_sql_migrations")
-      expect(applied.map((m) => m.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+      expect(applied.map((m) => m.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
       const layer = LandscapeSqlite.layer({ filename: db })
       const e = Option.getOrThrow(yield* Landscape.explain({ runId: "old-run", rowIndex: 0 }).pipe(Effect.provide(layer)))
       expect(e.row.data).toEqual({ status: "stored", value: { amount: "12.5", customer: "ada", id: "1" } })
       expect(e.states.map((s) => s.node)).toEqual(["normalize"])
       expect(e.outcome).toMatchObject({ outcome: "routed", sink: "small" })
+      // Migration 0011 counted the old run's statistics from its records: its summary reads them.
+      const s = Option.getOrThrow(yield* Landscape.runSummary("old-run").pipe(Effect.provide(layer)))
+      expect(s.nodes.find((n) => n.name === "normalize")).toMatchObject({ states: { completed: 1 }, durationMs: { p50: 1, p95: 1, max: 1 } })
+      expect(s.outcomes).toMatchObject({ routed: 1, none: 0 })
+      expect(s.sinks).toEqual({ small: 1 })
       const report = yield* Landscape.verify("old-run").pipe(Effect.provide(layer))
       expect(report).toMatchObject({ ok: true, problems: [], counts: { links: 0, rows: 1, tokens: 1, nodeStates: 1, operations: 1, hashesChecked: 2 } })
 

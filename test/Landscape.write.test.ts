@@ -67,11 +67,12 @@ eachBackend((backend) => {
         { migration_id: 7, name: "run_resume" },
         { migration_id: 8, name: "token_lineage" },
         { migration_id: 9, name: "batches" },
-        { migration_id: 10, name: "node_kinds" }
+        { migration_id: 10, name: "node_kinds" },
+        { migration_id: 11, name: "run_stats" }
       ])
       expect(yield* backend.tables(store)).toEqual(expect.arrayContaining([
-        "audit_chain", "batch_members", "batches", "calls", "effect_sql_migrations", "node_states", "nodes", "operations", "routing_events", "rows", "run_checkpoints",
-        "run_partitions", "run_resumes", "runs", "token_parents", "tokens"
+        "audit_chain", "batch_members", "batches", "call_stats", "calls", "effect_sql_migrations", "llm_usage_stats", "node_state_stats", "node_states", "nodes",
+        "operations", "quarantine_stats", "routing_events", "rows", "run_checkpoints", "run_partitions", "run_resumes", "runs", "token_outcome_stats", "token_parents", "tokens"
       ]))
     }))
 

@@ -98,7 +98,7 @@ describe.skipIf(!postgres.available)("LandscapePg", () => {
       const runs = yield* Effect.all([0, 1, 2].map(() => runOrders(store.layer())), { concurrency: "unbounded" })
       expect(new Set(runs.map((r) => r.runId)).size).toBe(3)
       const applied = yield* store.exec<{ migration_id: number }>("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id")
-      expect(applied.map((m) => m.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+      expect(applied.map((m) => m.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
     }))
 
   it.scopedLive("the server goes away mid-run (connections cut, new ones refused): LandscapeError within 1 s; what was committed verifies", () =>

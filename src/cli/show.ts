@@ -55,7 +55,7 @@ export const summary = (s: L.RunSummary): string => {
     )
   ]
   if (s.calls.length > 0) {
-    parts.push("", table(["call", "status", "count", "p50", "p95", "max"], s.calls.map((c) => [c.callType, c.status, c.count, ...stats(c.latencyMs)])))
+    parts.push("", table(["call", "service", "status", "count", "p50", "p95", "max"], s.calls.map((c) => [c.callType, c.service === "" ? "-" : c.service, c.status, c.count, ...stats(c.latencyMs)])))
   }
   if (s.llm.run.calls > 0) parts.push("", usage(s.llm))
   if (s.quarantineReasons.length > 0) {

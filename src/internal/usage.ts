@@ -51,6 +51,18 @@ export const addCall = (t: Totals, a: Readonly<Record<string, unknown>>): Totals
   }
 }
 
+/** The totals of two sets of calls together. */
+export const addTotals = (a: Totals, b: Totals): Totals => ({
+  calls: a.calls + b.calls,
+  inputTokens: a.inputTokens + b.inputTokens,
+  outputTokens: a.outputTokens + b.outputTokens,
+  totalTokens: a.totalTokens + b.totalTokens,
+  cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens,
+  reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+  costUsd: a.costUsd === null ? b.costUsd : b.costUsd === null ? a.costUsd : a.costUsd + b.costUsd,
+  unpricedCalls: a.unpricedCalls + b.unpricedCalls
+})
+
 /** Folds a run's LLM calls (in call order) into run and per-node totals. */
 export const runTotals = (
   runId: string,

@@ -31,6 +31,8 @@ export interface Table<A> {
    * the records belong to and `ord` the record's position among them (see `chain.ts`).
    */
   readonly values: (record: A, params: Array<unknown>, seq: number, ord: number) => void
+  /** What follows the values: an `ON CONFLICT (…) DO UPDATE SET …` clause that makes the insert an upsert. Default none. */
+  readonly onConflict?: string
 }
 
 /** Builds the statements of one table for one client; returns the function that writes records with them. */
@@ -49,7 +51,7 @@ export const makeInserter = <A>(sql: SqlClient.SqlClient, table: Table<A>) => {
         for (let c = 0; c < width; c++) ps.push(dialect === "pg" ? `$${r * width + c + 1}` : "?")
         tuples.push(`(${ps.join(", ")})`)
       }
-      t = head + tuples.join(", ")
+      t = head + tuples.join(", ") + (table.onConflict === undefined ? "" : ` ${table.onConflict}`)
       texts.set(rows, t)
     }
     return t

@@ -9,6 +9,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Migrator from "@effect/sql/Migrator"
 import { Effect } from "effect"
+import { makeStatsWriter, recompute } from "./stats.js"
 
 const statements = (...sqls: ReadonlyArray<string>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(sqls, (s) => sql.unsafe(s), { discard: true }))
@@ -501,5 +502,68 @@ export const migrations = Migrator.fromRecord({
       `ALTER TABLE nodes DROP CONSTRAINT nodes_kind_check`,
       `ALTER TABLE nodes ADD CONSTRAINT nodes_kind_check CHECK (kind IN (${nodeKinds}))`
     ]
-  })
+  }),
+  /**
+   * Run statistics (issue 14; `stats.ts`): counts kept up to date by every write, so a run's
+   * summary reads a few hundred rows whatever the run's size. Runs recorded before are counted
+   * from their records here (once; about a minute for a run of 1,000,000 rows).
+   */
+  "0011_run_stats": Effect.zipRight(
+    statements(
+      `CREATE TABLE node_state_stats (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        node_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        count BIGINT NOT NULL,
+        max_ms DOUBLE PRECISION,
+        PRIMARY KEY (run_id, node_id, status, bucket)
+      )`,
+      `CREATE TABLE token_outcome_stats (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        outcome TEXT NOT NULL,
+        sink_node_id TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (run_id, outcome, sink_node_id)
+      )`,
+      `CREATE TABLE call_stats (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        node_id TEXT NOT NULL,
+        call_type TEXT NOT NULL,
+        service TEXT NOT NULL,
+        status TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        count BIGINT NOT NULL,
+        max_ms DOUBLE PRECISION,
+        PRIMARY KEY (run_id, node_id, call_type, service, status, bucket)
+      )`,
+      `CREATE TABLE llm_usage_stats (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        node_id TEXT NOT NULL,
+        calls BIGINT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        total_tokens BIGINT NOT NULL,
+        cached_input_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION,
+        unpriced_calls BIGINT NOT NULL,
+        PRIMARY KEY (run_id, node_id)
+      )`,
+      `CREATE TABLE quarantine_stats (
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        node_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        example_row_id TEXT NOT NULL,
+        PRIMARY KEY (run_id, node_id, kind, reason)
+      )`
+    ),
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.flatMap(sql<{ readonly run_id: string }>`SELECT run_id FROM runs ORDER BY started_at`, (runs) => {
+        const write = makeStatsWriter(sql)
+        return Effect.forEach(runs, (r) => Effect.flatMap(recompute(sql, r.run_id), (stats) => write(stats)), { discard: true })
+      }))
+  )
 })

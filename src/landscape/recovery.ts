@@ -19,6 +19,7 @@ import { hostname } from "node:os"
 import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
 import type { LandscapeError } from "./error.js"
+import { makeStatsWriter, RunStats } from "./stats.js"
 import { makeChain, writeTransaction } from "./write.js"
 
 interface RunningRow {
@@ -60,8 +61,8 @@ const deathOf = (run: RunningRow, now: number, staleAfterMs: number, host: strin
  */
 const interrupt = (sql: SqlClient.SqlClient, runId: string, reason: string, now: number) =>
   Effect.gen(function* () {
-    const states = yield* sql<{ readonly state_id: string; readonly output_hash: string | null; readonly duration_ms: number | null }>`
-      SELECT state_id, output_hash, duration_ms FROM node_states WHERE run_id = ${runId} AND status = 'running'`
+    const states = yield* sql<{ readonly state_id: string; readonly node_id: string; readonly output_hash: string | null; readonly duration_ms: number | null }>`
+      SELECT state_id, node_id, output_hash, duration_ms FROM node_states WHERE run_id = ${runId} AND status = 'running'`
     const operations = yield* sql<{ readonly operation_id: string; readonly details_json: string; readonly duration_ms: number | null }>`
       SELECT operation_id, details_json, duration_ms FROM operations WHERE run_id = ${runId} AND status = 'running'`
     const [run] = yield* sql<RunDbRow>`SELECT * FROM runs WHERE run_id = ${runId}`
@@ -83,8 +84,15 @@ const interrupt = (sql: SqlClient.SqlClient, runId: string, reason: string, now:
         error: reason
       })]
     }
+    // The run's statistics: the states closed move from `running` to `failed`.
+    const stats = new RunStats(runId)
+    for (const s of states) {
+      stats.state(s.node_id, "running", numOrNull(s.duration_ms), -1)
+      stats.state(s.node_id, "failed", numOrNull(s.duration_ms))
+    }
     const updates = (seq: number | null, chainHash: string | null) =>
       Effect.all([
+        makeStatsWriter(sql)(stats),
         sql`UPDATE node_states SET status = 'failed', error_json = ${errorJson}, completed_at = ${now}, end_seq = ${seq}
             WHERE run_id = ${runId} AND status = 'running'`,
         sql`UPDATE operations SET status = 'failed', error = ${reason}, completed_at = ${now}, end_seq = ${seq}

@@ -241,7 +241,14 @@ export interface AuditPage {
   readonly continuationToken: string | null
 }
 
-/** Nearest-rank percentiles of some durations, milliseconds. @since 0.1.0 */
+/**
+ * Percentiles of some durations, milliseconds. In a `RunSummary`, p50 and p95 are read from a
+ * histogram (OpenTelemetry's exponential buckets at scale 4): the upper bound of the bucket holding
+ * the nearest-rank value (rank ⌈p·n⌉), at most 4.4 % above that value and never above `max`, which
+ * is exact.
+ *
+ * @since 0.1.0
+ */
 export interface DurationStats {
   readonly p50: number
   readonly p95: number
@@ -264,7 +271,13 @@ export interface RunSummary {
   readonly outcomes: Readonly<Record<TokenOutcome | "none", number>>
   /** Tokens routed to each sink, by sink name. */
   readonly sinks: Readonly<Record<string, number>>
-  readonly calls: ReadonlyArray<{ readonly callType: CallType; readonly status: CallStatus; readonly count: number; readonly latencyMs: DurationStats }>
+  /**
+   * External calls by type, service and status. The service is the host of an HTTP call
+   * (`server.address`), the provider of an LLM call (`gen_ai.provider.name`), the database of a SQL
+   * call (`db.system.name`), else `""`.
+   */
+  readonly calls: ReadonlyArray<{ readonly callType: CallType; readonly service: string; readonly status: CallStatus; readonly count: number; readonly latencyMs: DurationStats }>
+  /** LLM calls, tokens and cost (USD): for the run and per node, in pipeline order. */
   readonly llm: RunTotals
   /** Why rows were quarantined, grouped: the failing node and the reason's kind and message. */
   readonly quarantineReasons: ReadonlyArray<{ readonly node: string; readonly kind: string; readonly reason: string; readonly count: number; readonly exampleRowId: string }>
@@ -275,7 +288,7 @@ export interface RunSummary {
 
 /** One problem `verify` found, named with the record it concerns. @since 0.1.0 */
 export interface Problem {
-  readonly check: "hash" | "chain" | "outcome" | "open" | "call" | "lineage" | "counts" | "scheme" | "signature"
+  readonly check: "hash" | "chain" | "outcome" | "open" | "call" | "lineage" | "counts" | "statistics" | "scheme" | "signature"
   /** Table and id (`rows 0191…`, `audit_chain 17`), or the export line. */
   readonly record: string
   readonly message: string

@@ -26,6 +26,7 @@ import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow, toRunRow } from "./decode.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import type { ResumedRun, ResumePoint, RunCheckpoint } from "./records.js"
+import { makeStatsWriter, RunStats } from "./stats.js"
 import { json, makeChain, owner, writeTransaction } from "./write.js"
 
 type Write<A> = Effect.Effect<A, SqlError.SqlError | LandscapeError>
@@ -93,6 +94,7 @@ const refusal = (runId: string, run: RunDbRow | undefined, checkpoint: Checkpoin
 
 export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
   const append = makeChain(sql)
+  const writeStats = makeStatsWriter(sql)
   return {
     /** The run's first checkpoint (attempt 1), once its sinks are open. */
     begin: (cp: RunCheckpoint, now: number): Write<void> =>
@@ -124,8 +126,8 @@ export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
         const refused = refusal(runId, run, checkpoint, attempt)
         if (refused !== undefined || run === undefined || checkpoint === undefined) return yield* landscapeError("resumeRun", refused ?? `run ${runId} cannot be resumed`)
 
-        const states = yield* sql<{ readonly state_id: string; readonly output_hash: string | null; readonly started_at: number }>`
-          SELECT state_id, output_hash, started_at FROM node_states WHERE run_id = ${runId} AND status = 'running'`
+        const states = yield* sql<{ readonly state_id: string; readonly node_id: string; readonly output_hash: string | null; readonly started_at: number; readonly duration_ms: number | null }>`
+          SELECT state_id, node_id, output_hash, started_at, duration_ms FROM node_states WHERE run_id = ${runId} AND status = 'running'`
         const operations = yield* sql<{ readonly operation_id: string; readonly details_json: string; readonly started_at: number }>`
           SELECT operation_id, details_json, started_at FROM operations WHERE run_id = ${runId} AND status = 'running'`
         // Open batches whose flush had begun: the flush's node state is on the batch's first member.
@@ -171,8 +173,17 @@ export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
         const reread = tokens.filter((t) => !closedMembers.has(t.token_id)).length
         const fence = (rows: ReadonlyArray<unknown>, what: string) =>
           rows.length === 1 ? Effect.void : Effect.fail(landscapeError("resumeRun", `run ${runId} changed while it was being resumed (${what}): another process resumed or ended it`))
+        // The run's statistics: the states closed move from `running` to `failed`, the tokens from no outcome to `failed`.
+        const stats = new RunStats(runId)
+        for (const s of states) {
+          stats.state(s.node_id, "running", numOrNull(s.duration_ms), -1)
+          stats.state(s.node_id, "failed", resumedAt - num(s.started_at))
+        }
+        stats.outcome(null, null, -tokens.length)
+        stats.outcome("failed", null, tokens.length)
         yield* append(runId, "resume", facts, records, (seq) =>
           Effect.gen(function* () {
+            yield* writeStats(stats)
             yield* Effect.flatMap(sql`UPDATE run_checkpoints SET ${
               sql.update({ attempt: next, updated_at: resumedAt })
             }, rows_read = rows_read + ${reread}, rows_failed = rows_failed + ${tokens.length}

@@ -19,6 +19,8 @@
  *   run leaves no batch open.
  * - **Closed.** No node state or operation is left `running` once the run has ended.
  * - **Calls.** Each belongs to a node state XOR an operation of the same run.
+ * - **Statistics.** The run's statistics (`stats.ts`, what its summary shows) are what its records
+ *   give, counted again.
  *
  * Links are read a window at a time (about 20,000 records), each kind through its
  * `(run_id, chain_seq, chain_ord)` index, so memory stays bounded whatever the run's size.
@@ -33,6 +35,7 @@ import * as Chain from "./chain.js"
 import { num, numOrNull, type RunDbRow } from "./decode.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import type { Problem, VerifyReport } from "./results.js"
+import { differences, readStats, recompute } from "./stats.js"
 import { at, readResumes, readWindow, type Values, type WindowRecords } from "./verifyWindow.js"
 
 const maxProblems = 1000
@@ -287,6 +290,9 @@ export const makeVerify = (sql: SqlClient.SqlClient) =>
           report.add("counts", `runs ${runId}`, `the run says ${num(run.rows_quarantined)} rows were quarantined, ${num(counts!.quarantined)} tokens are`)
         }
       }
+      // The run's statistics (what its summary shows) against the same counted from its records.
+      const [stored, computed] = [yield* readStats(sql, runId), yield* recompute(sql, runId)]
+      for (const [record, message] of differences(stored, computed)) report.add("statistics", record, message)
       return {
         runId,
         ok: report.problemCount === 0,

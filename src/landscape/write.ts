@@ -20,6 +20,7 @@ import { yieldIfBusy } from "../internal/eventLoop.js"
 import { canonicalJson, canonicalVersion, hashCanonical, sha256 } from "../internal/hashing.js"
 import * as Chain from "./chain.js"
 import { dialectOf, placeholders } from "./dialect.js"
+import { numOrNull } from "./decode.js"
 import { landscapeError, type LandscapeError } from "./error.js"
 import { makeInserter } from "./insert.js"
 import { writeCheckpoint } from "./partitions.js"
@@ -38,6 +39,7 @@ import type {
   TokenRecord
 } from "./records.js"
 import { writeRunCheckpoint } from "./resume.js"
+import { makeStatsWriter, quarantineFacts, RunStats } from "./stats.js"
 
 type Write = Effect.Effect<void, SqlError.SqlError | LandscapeError>
 
@@ -272,6 +274,15 @@ export const makeChain = (sql: SqlClient.SqlClient) => {
     })
 }
 
+/** A node state a batch completes, as it was before. */
+interface KnownState {
+  readonly id: string
+  readonly run_id: string
+  readonly node_id: string
+  readonly status: string
+  readonly duration_ms: number | null
+}
+
 /**
  * The run of a batch (a batch is one run's) and the earlier records it completes. An update of a
  * state or token that was never recorded (the engine closes what a failed flush meant to write) is
@@ -288,18 +299,23 @@ const resolveBatch = (sql: SqlClient.SqlClient, batch: RecordBatch) =>
     const newTokens = new Set(batch.rows.map((r) => r.tokenId))
     for (const t of batch.tokens ?? []) newTokens.add(t.tokenId)
     const laterOutcomes = batch.outcomes.filter((t) => !newTokens.has(t.tokenId))
-    const knownStates = batch.stateUpdates.length === 0 ? [] : yield* sql<{ readonly id: string; readonly run_id: string }>`
-      SELECT state_id AS id, run_id FROM node_states WHERE state_id IN ${sql.in(batch.stateUpdates.map((s) => s.stateId))}`
-    const knownTokens = laterOutcomes.length === 0 ? [] : yield* sql<{ readonly id: string; readonly run_id: string }>`
-      SELECT token_id AS id, run_id FROM tokens WHERE token_id IN ${sql.in(laterOutcomes.map((t) => t.tokenId))}`
+    const knownStates = batch.stateUpdates.length === 0 ? [] : yield* sql<KnownState>`
+      SELECT state_id AS id, run_id, node_id, status, duration_ms FROM node_states WHERE state_id IN ${sql.in(batch.stateUpdates.map((s) => s.stateId))}`
+    const knownTokens = laterOutcomes.length === 0 ? [] : yield* sql<{ readonly id: string; readonly run_id: string; readonly outcome: string | null }>`
+      SELECT token_id AS id, run_id, outcome FROM tokens WHERE token_id IN ${sql.in(laterOutcomes.map((t) => t.tokenId))}`
     for (const known of [...knownStates, ...knownTokens]) ids.add(known.run_id)
     if (ids.size > 1) return yield* landscapeError("recordBatch", `a batch completes records of other runs (${[...ids].join(", ")})`)
-    const states = new Set(knownStates.map((k) => k.id))
-    const tokens = new Set(knownTokens.map((k) => k.id))
+    const states = new Map(knownStates.map((k) => [k.id, k]))
+    const tokens = new Map(knownTokens.map((k) => [k.id, k.outcome]))
     return {
       runId: ids.size === 0 ? undefined : [...ids][0]!,
-      stateUpdates: batch.stateUpdates.filter((u) => states.has(u.stateId)),
-      laterOutcomes: laterOutcomes.filter((t) => tokens.has(t.tokenId))
+      stateUpdates: batch.stateUpdates.flatMap((update) => {
+        const before = states.get(update.stateId)
+        return before === undefined ? [] : [{ update, before }]
+      }),
+      laterOutcomes: laterOutcomes.filter((t) => tokens.has(t.tokenId)),
+      /** Tokens of `laterOutcomes` that had none yet (an outcome written again changes no statistic). */
+      firstOutcomes: new Set(knownTokens.filter((k) => k.outcome === null).map((k) => k.id))
     }
   })
 
@@ -320,10 +336,46 @@ const groupOutcomes = (outcomes: ReadonlyArray<TokenEnd>) => {
   return all
 }
 
+/**
+ * What a batch changes in its run's statistics (`stats.ts`): its new node states and tokens, the
+ * states it closes (moved from their status before) and the outcomes it sets on earlier tokens
+ * (moved from `none`); and the tokens it quarantines, whose reasons are read once written.
+ */
+const statsOf = (
+  runId: string,
+  batch: RecordBatch,
+  newTokens: ReadonlyArray<{ readonly row: RowRecord; readonly end: TokenEnd | undefined }>,
+  childTokens: ReadonlyArray<{ readonly token: TokenRecord; readonly end: TokenEnd | undefined }>,
+  resolved: { readonly stateUpdates: ReadonlyArray<{ readonly update: NodeStateEnd; readonly before: KnownState }>; readonly laterOutcomes: ReadonlyArray<TokenEnd>; readonly firstOutcomes: ReadonlySet<string> }
+) => {
+  const delta = new RunStats(runId)
+  const quarantinedTokens: Array<string> = []
+  const outcome = (tokenId: string, end: TokenEnd | undefined) => {
+    delta.outcome(end?.outcome ?? null, end?.sinkNodeId ?? null)
+    if (end?.outcome === "quarantined") quarantinedTokens.push(tokenId)
+  }
+  for (const { end, row } of newTokens) outcome(row.tokenId, end)
+  for (const { end, token } of childTokens) outcome(token.tokenId, end)
+  for (const s of batch.nodeStates) delta.state(s.nodeId, s.status, s.durationMs)
+  for (const s of batch.runningStates) delta.state(s.nodeId, "running", null)
+  for (const { before, update } of resolved.stateUpdates) {
+    delta.state(before.node_id, before.status, numOrNull(before.duration_ms), -1)
+    delta.state(before.node_id, update.status, update.durationMs)
+  }
+  for (const t of resolved.laterOutcomes) {
+    if (!resolved.firstOutcomes.has(t.tokenId)) continue
+    delta.outcome(null, null, -1)
+    outcome(t.tokenId, t)
+  }
+  for (const c of batch.calls) delta.call(c.nodeId, c.callType, c.status, c.latencyMs, c.attributes)
+  return { delta, quarantinedTokens }
+}
+
 /** `recordBatch` over one client. */
 export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
   const write = makeInserters(sql)
   const append = makeChain(sql)
+  const writeStats = makeStatsWriter(sql)
   /** The checkpoint statement of the batch's transaction: a run's or a partition's (both fenced). */
   const writeCheckpointOf = (checkpoint: RunCheckpoint | PartitionCheckpoint, now: number) =>
     "_tag" in checkpoint ? writeRunCheckpoint(sql, checkpoint, now) : writeCheckpoint(sql, checkpoint, now)
@@ -340,7 +392,7 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
       for (const list of [batch.nodeStates, batch.runningStates] as ReadonlyArray<ReadonlyArray<StateInsert>>) {
         for (const state of list) states.push({ state, errorJson: jsonOrNull(state.error) })
       }
-      const updates = resolved.stateUpdates.map((s) => ({ s, errorJson: jsonOrNull(s.error) }))
+      const updates = resolved.stateUpdates.map(({ update: s }) => ({ s, errorJson: jsonOrNull(s.error) }))
       const calls = batch.calls.map(prepareCall)
       // Outcomes of tokens recorded by an earlier batch (a row flushed early by an external call).
       const laterOutcomes = resolved.laterOutcomes
@@ -367,6 +419,7 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
         return checkpoint === undefined ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) => writeTransaction(sql, writeCheckpointOf(checkpoint, now)))
       }
       const runId = resolved.runId
+      const stats = statsOf(runId, batch, newTokens, childTokens, resolved)
       return Effect.zipRight(yieldIfBusy(), append(runId, "batch", facts, records, (seq) =>
           Effect.all([
             // The fence first: a worker whose lease was taken over is refused as such, before its
@@ -401,7 +454,9 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
             Effect.forEach(groupOutcomes(laterOutcomes), (g) =>
               sql`UPDATE tokens SET ${
                 sql.update({ outcome: g.outcome, sink_node_id: g.sinkNodeId, completed_at: g.completedAt, outcome_seq: seq })
-              } WHERE token_id IN ${sql.in(g.tokenIds)} AND run_id = ${runId}`, { discard: true })
+              } WHERE token_id IN ${sql.in(g.tokenIds)} AND run_id = ${runId}`, { discard: true }),
+            // The run's statistics, last: a quarantined token's reason is its failed state, recorded by now.
+            Effect.flatMap(quarantineFacts(sql, { tokenIds: stats.quarantinedTokens }), (facts) => writeStats(stats.delta, facts))
           ], { discard: true })))
     }))
 }

@@ -101,7 +101,7 @@ const runPage = (r: RunRow, s: RunSummary, config: unknown, live: boolean): stri
   const sinks = Object.entries(s.sinks).map(([sink, n]) => html`<tr data-sink="${sink}"><td>${sink}</td><td class="n">${num(n)}</td></tr>`)
   const reasons = s.quarantineReasons.map((q) => html`<tr><td>${q.node}</td><td>${q.kind}</td><td>${q.reason}</td><td class="n">${num(q.count)}</td>
 <td><a href="${path("runs", r.runId, "rows", q.exampleRowId)}">example row</a></td></tr>`)
-  const calls = s.calls.map((c) => html`<tr><td>${c.callType}</td><td>${status(c.status)}</td><td class="n">${num(c.count)}</td>
+  const calls = s.calls.map((c) => html`<tr><td>${c.callType}</td><td>${c.service === "" ? "-" : c.service}</td><td>${status(c.status)}</td><td class="n">${num(c.count)}</td>
 <td class="n">${ms(c.latencyMs.p50)}</td><td class="n">${ms(c.latencyMs.p95)}</td><td class="n">${ms(c.latencyMs.max)}</td></tr>`)
   const llm = s.llm.nodes.map((n) => html`<tr><td>${n.node}</td><td class="n">${num(n.calls)}</td><td class="n">${num(n.inputTokens)}</td>
 <td class="n">${num(n.outputTokens)}</td><td class="n">${usd(n.costUsd)}</td></tr>`)
@@ -118,7 +118,7 @@ hash chain ${r.chainHash === null ? (r.status === "running" ? "open (running)" :
 <h2>Outcomes</h2>${table("outcomes", ["outcome", "tokens"], outcomes, "No tokens yet.")}
 <h2>Sinks</h2>${table("sinks", ["sink", "tokens"], sinks, "Nothing routed yet.")}
 <h2>Quarantine reasons</h2>${table("quarantine", ["node", "kind", "reason", "rows", ""], reasons, "No row was quarantined.")}
-<h2>External calls</h2>${table("calls", ["type", "status", "calls", "p50", "p95", "max"], calls, "No external calls.")}
+<h2>External calls</h2>${table("calls", ["type", "service", "status", "calls", "p50", "p95", "max"], calls, "No external calls.")}
 <h2>LLM usage</h2>${table("llm", ["node", "calls", "input tokens", "output tokens", "cost (USD)"], llm, "No LLM calls.")}</div>
 ${running && live ? html`<section id="live"><h2>Events, live</h2><p>telemetry <span id="health" class="muted">…</span></p><ol id="events" reversed></ol></section>` : null}`, { follow: running })
 }
