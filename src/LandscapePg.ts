@@ -13,7 +13,7 @@ import { Landscape, type LandscapeError } from "./Landscape.js"
 import type { LandscapeService } from "./landscape/api.js"
 import { landscapeError, type Operation, toLandscapeError } from "./landscape/error.js"
 import { recoverStaleRuns } from "./landscape/recovery.js"
-import { make, migrate } from "./landscape/service.js"
+import { make, migrate, requireSchema } from "./landscape/service.js"
 
 /**
  * Options of {@link layer}.
@@ -124,7 +124,10 @@ export const layer = (options: Options): Layer.Layer<Landscape, LandscapeError> 
     Landscape,
     Effect.gen(function* () {
       const sql = yield* PgClient.PgClient
-      if (options.readonly === true) return readOnly(yield* make({ readonly: true }), where)
+      if (options.readonly === true) {
+        yield* requireSchema(where)
+        return readOnly(yield* make({ readonly: true }), where)
+      }
       yield* migrate
       const recovered = yield* Effect.mapError(recoverStaleRuns(sql, staleAfterMs), toLandscapeError("recoverStaleRuns", where))
       if (recovered.length > 0) yield* Effect.logWarning(`Landscape: marked ${recovered.length} run(s) left running by a dead process interrupted`, recovered)

@@ -12,7 +12,7 @@ import { Landscape, type LandscapeError } from "./Landscape.js"
 import { toLandscapeError } from "./landscape/error.js"
 import * as Checkpointer from "./landscape/checkpointer.js"
 import { recoverStaleRuns } from "./landscape/recovery.js"
-import { make, migrate } from "./landscape/service.js"
+import { make, migrate, requireSchema } from "./landscape/service.js"
 
 /**
  * Options of {@link layer}.
@@ -73,6 +73,8 @@ export const layer = (options: Options): Layer.Layer<Landscape, LandscapeError> 
         yield* migrate
         const recovered = yield* Effect.mapError(recoverStaleRuns(sql, staleAfterMs), toLandscapeError("recoverStaleRuns", where))
         if (recovered.length > 0) yield* Effect.logWarning(`Landscape: marked ${recovered.length} run(s) left running by a dead process interrupted`, recovered)
+      } else {
+        yield* requireSchema(where)
       }
       return yield* make({ readonly: options.readonly ?? false })
     }).pipe(Effect.withTracerEnabled(false))

@@ -12,6 +12,7 @@ import { createHash } from "node:crypto"
 import { join } from "node:path"
 import { Landscape, LandscapeSqlite } from "../src/index.js"
 import { migrations } from "../src/landscape/migrations.js"
+import { schemaVersion } from "../src/landscape/service.js"
 import { querySqlite, tempDir } from "./helpers.js"
 import { runOrders } from "./support/landscapes.js"
 
@@ -44,11 +45,16 @@ describe("migrations", () => {
       yield* oldLandscape(db)
       const before = yield* querySqlite<{ migration_id: number }>(db, "SELECT migration_id FROM effect_sql_migrations")
       expect(before.map((m) => m.migration_id)).toEqual([1, 2])
+      // Read-only (what `sightline serve` opens) cannot migrate: it says so, and how to.
+      const refused = yield* Effect.flip(Landscape.runs().pipe(Effect.provide(LandscapeSqlite.layer({ filename: db, readonly: true }))))
+      expect(refused).toMatchObject({ _tag: "LandscapeError", operation: "open" })
+      expect(refused.message).toContain(`is at schema 2; this Sightline reads schema ${schemaVersion}. Open it read-write once to migrate it`)
 
       const [run] = yield* Landscape.runs().pipe(Effect.provide(LandscapeSqlite.layer({ filename: db })))
       expect(run).toMatchObject({ runId: "old-run", status: "completed", canonicalVersion: "sha256-rfc8785-v1", chainHash: null })
       const applied = yield* querySqlite<{ migration_id: number }>(db, "SELECT migration_id FROM effect_sql_migrations")
       expect(applied.map((m) => m.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+      expect(applied.at(-1)!.migration_id).toBe(schemaVersion)
       const layer = LandscapeSqlite.layer({ filename: db })
       const e = Option.getOrThrow(yield* Landscape.explain({ runId: "old-run", rowIndex: 0 }).pipe(Effect.provide(layer)))
       expect(e.row.data).toEqual({ status: "stored", value: { amount: "12.5", customer: "ada", id: "1" } })

@@ -279,6 +279,30 @@ const migratePg = (sql: SqlClient.SqlClient) =>
     runMigrations
   )
 
+/** The schema this Sightline reads and writes: the number of its last migration (`migrations.ts`). */
+export const schemaVersion = 11
+
+/**
+ * For a Landscape opened read-only, which cannot migrate: fails with `LandscapeError` (`open`,
+ * naming `where`) when its schema is older than {@link schemaVersion} (or it has none), saying how
+ * to migrate it, rather than failing later on a table it lacks.
+ */
+export const requireSchema = (where: string): Effect.Effect<void, LandscapeError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ readonly version: number | null }>`SELECT max(migration_id) AS version FROM effect_sql_migrations`.pipe(
+      Effect.orElseSucceed(() => [{ version: null }])
+    )
+    const version = row?.version === null || row?.version === undefined ? 0 : Number(row.version)
+    if (version >= schemaVersion) return
+    return yield* landscapeError(
+      "open",
+      version === 0
+        ? `${where} holds no Landscape (no schema): nothing to read`
+        : `${where} is at schema ${version}; this Sightline reads schema ${schemaVersion}. Open it read-write once to migrate it (any other sightline command, e.g. sightline runs --db …, or a pipeline run), then again read-only`
+    )
+  })
+
 /** Applies pending migrations on the `SqlClient` in context (see `migrateSqlite`, `migratePg`). Needs no platform services. */
 export const migrate = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
