@@ -6,7 +6,9 @@
  * - `/runs/<runId>`: the pipeline graph (SVG, from the run's recorded configuration: a fork-join's
  *   branches in lanes) with per node counts, per node states, error rates
  *   and duration percentiles, outcomes, sinks, quarantine reasons with an example row each, external
- *   calls by type and status, LLM usage per node;
+ *   calls by type, service and status, LLM usage per node, and its integrity: the hash chain's end
+ *   and, served by {@link layer}, `verify` on demand (`POST /runs/<runId>/verify` runs it in the
+ *   background, one run at a time; the page follows it and shows its outcome and first problems);
  * - `/runs/<runId>/nodes/<name>`: the node's first 100 node states and calls, each
  *   linked to its row;
  * - `/runs/<runId>/rows/<rowId>`: `explain` as a timeline (source record, each step's hashes,
@@ -33,8 +35,10 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Effect, Layer, Option, PubSub, Redacted, Schedule, Schema, Stream } from "effect"
 import { createServer } from "node:http"
 import { timingSafeEqual } from "node:crypto"
-import { html as htmlOf, page } from "./internal/dashboard/html.js"
+import { html as htmlOf, page, path } from "./internal/dashboard/html.js"
 import * as Pages from "./internal/dashboard/pages.js"
+import * as Verifiers from "./internal/dashboard/verifier.js"
+import { Verifier } from "./internal/dashboard/verifier.js"
 import { Landscape } from "./Landscape.js"
 import * as Exporter from "./Exporter.js"
 import * as PrometheusExporter from "./PrometheusExporter.js"
@@ -164,6 +168,14 @@ export const router = HttpRouter.empty.pipe(
     const rowId = yield* param("rowId")
     return Option.match(yield* Pages.row(runId, rowId), { onNone: () => notFound(`row ${rowId} of run ${runId}`), onSome: html })
   })),
+  HttpRouter.post("/runs/:runId/verify", Effect.gen(function* () {
+    const runId = yield* param("runId")
+    const verifier = yield* Effect.serviceOption(Verifier)
+    if (Option.isNone(verifier)) return HttpServerResponse.text("verify is served by Dashboard.layer (sightline verify verifies from the command line)\n", { status: 404 })
+    if (Option.isNone(yield* Effect.flatMap(Landscape, (l) => l.getRun(runId)))) return notFound(`run ${runId}`)
+    yield* verifier.value.start(runId)
+    return HttpServerResponse.redirect(`${path("runs", runId)}#integrity`, { status: 303 })
+  })),
   liveRoute,
   HttpRouter.get("/healthz", Effect.as(Effect.flatMap(Landscape, (l) => l.listRuns({ limit: 1 })), HttpServerResponse.unsafeJson({ status: "ok" }))),
   PrometheusExporter.route()
@@ -215,6 +227,7 @@ export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer,
   const app = options.token === undefined ? router : requireToken(options.token)(router)
   return HttpServer.serve(app).pipe(
     HttpMiddleware.withTracerDisabledWhen(() => true),
+    Layer.provide(Verifiers.layer),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port ?? 8080, host }))
   )
 }

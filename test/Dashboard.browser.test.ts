@@ -129,6 +129,12 @@ describe("sightline serve, in Chromium", () => {
     expect(Object.fromEntries((await cells(page, "#sinks tbody tr")).map((r) => [r[0], num(r[1])]))).toEqual(summary.sinks)
     expect((await cells(page, "#quarantine tbody tr")).map((r) => [r[0], num(r[3])])).toEqual(summary.quarantineReasons.map((q) => [q.node, q.count]))
     expect(await page.$$eval("#graph .node", (g) => g.map((n) => n.getAttribute("data-node")))).toEqual(summary.nodes.map((n) => n.name))
+    // Integrity: "verify now" runs verify in the server's background; the page follows it to its outcome.
+    await Promise.all([page.waitForNavigation(), page.click("#verify")])
+    expect(new URL(page.url()).hash).toBe("#integrity")
+    await page.waitForFunction(() => document.querySelector("#verification")?.getAttribute("data-verification") === "ok", { timeout: 20_000 })
+    const report = await landscape(Landscape.verify(runs.orders))
+    expect(await text(page, "#verification")).toContain(`${report.counts.links} links, ${report.counts.hashesChecked} hashes, ${report.counts.rows} rows`)
     await page.screenshot({ path: join(shots, "run.png"), fullPage: true })
     if (process.env.SIGHTLINE_UPDATE_SCREENSHOTS === "1") copyFileSync(join(shots, "run.png"), join(root, "docs", "dashboard-run.png"))
 

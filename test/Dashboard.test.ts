@@ -6,6 +6,7 @@
  * fork-join is drawn with its branches in lanes between the fork and the coalesce.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
+import Database from "better-sqlite3"
 import { Context, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -59,6 +60,39 @@ describe("Dashboard", () => {
       expect(await row.text()).toContain("row &lt;b&gt; of run nope")
       expect((await fetch(`${url}/`)).status).toBe(200)
       expect(readFileSync(db).equals(before)).toBe(true)
+    })
+  })
+
+  it("verifies a run on demand in the background: POST starts it, the run page shows its outcome; a statistic tampered with is a problem listed", async () => {
+    const { orders } = await sharedLandscape()
+    await withServer({}, async (url, db) => {
+      const before = readFileSync(db)
+      const outcome = async () => {
+        for (let i = 0; i < 200; i++) {
+          const page = await (await fetch(`${url}/runs/${orders}`)).text()
+          const state = /id="verification" data-verification="(\w+)"/.exec(page)?.[1]
+          if (state !== undefined && state !== "waiting" && state !== "running") return { state, page }
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        throw new Error("verification did not end within 10 s")
+      }
+      expect(await (await fetch(`${url}/runs/${orders}`)).text()).toContain(`<form method="post" action="/runs/${orders}/verify" class="inline"><button id="verify">verify now</button>`)
+      const started = await fetch(`${url}/runs/${orders}/verify`, { method: "POST", redirect: "manual" })
+      expect(started.status).toBe(303)
+      expect(started.headers.get("location")).toBe(`/runs/${orders}#integrity`)
+      const ok = await outcome()
+      expect(ok.state).toBe("ok")
+      expect(ok.page).toMatch(/verified at [\d-]+ [\d:]+: \d+ links, \d+ hashes, 4 rows/)
+      expect(readFileSync(db).equals(before)).toBe(true)
+
+      const tamper = new Database(db)
+      tamper.prepare("UPDATE token_outcome_stats SET count = count + 1 WHERE run_id = ? AND outcome = 'routed'").run(orders)
+      tamper.close()
+      expect((await fetch(`${url}/runs/${orders}/verify`, { method: "POST", redirect: "manual" })).status).toBe(303)
+      const problems = await outcome()
+      expect(problems.state).toBe("problems")
+      expect(problems.page).toContain("<td>statistics</td><td><code>token_outcome_stats routed")
+      expect((await fetch(`${url}/runs/nope/verify`, { method: "POST", redirect: "manual" })).status).toBe(404)
     })
   })
 

@@ -78,7 +78,12 @@ export interface LandscapeService {
   readonly listRuns: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<RunRow>, LandscapeError>
   /** Runs by status, pipeline and start time, most recent first. */
   readonly runs: (options?: RunsOptions) => Effect.Effect<ReadonlyArray<RunRow>, LandscapeError>
-  /** Per node counts by status and duration percentiles, calls by type and status, LLM tokens and cost, quarantine reasons grouped. `None` for an unknown run. */
+  /**
+   * Per node counts by status and duration percentiles (from histograms: see `DurationStats`),
+   * outcomes, tokens per sink, calls by type, service and status, LLM tokens and cost per node,
+   * quarantine reasons grouped. Read from the run's statistics, which every write keeps current
+   * (migration 0011): its time does not grow with the run's size. `None` for an unknown run.
+   */
   readonly runSummary: (runId: string) => Effect.Effect<Option.Option<RunSummary>, LandscapeError>
   /** Backward lineage of a row (its first token) or a token. `None` when the run has no such row or token. */
   readonly explain: (request: ExplainRequest) => Effect.Effect<Option.Option<Explanation>, LandscapeError>

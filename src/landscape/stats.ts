@@ -135,16 +135,29 @@ export class RunStats {
   readonly quarantine = new Map<string, QuarantineCount>()
   constructor(readonly runId: string) {}
 
+  /**
+   * `states` by node, status and bucket: the engine adds every node state of a batch here, and
+   * nested maps find an entry without building its string key (node ids and statuses are the same
+   * string objects each time, whose hashes V8 keeps).
+   */
+  private readonly stateIndex = new Map<string, Map<string, Map<number, StateCount>>>()
+
   /** `count` node states of `nodeId` with `status`, lasting `durationMs` (negative: states that no longer are). */
   state(nodeId: string, status: string, durationMs: number | null | undefined, count = 1): void {
     const bucket = bucketOf(durationMs)
-    const key = `${nodeId}\u0000${status}\u0000${bucket}`
-    const entry = this.states.get(key)
+    let byStatus = this.stateIndex.get(nodeId)
+    if (byStatus === undefined) this.stateIndex.set(nodeId, byStatus = new Map())
+    let byBucket = byStatus.get(status)
+    if (byBucket === undefined) byStatus.set(status, byBucket = new Map())
+    const entry = byBucket.get(bucket)
     const maxMs = count > 0 ? (durationMs ?? null) : null
-    if (entry === undefined) this.states.set(key, { nodeId, status, bucket, count, maxMs })
-    else {
+    if (entry === undefined) {
+      const created: StateCount = { nodeId, status, bucket, count, maxMs }
+      byBucket.set(bucket, created)
+      this.states.set(`${nodeId}\u0000${status}\u0000${bucket}`, created)
+    } else {
       entry.count += count
-      entry.maxMs = larger(entry.maxMs, maxMs)
+      if (maxMs !== null && (entry.maxMs === null || maxMs > entry.maxMs)) entry.maxMs = maxMs
     }
   }
 

@@ -143,6 +143,6 @@ ${placed.map((p) => box(p.name, byName.get(p.name)?.kind ?? "transform", p.name 
 ${sinks.map((n) => {
     // The quarantine sink takes the rows quarantined (their tokens' outcome), the others the tokens routed to them.
     const tokens = n.name === "quarantine" && s.sinks[n.name] === undefined ? s.outcomes.quarantined : s.sinks[n.name] ?? 0
-    return box(n.name, "sink", `${tokens.toLocaleString("en-US")} tokens`)
+    return box(n.name, "sink", `${tokens.toLocaleString("en-US")} ${tokens === 1 ? "token" : "tokens"}`)
   })}</svg>`
 }

@@ -47,21 +47,22 @@ header{background:#1b2a41;color:#fff;padding:10px 20px}header a{color:#fff;text-
 main{padding:16px 20px;max-width:1200px}h1{font-size:20px;margin:4px 0 12px}h2{font-size:16px;margin:20px 0 8px}
 table{border-collapse:collapse;background:#fff;width:100%}th,td{padding:5px 8px;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td{overflow-wrap:break-word}
-.status{padding:1px 6px;border-radius:3px;font-size:12px}.completed,.success,.routed,.coalesced,.consumed_in_batch,.forked,.expanded{background:#d8f3dc}
+.status{padding:1px 6px;border-radius:3px;font-size:12px}.completed,.success,.ok,.routed,.coalesced,.consumed_in_batch,.forked,.expanded{background:#d8f3dc}
 .failed,.error,.quarantined{background:#ffd6d6}.running{background:#dbe9ff}.interrupted{background:#fff1c2}
 code,pre{font:12px ui-monospace,monospace}pre{background:#fff;border:1px solid #e3e6ea;padding:8px;overflow:auto;max-height:320px}
-.muted{color:#5b6570}form{margin:0 0 12px}svg{background:#fff;border:1px solid #e3e6ea}.graph{overflow-x:auto}
+.muted{color:#5b6570}form{margin:0 0 12px}form.inline{display:inline;margin:0}svg{background:#fff;border:1px solid #e3e6ea}.graph{overflow-x:auto}
 `
 
 /**
  * The script of a page that follows a run in progress: every second it fetches the page again and
- * swaps its `#page` part in (the events panel stays), until no run on it is `running`; and, where
+ * swaps its `#page` part in (the events panel stays), until no run on it is `running` and no
+ * verification is waiting or running; and, where
  * the page has an `#events` list, it appends the run's events from `<path>/events` (Server-Sent
  * Events) as text, the 50 most recent, and shows the exporters' health. Without script, the page
  * reloads itself every second instead (`<noscript>`).
  */
 const follow = `(() => {
-  const running = () => document.querySelector("#page [data-status=running]") !== null
+  const running = () => document.querySelector("#page [data-status=running], #page [data-verification=running], #page [data-verification=waiting]") !== null
   const refresh = async () => {
     if (!running()) return
     try {

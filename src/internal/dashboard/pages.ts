@@ -7,11 +7,12 @@
  * @internal
  */
 import { Clock, Effect, Option } from "effect"
-import type { Explanation, ResumePoint, RunRow, RunSummary, StateView, Trace } from "../../Landscape.js"
+import type { Explanation, ResumePoint, RunRow, RunSummary, StateView, Trace, VerifyReport } from "../../Landscape.js"
 import { Landscape, type LandscapeError } from "../../Landscape.js"
 import { formatNumber, ms, short } from "../format.js"
 import { graph } from "./graph.js"
 import { Html, html, page, path, status } from "./html.js"
+import { type Verification, Verifier } from "./verifier.js"
 
 const num = (n: number | null | undefined): string => (n === null || n === undefined ? "-" : formatNumber(n))
 const time = (t: number | null): string => (t === null ? "-" : new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, ""))
@@ -75,8 +76,41 @@ export const run = (runId: string, live: boolean): Effect.Effect<Option.Option<s
     if (Option.isNone(summary)) return Option.none()
     const now = yield* Clock.currentTimeMillis
     const point = yield* landscape.checkpoints.read(runId)
-    return Option.some(runPage(withProgress(summary.value.run, point, now), summary.value, Option.getOrUndefined(point)?.config, live))
+    const verifier = yield* Effect.serviceOption(Verifier)
+    const verification = Option.isNone(verifier) ? undefined : Option.getOrUndefined(yield* verifier.value.get(runId))
+    const integrity = integrityOf(summary.value.run, Option.isSome(verifier), verification)
+    return Option.some(runPage(withProgress(summary.value.run, point, now), summary.value, Option.getOrUndefined(point)?.config, live, integrity))
   })
+
+/**
+ * The run's integrity: its hash chain's end, and its verification when the server has a verifier
+ * (`Dashboard.layer`): a button to start one, its progress (the page follows it), or its outcome
+ * with the first problems. Without a verifier, the command that verifies.
+ */
+const integrityOf = (r: RunRow, canVerify: boolean, v: Verification | undefined): { readonly html: Html; readonly follow: boolean } => {
+  const chain = r.chainHash === null ? (r.status === "running" ? "open (running)" : "not recorded") : html`ends <code title="${r.chainHash}">${short(r.chainHash)}</code>`
+  const button = (label: string) => html`<form method="post" action="${path("runs", r.runId, "verify")}" class="inline"><button id="verify">${label}</button></form>`
+  const what = html`<span class="muted">recomputes every hash and the chain, and checks outcomes, lineage and statistics, as <code>sightline verify ${r.runId}</code> does</span>`
+  const body = !canVerify
+    ? html`<p><code>sightline verify ${r.runId}</code> recomputes it.</p>`
+    : v === undefined
+    ? html`<p>${button("verify now")} ${what}</p>`
+    : v._tag === "waiting" || v._tag === "running"
+    ? html`<p id="verification" data-verification="${v._tag}">${v._tag === "waiting" ? "waiting for another verification" : "verifying"} since ${time(v.since)} …</p>`
+    : v._tag === "failed"
+    ? html`<p id="verification" data-verification="failed">verify failed at ${time(v.at)}: ${v.message} ${button("verify again")}</p>`
+    : verified(v.report, v.at, button("verify again"))
+  return { html: html`<h2 id="integrity">Integrity</h2><p>hash chain ${chain}</p>${body}`, follow: v?._tag === "waiting" || v?._tag === "running" }
+}
+
+const verified = (report: VerifyReport, at: number, again: Html): Html => {
+  const counts = html`${num(report.counts.links)} links, ${num(report.counts.hashesChecked)} hashes, ${num(report.counts.rows)} rows, ${num(report.counts.nodeStates)} node states, ${num(report.counts.calls)} calls`
+  if (report.ok) return html`<p id="verification" data-verification="ok">${status("ok")} verified at ${time(at)}: ${counts} ${again}</p>`
+  const problems = report.problems.slice(0, 20).map((p) => html`<tr><td>${p.check}</td><td><code>${p.record}</code></td><td>${p.message}</td></tr>`)
+  return html`<p id="verification" data-verification="problems">${status("failed")} ${num(report.problemCount)} problem(s) at ${time(at)}${report.firstDivergentLink === null ? null : html`, first divergent link ${num(report.firstDivergentLink)}`}: ${counts} ${again}</p>
+<table id="problems"><thead><tr><th>check</th><th>record</th><th>problem</th></tr></thead><tbody>${problems}</tbody></table>
+${report.problemCount > problems.length ? html`<p class="muted">the first ${problems.length} of ${num(report.problemCount)}: <code>sightline verify ${report.runId}</code> lists them all</p>` : null}`
+}
 
 /**
  * A running run's rows and duration so far: its last checkpoint's counts (written with every
@@ -88,7 +122,7 @@ const withProgress = (r: RunRow, point: Option.Option<ResumePoint>, now: number)
   return { ...r, rowsRead: checkpoint?.rowsRead ?? 0, rowsQuarantined: checkpoint?.rowsQuarantined ?? 0, durationMs: now - r.startedAt }
 }
 
-const runPage = (r: RunRow, s: RunSummary, config: unknown, live: boolean): string => {
+const runPage = (r: RunRow, s: RunSummary, config: unknown, live: boolean, integrity: { readonly html: Html; readonly follow: boolean }): string => {
   const nodes = s.nodes.map((n) => {
     const total = Object.values(n.states).reduce((a, b) => a + b, 0)
     const failed = n.states["failed"] ?? 0
@@ -110,17 +144,16 @@ const runPage = (r: RunRow, s: RunSummary, config: unknown, live: boolean): stri
   const running = r.status === "running"
   return page(`Run ${r.runId}`, html`<div id="page"><h1>Run <code>${r.runId}</code> ${status(r.status)}</h1>
 <p>pipeline <b>${r.pipeline}</b> · started ${time(r.startedAt)} · ${ms(r.durationMs)} · ${num(r.rowsRead)} rows (${num(rate(r))} rows/s) ·
-${num(r.rowsQuarantined)} quarantined · telemetry ${r.telemetryEnabled ? (r.telemetryGranularity ?? "on") : "off"} ·
-hash chain ${r.chainHash === null ? (r.status === "running" ? "open (running)" : "not recorded") : html`end <code>${short(r.chainHash)}</code>`}
-(<code>sightline verify ${r.runId}</code> recomputes it)${r.error === null ? null : html` · error: ${r.error}`}</p>
+${num(r.rowsQuarantined)} quarantined · telemetry ${r.telemetryEnabled ? (r.telemetryGranularity ?? "on") : "off"}${r.error === null ? null : html` · error: ${r.error}`}</p>
 <h2>Pipeline</h2><div class="graph">${graph(s, config)}</div>
 <h2>Nodes</h2>${table("nodes", ["node", "kind", "states", "completed", "failed", "error rate", "p50", "p95", "max"], nodes, "No nodes.")}
 <h2>Outcomes</h2>${table("outcomes", ["outcome", "tokens"], outcomes, "No tokens yet.")}
 <h2>Sinks</h2>${table("sinks", ["sink", "tokens"], sinks, "Nothing routed yet.")}
 <h2>Quarantine reasons</h2>${table("quarantine", ["node", "kind", "reason", "rows", ""], reasons, "No row was quarantined.")}
 <h2>External calls</h2>${table("calls", ["type", "service", "status", "calls", "p50", "p95", "max"], calls, "No external calls.")}
-<h2>LLM usage</h2>${table("llm", ["node", "calls", "input tokens", "output tokens", "cost (USD)"], llm, "No LLM calls.")}</div>
-${running && live ? html`<section id="live"><h2>Events, live</h2><p>telemetry <span id="health" class="muted">…</span></p><ol id="events" reversed></ol></section>` : null}`, { follow: running })
+<h2>LLM usage</h2>${table("llm", ["node", "calls", "input tokens", "output tokens", "cost (USD)"], llm, "No LLM calls.")}
+${integrity.html}</div>
+${running && live ? html`<section id="live"><h2>Events, live</h2><p>telemetry <span id="health" class="muted">…</span></p><ol id="events" reversed></ol></section>` : null}`, { follow: running || integrity.follow })
 }
 
 /**
