@@ -11,7 +11,10 @@
  * - node (`/runs/<id>/nodes/enrich`): `query` of its first 100 node states and calls;
  * - row (`/runs/<id>/rows/<rowId>`): `explain` + `trace` of BENCH_SAMPLES random rows (default 200).
  *
- * BENCH_PAGES (e.g. `runs,node,row`) times only those pages.
+ * - live: a run in progress, its commits on its page and its events (`bench/_dashboard-live.ts`):
+ *   target within 1 s.
+ *
+ * BENCH_PAGES (e.g. `runs,node,row,live`) times only those.
  *
  * Target (issue 14): every page ≤ 200 ms server time at p95. Page and anchor alternate by round
  * (BENCH_ROUNDS, default 3); each figure is the median of the rounds' p95.
@@ -20,6 +23,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { Effect, Layer, Option } from "effect"
 import * as http from "node:http"
 import { Dashboard, Landscape, LandscapeSqlite } from "../src/index.js"
+import { liveLatency } from "./_dashboard-live.js"
 import { landscapeOf } from "./_landscape-build.js"
 
 const n = Number(process.env.BENCH_READ_ROWS ?? 1_000_000)
@@ -32,9 +36,11 @@ const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math
 const p95 = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil(0.95 * xs.length) - 1)]!
 const fmt = (ms: number) => ms.toFixed(ms < 10 ? 2 : 0)
 
-const db = await Effect.runPromise(landscapeOf(n))
+const pageNames = ["runs", "run", "node", "row"]
+const anyPage = only === undefined || only.some((p) => pageNames.includes(p))
+const db = anyPage ? await Effect.runPromise(landscapeOf(n)) : ""
 // The dashboard opens it read-only, which cannot migrate: a Landscape built by an older Sightline is migrated here first.
-{
+if (anyPage) {
   const t0 = performance.now()
   await Effect.runPromise(Landscape.listRuns({ limit: 1 }).pipe(Effect.provide(LandscapeSqlite.layer({ filename: db }))))
   const seconds = (performance.now() - t0) / 1000
@@ -107,7 +113,21 @@ const program = Effect.gen(function* () {
   }
 })
 
-await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+if (anyPage) await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
   const landscape = LandscapeSqlite.layer({ filename: db, readonly: true })
   yield* program.pipe(Effect.provide(yield* Layer.build(Dashboard.layer({ port: 0 }).pipe(Layer.provideMerge(landscape)))))
 })))
+
+if (only === undefined || only.includes("live")) {
+  const commits: Array<number> = []
+  const events: Array<number> = []
+  for (let r = 0; r < rounds; r++) {
+    const live = await Effect.runPromise(liveLatency)
+    commits.push(...live.commits)
+    events.push(...live.events)
+    console.log(`live round ${r + 1}: ${live.commits.length} of ${live.committed} commits seen on the page, latency p50 ${fmt(median(live.commits))} ms, max ${fmt(Math.max(...live.commits))} ms; ${live.events.length} events, p95 ${fmt(p95(live.events))} ms`)
+  }
+  console.log(`live  commit → page p50 ${fmt(median(commits))} ms, p95 ${fmt(p95(commits))} ms, max ${fmt(Math.max(...commits))} ms (${commits.length} commits); event → Server-Sent Event p95 ${fmt(p95(events))} ms (${events.length} events)`)
+  console.log(`ratio live-commit-to-page-max/target-1000ms ${(Math.max(...commits) / 1000).toFixed(2)}`)
+  console.log(`ratio live-event-p95/target-1000ms ${(p95(events) / 1000).toFixed(2)}`)
+}

@@ -17,7 +17,7 @@
  *   format 0.0.4 of this process's Effect metrics).
  *
  * A page with a `running` run on it keeps itself current: a small inline script fetches it again
- * every second (without script, it reloads); where the run runs in this process, its page also
+ * every half second (without script, it reloads every second); where the run runs in this process, its page also
  * lists its events as they are emitted (`/runs/<runId>/events`, Server-Sent Events from
  * {@link LiveEvents}) and its exporters' health. Nothing is fetched from elsewhere, and every value
  * from the Landscape is escaped (`&<>"'` and backquote) before it reaches the page; the script
