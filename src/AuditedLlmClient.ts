@@ -270,9 +270,10 @@ export const layer = (options: Options): Layer.Layer<AuditedLlmClient, never, La
 export type { RunTotals, Totals } from "./internal/usage.js"
 
 /**
- * Tokens and cost of the LLM calls of `runId`, for the run and per node (in order of first call),
- * read from the Landscape's `calls` table. The same totals are in `RunSummary.llm`. Fails with
- * `LandscapeError`.
+ * Tokens and cost of the LLM calls of `runId`, for the run and per node (in pipeline order),
+ * read from the run's statistics, which each recorded call updates in its own transaction
+ * (`verify` recounts them from the `calls` table). The same totals are in `RunSummary.llm`. Fails
+ * with `LandscapeError`.
  *
  * @since 0.1.0
  */

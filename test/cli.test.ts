@@ -122,7 +122,7 @@ describe("sightline", () => {
 
   it("verify every run (exit 0), a tampered file (exit 1, the problem named), export and verify --export offline", () => {
     const ok = sightline(["verify", "--db", db])
-    expect(ok.code).toBe(0)
+    expect(ok.code, `${ok.stdout}\n${ok.stderr}`).toBe(0)
     expect(ok.stdout.match(/\bok\b/g)).toHaveLength(2)
     const tampered = copyOf(db)
     const sql = spawnSync(process.execPath, ["-e", `const D=require("better-sqlite3");new D(process.argv[1]).prepare("UPDATE node_states SET input_hash='x' WHERE run_id=?").run(process.argv[2])`, tampered, orders], { encoding: "utf8" })
@@ -136,9 +136,10 @@ describe("sightline", () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr.trim()).toMatch(/^sightline: .*SIGHTLINE_SIGNING_KEY/)
     const key = { SIGHTLINE_SIGNING_KEY: "cli-test-key" }
-    expect(sightline(["export", llm, "--out", out, "--db", db], key).code).toBe(0)
+    const exported = sightline(["export", llm, "--out", out, "--db", db], key)
+    expect(exported.code, exported.stderr).toBe(0)
     const checked = sightline(["verify", "--export", out], key)
-    expect(checked.code).toBe(0)
+    expect(checked.code, `${checked.stdout}\n${checked.stderr}`).toBe(0)
     expect(checked.stdout).toContain(": ok,")
     writeFileSync(out, readFileSync(out, "utf8").replace("Toy Story", "Toy Story 2"))
     expect(sightline(["verify", "--export", out], key).code).toBe(1)

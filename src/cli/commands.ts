@@ -161,9 +161,17 @@ const query = Command.make("query", {
     yield* print(o.json, page, () => Show.page(page))
   }))).pipe(Command.withDescription("node states, calls, operations and quarantines, filtered, a page at a time"))
 
-/** Lines of a file, as a stream. */
+/**
+ * Lines of a file, as a stream. The readline interface is created in the same call as its async
+ * iterator, when the stream starts: readline reads as soon as it exists, and lines it emits before
+ * the iterator listens are lost (an interface made when the stream was defined lost every line of a
+ * small file now and then on a loaded machine: `verify --export` then found no records).
+ */
 const fileLines = (path: string) =>
-  Stream.fromAsyncIterable(createInterface({ input: createReadStream(path), crlfDelay: Infinity }), (e) => new UsageError({ message: `cannot read ${path}: ${String(e)}` }))
+  Stream.fromAsyncIterable(
+    { [Symbol.asyncIterator]: () => createInterface({ input: createReadStream(path), crlfDelay: Infinity })[Symbol.asyncIterator]() },
+    (e) => new UsageError({ message: `cannot read ${path}: ${String(e)}` })
+  )
 
 const verify = Command.make("verify", {
   db,
@@ -185,7 +193,7 @@ const verify = Command.make("verify", {
       yield* print(o.json, Option.isSome(o.run) ? reports[0] : reports, () => Show.verifyReports(reports))
       if (reports.some((r) => !r.ok)) yield* Effect.sync(() => void (process.exitCode = 1))
     }))
-  })).pipe(Command.withDescription("recompute every hash and the hash chain; check outcomes, open records, calls (exit 1 on a problem)"))
+  })).pipe(Command.withDescription("recompute every hash and the hash chain; check outcomes, open records, calls, statistics (exit 1 on a problem)"))
 
 const exportCommand = Command.make("export", {
   db,

@@ -18,7 +18,7 @@ export interface Totals {
   readonly unpricedCalls: number
 }
 
-/** Totals of one run: for the whole run and per node (in order of first call). */
+/** Totals of one run: for the whole run and per node (in pipeline order). */
 export interface RunTotals {
   readonly runId: string
   readonly run: Totals
@@ -62,18 +62,3 @@ export const addTotals = (a: Totals, b: Totals): Totals => ({
   costUsd: a.costUsd === null ? b.costUsd : b.costUsd === null ? a.costUsd : a.costUsd + b.costUsd,
   unpricedCalls: a.unpricedCalls + b.unpricedCalls
 })
-
-/** Folds a run's LLM calls (in call order) into run and per-node totals. */
-export const runTotals = (
-  runId: string,
-  calls: ReadonlyArray<{ readonly nodeId: string; readonly node: string; readonly attributes: Readonly<Record<string, unknown>> }>
-): RunTotals => {
-  let run = emptyTotals
-  const nodes = new Map<string, Totals & { readonly nodeId: string; readonly node: string }>()
-  for (const call of calls) {
-    run = addCall(run, call.attributes)
-    const current = nodes.get(call.nodeId) ?? { ...emptyTotals, nodeId: call.nodeId, node: call.node }
-    nodes.set(call.nodeId, { ...addCall(current, call.attributes), nodeId: call.nodeId, node: call.node })
-  }
-  return { runId, run, nodes: [...nodes.values()] }
-}

@@ -277,7 +277,7 @@ export const makeStatsWriter = (sql: SqlClient.SqlClient) => {
     })
 }
 
-/** The stored statistics of a run (rows counting nothing left out). */
+/** The stored statistics of a run (rows counting nothing left out), to read: `state` would not find the entries read. */
 export const readStats = (sql: SqlClient.SqlClient, runId: string): Effect.Effect<RunStats, SqlError.SqlError> =>
   Effect.gen(function* () {
     const stats = new RunStats(runId)

@@ -11,7 +11,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
 import type { CallStatus, CallType } from "../TelemetryEvent.js"
-import { addTotals, emptyTotals, runTotals } from "../internal/usage.js"
+import { addTotals, emptyTotals, type RunTotals, type Totals } from "../internal/usage.js"
 import { num, type RunDbRow, toRunRow } from "./decode.js"
 import { listPartitions } from "./partitions.js"
 import type { NodeKind, RunRow, TokenOutcome } from "./records.js"
@@ -36,12 +36,23 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
     )
   }
 
-  const llmUsage = (runId: string) =>
+  /** The run's LLM totals, per node in pipeline order, from its statistics (`llm_usage_stats`). */
+  const llmUsage = (runId: string): Effect.Effect<RunTotals, SqlError.SqlError> =>
     Effect.map(
-      sql<{ readonly node_id: string; readonly name: string; readonly attributes_json: string }>`
-        SELECT c.node_id, n.name, c.attributes_json FROM calls c JOIN nodes n ON n.node_id = c.node_id
-        WHERE c.run_id = ${runId} AND c.call_type = 'llm' ORDER BY c.chain_seq, c.chain_ord`,
-      (rows) => runTotals(runId, rows.map((r) => ({ nodeId: r.node_id, node: r.name, attributes: JSON.parse(r.attributes_json) as Record<string, unknown> })))
+      sql<{
+        readonly node_id: string; readonly name: string; readonly calls: number; readonly input_tokens: number; readonly output_tokens: number
+        readonly total_tokens: number; readonly cached_input_tokens: number; readonly reasoning_tokens: number; readonly cost_usd: number | null
+        readonly unpriced_calls: number
+      }>`
+        SELECT u.node_id, n.name, u.calls, u.input_tokens, u.output_tokens, u.total_tokens, u.cached_input_tokens, u.reasoning_tokens, u.cost_usd, u.unpriced_calls
+        FROM llm_usage_stats u JOIN nodes n ON n.node_id = u.node_id WHERE u.run_id = ${runId} AND u.calls <> 0 ORDER BY n.position`,
+      (rows) => {
+        const nodes = rows.map((u) => ({
+          nodeId: u.node_id, node: u.name, calls: num(u.calls), inputTokens: num(u.input_tokens), outputTokens: num(u.output_tokens), totalTokens: num(u.total_tokens),
+          cachedInputTokens: num(u.cached_input_tokens), reasoningTokens: num(u.reasoning_tokens), costUsd: u.cost_usd === null ? null : num(u.cost_usd), unpricedCalls: num(u.unpriced_calls)
+        }))
+        return { runId, run: nodes.reduce<Totals>(addTotals, emptyTotals), nodes }
+      }
     )
 
   /** Each node's states by status and their duration histogram, from the run's statistics. */
@@ -95,11 +106,7 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
         }
       }
       const byNode = nodeStats(stats)
-      const usage = nodes.flatMap((n) => {
-        const u = stats.usage.get(n.node_id)
-        return u === undefined ? [] : [{ ...u, node: n.name }]
-      })
-      const llm = { runId, run: usage.reduce(addTotals, emptyTotals), nodes: usage }
+      const llm = yield* llmUsage(runId)
       return Option.some({
         run: run.value,
         nodes: nodes.map((n) => {
