@@ -1,6 +1,6 @@
 /**
  * `verify` asked from the dashboard's run page: it runs in the background of the server (it reads
- * every record of the run: about 46 s for 1,000,000 rows on the bench machine, too long for a page),
+ * every record of the run: 46 to 75 s for 1,000,000 rows on the bench machine, far too long for a page),
  * one run at a time, and its last outcome per run is kept in memory for the run page to show. It
  * only reads: the Landscape stays read-only.
  *
