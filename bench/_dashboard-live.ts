@@ -13,7 +13,7 @@
  *   latency is its arrival less its `timestamp` (when the engine emitted it).
  */
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Context, Effect, Fiber, Layer, Option, Ref, Schema } from "effect"
+import { Context, Effect, Fiber, Layer, Option, Schema } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -57,7 +57,7 @@ export const liveLatency = Effect.scoped(Effect.gen(function* () {
   const id = runId
   const anchor = new Map<number, number>()
   const seen: Array<{ readonly at: number; readonly rows: number }> = []
-  const events = yield* Ref.make<Array<number>>([])
+  const events: Array<number> = []
   const finished = () => run.unsafePoll() !== null
 
   const watchCheckpoint = Effect.gen(function* () {
@@ -91,7 +91,7 @@ export const liveLatency = Effect.scoped(Effect.gen(function* () {
         buffer = buffer.slice(end + 2)
         if (!message.startsWith("event: telemetry")) continue
         const event = JSON.parse(message.slice(message.indexOf("data: ") + 6)) as { readonly timestamp: number; readonly _tag: string }
-        Effect.runSync(Ref.update(events, (xs) => [...xs, Date.now() - event.timestamp]))
+        events.push(Date.now() - event.timestamp)
         if (event._tag === "RunFinished") return
       }
     }
@@ -106,5 +106,5 @@ export const liveLatency = Effect.scoped(Effect.gen(function* () {
     const first = seen.find((s) => s.rows >= n)
     return n === 0 || first === undefined ? [] : [first.at - t]
   })
-  return { commits, committed: anchor.size, events: yield* Ref.get(events) }
+  return { commits, committed: anchor.size, events }
 }))

@@ -37,8 +37,7 @@ import { createServer } from "node:http"
 import { timingSafeEqual } from "node:crypto"
 import { html as htmlOf, page, path } from "./internal/dashboard/html.js"
 import * as Pages from "./internal/dashboard/pages.js"
-import * as Verifiers from "./internal/dashboard/verifier.js"
-import { Verifier } from "./internal/dashboard/verifier.js"
+import * as Verifier from "./internal/dashboard/verifier.js"
 import { Landscape } from "./Landscape.js"
 import * as Exporter from "./Exporter.js"
 import * as PrometheusExporter from "./PrometheusExporter.js"
@@ -170,7 +169,7 @@ export const router = HttpRouter.empty.pipe(
   })),
   HttpRouter.post("/runs/:runId/verify", Effect.gen(function* () {
     const runId = yield* param("runId")
-    const verifier = yield* Effect.serviceOption(Verifier)
+    const verifier = yield* Effect.serviceOption(Verifier.Verifier)
     if (Option.isNone(verifier)) return HttpServerResponse.text("verify is served by Dashboard.layer (sightline verify verifies from the command line)\n", { status: 404 })
     if (Option.isNone(yield* Effect.flatMap(Landscape, (l) => l.getRun(runId)))) return notFound(`run ${runId}`)
     yield* verifier.value.start(runId)
@@ -227,7 +226,7 @@ export const layer = (options: Options = {}): Layer.Layer<HttpServer.HttpServer,
   const app = options.token === undefined ? router : requireToken(options.token)(router)
   return HttpServer.serve(app).pipe(
     HttpMiddleware.withTracerDisabledWhen(() => true),
-    Layer.provide(Verifiers.layer),
+    Layer.provide(Verifier.layer),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port ?? 8080, host }))
   )
 }

@@ -179,8 +179,10 @@ export const makeRunCheckpoints = (sql: SqlClient.SqlClient) => {
           stats.state(s.node_id, "running", numOrNull(s.duration_ms), -1)
           stats.state(s.node_id, "failed", resumedAt - num(s.started_at))
         }
-        stats.outcome(null, null, -tokens.length)
-        stats.outcome("failed", null, tokens.length)
+        if (tokens.length > 0) {
+          stats.outcome(null, null, -tokens.length)
+          stats.outcome("failed", null, tokens.length)
+        }
         yield* append(runId, "resume", facts, records, (seq) =>
           Effect.gen(function* () {
             yield* writeStats(stats)

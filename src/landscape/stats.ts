@@ -261,21 +261,29 @@ export const makeStatsWriter = (sql: SqlClient.SqlClient) => {
     })
   }
   const rows = <A>(runId: string, m: ReadonlyMap<string, A>) => [...m.values()].map((v) => ({ ...v, runId }))
-  /** Adds `stats`, and the quarantined tokens of `quarantined` (`quarantineFacts`), without changing `stats` (so a retried transaction adds the same). */
-  return (stats: RunStats, quarantined: ReadonlyArray<QuarantineFact> = []): Effect.Effect<void, SqlError.SqlError> =>
-    Effect.suspend(() => {
-      const reasons = new RunStats(stats.runId)
-      reasons.quarantined(quarantined)
-      for (const [key, q] of stats.quarantine) reasons.quarantine.set(key, { ...q, count: q.count + (reasons.quarantine.get(key)?.count ?? 0) })
-      return stats.isEmpty && reasons.isEmpty ? Effect.void : Effect.all([
-        upsert.states(rows(stats.runId, stats.states), 0),
-        upsert.outcomes(rows(stats.runId, stats.outcomes), 0),
-        upsert.calls(rows(stats.runId, stats.calls), 0),
-        upsert.usage(rows(stats.runId, stats.usage), 0),
-        upsert.quarantine(rows(stats.runId, reasons.quarantine), 0)
-      ], { discard: true })
-    })
+  /** Adds `stats` (it is not changed, so a retried transaction adds the same). */
+  return (stats: RunStats): Effect.Effect<void, SqlError.SqlError> =>
+    stats.isEmpty ? Effect.void : Effect.all([
+      upsert.states(rows(stats.runId, stats.states), 0),
+      upsert.outcomes(rows(stats.runId, stats.outcomes), 0),
+      upsert.calls(rows(stats.runId, stats.calls), 0),
+      upsert.usage(rows(stats.runId, stats.usage), 0),
+      upsert.quarantine(rows(stats.runId, stats.quarantine), 0)
+    ], { discard: true })
 }
+
+/** The stored LLM usage of a run, by node (`llm_usage_stats`). */
+export const readUsage = (sql: SqlClient.SqlClient, runId: string): Effect.Effect<ReadonlyMap<string, Usage>, SqlError.SqlError> =>
+  Effect.map(
+    sql<{
+      node_id: string; calls: number; input_tokens: number; output_tokens: number; total_tokens: number; cached_input_tokens: number; reasoning_tokens: number
+      cost_usd: number | null; unpriced_calls: number
+    }>`SELECT * FROM llm_usage_stats WHERE run_id = ${runId} AND calls <> 0`,
+    (rows) => new Map(rows.map((u) => [u.node_id, {
+      nodeId: u.node_id, calls: num(u.calls), inputTokens: num(u.input_tokens), outputTokens: num(u.output_tokens), totalTokens: num(u.total_tokens),
+      cachedInputTokens: num(u.cached_input_tokens), reasoningTokens: num(u.reasoning_tokens), costUsd: numOrNull(u.cost_usd), unpricedCalls: num(u.unpriced_calls)
+    }]))
+  )
 
 /** The stored statistics of a run (rows counting nothing left out), to read: `state` would not find the entries read. */
 export const readStats = (sql: SqlClient.SqlClient, runId: string): Effect.Effect<RunStats, SqlError.SqlError> =>
@@ -296,16 +304,7 @@ export const readStats = (sql: SqlClient.SqlClient, runId: string): Effect.Effec
         nodeId: c.node_id, callType: c.call_type, service: c.service, status: c.status, bucket: num(c.bucket), count: num(c.count), maxMs: numOrNull(c.max_ms)
       })
     }
-    const usage = yield* sql<{
-      node_id: string; calls: number; input_tokens: number; output_tokens: number; total_tokens: number; cached_input_tokens: number; reasoning_tokens: number
-      cost_usd: number | null; unpriced_calls: number
-    }>`SELECT * FROM llm_usage_stats WHERE run_id = ${runId} AND calls <> 0`
-    for (const u of usage) {
-      stats.usage.set(u.node_id, {
-        nodeId: u.node_id, calls: num(u.calls), inputTokens: num(u.input_tokens), outputTokens: num(u.output_tokens), totalTokens: num(u.total_tokens),
-        cachedInputTokens: num(u.cached_input_tokens), reasoningTokens: num(u.reasoning_tokens), costUsd: numOrNull(u.cost_usd), unpricedCalls: num(u.unpriced_calls)
-      })
-    }
+    for (const [nodeId, u] of yield* readUsage(sql, runId)) stats.usage.set(nodeId, u)
     const quarantine = yield* sql<{ node_id: string; kind: string; reason: string; count: number; example_row_id: string }>`
       SELECT node_id, kind, reason, count, example_row_id FROM quarantine_stats WHERE run_id = ${runId} AND count <> 0`
     for (const q of quarantine) {
@@ -346,11 +345,13 @@ export const recompute = (sql: SqlClient.SqlClient, runId: string): Effect.Effec
  */
 export const differences = (stored: RunStats, computed: RunStats): ReadonlyArray<readonly [string, string]> => {
   const out: Array<readonly [string, string]> = []
-  const compare = <A>(table: string, a: ReadonlyMap<string, A>, b: ReadonlyMap<string, A>, same: (x: A, y: A) => boolean, show: (x: A | undefined) => string) => {
+  const compare = <A extends { readonly count: number } | { readonly calls: number }>(
+    table: string, a: ReadonlyMap<string, A>, b: ReadonlyMap<string, A>, same: (x: A, y: A) => boolean, show: (x: A | undefined) => string
+  ) => {
+    const zero = (v: A | undefined) => v === undefined || ("count" in v ? v.count : v.calls) === 0
     for (const key of new Set([...a.keys(), ...b.keys()])) {
       const x = a.get(key)
       const y = b.get(key)
-      const zero = (v: A | undefined) => v === undefined || (v as { count?: number; calls?: number }).count === 0 || (v as { calls?: number }).calls === 0
       if (zero(x) && zero(y)) continue
       if (x === undefined || y === undefined || !same(x, y)) out.push([`${table} ${key.replaceAll("\u0000", " ")}`, `stored ${show(x)}, the records give ${show(y)}`])
     }

@@ -16,7 +16,23 @@ import { num, type RunDbRow, toRunRow } from "./decode.js"
 import { listPartitions } from "./partitions.js"
 import type { NodeKind, RunRow, TokenOutcome } from "./records.js"
 import type { RunsOptions, RunSummary } from "./results.js"
-import { durationStats, noDuration, readStats, type RunStats } from "./stats.js"
+import { durationStats, noDuration, readStats, readUsage, type RunStats, type Usage } from "./stats.js"
+
+interface NodeDb {
+  readonly node_id: string
+  readonly name: string
+  readonly kind: NodeKind
+  readonly position: number
+}
+
+/** LLM totals of a run from its usage by node (`nodes` in pipeline order): per node, and summed. */
+const totalsOf = (runId: string, nodes: ReadonlyArray<NodeDb>, usage: ReadonlyMap<string, Usage>): RunTotals => {
+  const perNode = nodes.flatMap((n) => {
+    const u = usage.get(n.node_id)
+    return u === undefined ? [] : [{ ...u, node: n.name }]
+  })
+  return { runId, run: perNode.reduce<Totals>(addTotals, emptyTotals), nodes: perNode }
+}
 
 export const makeSummary = (sql: SqlClient.SqlClient) => {
   const getRun = (runId: string) =>
@@ -36,24 +52,12 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
     )
   }
 
+  const nodesOf = (runId: string) =>
+    sql<NodeDb>`SELECT node_id, name, kind, position FROM nodes WHERE run_id = ${runId} ORDER BY position`
+
   /** The run's LLM totals, per node in pipeline order, from its statistics (`llm_usage_stats`). */
   const llmUsage = (runId: string): Effect.Effect<RunTotals, SqlError.SqlError> =>
-    Effect.map(
-      sql<{
-        readonly node_id: string; readonly name: string; readonly calls: number; readonly input_tokens: number; readonly output_tokens: number
-        readonly total_tokens: number; readonly cached_input_tokens: number; readonly reasoning_tokens: number; readonly cost_usd: number | null
-        readonly unpriced_calls: number
-      }>`
-        SELECT u.node_id, n.name, u.calls, u.input_tokens, u.output_tokens, u.total_tokens, u.cached_input_tokens, u.reasoning_tokens, u.cost_usd, u.unpriced_calls
-        FROM llm_usage_stats u JOIN nodes n ON n.node_id = u.node_id WHERE u.run_id = ${runId} AND u.calls <> 0 ORDER BY n.position`,
-      (rows) => {
-        const nodes = rows.map((u) => ({
-          nodeId: u.node_id, node: u.name, calls: num(u.calls), inputTokens: num(u.input_tokens), outputTokens: num(u.output_tokens), totalTokens: num(u.total_tokens),
-          cachedInputTokens: num(u.cached_input_tokens), reasoningTokens: num(u.reasoning_tokens), costUsd: u.cost_usd === null ? null : num(u.cost_usd), unpricedCalls: num(u.unpriced_calls)
-        }))
-        return { runId, run: nodes.reduce<Totals>(addTotals, emptyTotals), nodes }
-      }
-    )
+    Effect.map(Effect.zip(nodesOf(runId), readUsage(sql, runId)), ([nodes, usage]) => totalsOf(runId, nodes, usage))
 
   /** Each node's states by status and their duration histogram, from the run's statistics. */
   const nodeStats = (stats: RunStats) => {
@@ -86,8 +90,7 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
     Effect.gen(function* () {
       const run = yield* getRun(runId)
       if (Option.isNone(run)) return Option.none()
-      const nodes = yield* sql<{ readonly node_id: string; readonly name: string; readonly kind: NodeKind; readonly position: number }>`
-        SELECT node_id, name, kind, position FROM nodes WHERE run_id = ${runId} ORDER BY position`
+      const nodes = yield* nodesOf(runId)
       const name = new Map(nodes.map((n) => [n.node_id, n.name]))
       const stats = yield* readStats(sql, runId)
       const operations = yield* sql<{ readonly node_id: string; readonly kind: string; readonly status: string; readonly duration_ms: number | null; readonly error: string | null }>`
@@ -106,7 +109,7 @@ export const makeSummary = (sql: SqlClient.SqlClient) => {
         }
       }
       const byNode = nodeStats(stats)
-      const llm = yield* llmUsage(runId)
+      const llm = totalsOf(runId, nodes, stats.usage)
       return Option.some({
         run: run.value,
         nodes: nodes.map((n) => {

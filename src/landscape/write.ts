@@ -456,7 +456,12 @@ export const makeRecordBatch = (sql: SqlClient.SqlClient) => {
                 sql.update({ outcome: g.outcome, sink_node_id: g.sinkNodeId, completed_at: g.completedAt, outcome_seq: seq })
               } WHERE token_id IN ${sql.in(g.tokenIds)} AND run_id = ${runId}`, { discard: true }),
             // The run's statistics, last: a quarantined token's reason is its failed state, recorded by now.
-            Effect.flatMap(quarantineFacts(sql, { tokenIds: stats.quarantinedTokens }), (facts) => writeStats(stats.delta, facts))
+            writeStats(stats.delta),
+            Effect.flatMap(quarantineFacts(sql, { tokenIds: stats.quarantinedTokens }), (facts) => {
+              const reasons = new RunStats(runId)
+              reasons.quarantined(facts)
+              return writeStats(reasons)
+            })
           ], { discard: true })))
     }))
 }
