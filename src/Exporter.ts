@@ -58,6 +58,12 @@ export interface Exporter {
   readonly export: (batch: ReadonlyArray<TelemetryEvent>) => Effect.Effect<void | ExportResult, ExportError>
   /** Flushes buffers and releases resources. Called once, after the last `export`. */
   readonly shutdown: Effect.Effect<void>
+  /**
+   * Time-out of one export attempt, in place of the hub's `exportTimeout` for this exporter (each
+   * retry gets it afresh; a `Retry-After` longer than it ends the retries). OTLP exporters set it
+   * from `OTEL_EXPORTER_OTLP_TIMEOUT`. Default: the hub's `exportTimeout` (30 s).
+   */
+  readonly timeout?: Duration.Duration
 }
 
 /**
@@ -69,10 +75,12 @@ export const make = (options: {
   readonly name: string
   readonly export: (batch: ReadonlyArray<TelemetryEvent>) => Effect.Effect<void | ExportResult, ExportError>
   readonly shutdown?: Effect.Effect<void>
+  readonly timeout?: Duration.Duration
 }): Exporter => ({
   name: options.name,
   export: options.export,
-  shutdown: options.shutdown ?? Effect.void
+  shutdown: options.shutdown ?? Effect.void,
+  ...(options.timeout === undefined ? {} : { timeout: options.timeout })
 })
 
 /**
@@ -116,6 +124,8 @@ export interface SpanExporter {
   readonly name: string
   readonly export: (batch: ReadonlyArray<SpanData>) => Effect.Effect<void | ExportResult, ExportError>
   readonly shutdown: Effect.Effect<void>
+  /** Time-out of one export attempt; default the hub's `exportTimeout` (see `Exporter.timeout`). */
+  readonly timeout?: Duration.Duration
 }
 
 /**
@@ -137,4 +147,6 @@ export interface MetricExporter {
     timeUnixNano: bigint
   ) => Effect.Effect<void | ExportResult, ExportError>
   readonly shutdown: Effect.Effect<void>
+  /** Time-out of one export attempt; default the hub's `exportTimeout` (see `Exporter.timeout`). */
+  readonly timeout?: Duration.Duration
 }

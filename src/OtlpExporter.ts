@@ -54,7 +54,10 @@ export interface Options {
   readonly headers?: Readonly<Record<string, string>>
   /** Default `"none"`. */
   readonly compression?: "gzip" | "none"
-  /** Time-out of one request, response included. Default 10 seconds (`OTEL_EXPORTER_OTLP_TIMEOUT`). */
+  /**
+   * Time-out of one request, response included: the exporters' `timeout`, which the hub applies
+   * to each attempt in place of its `exportTimeout`. Default 10 seconds (`OTEL_EXPORTER_OTLP_TIMEOUT`).
+   */
   readonly timeout?: Duration.DurationInput
   /** Time between metric exports. Default 60 seconds (`OTEL_METRIC_EXPORT_INTERVAL`). */
   readonly metricsInterval?: Duration.DurationInput
@@ -90,9 +93,11 @@ const transport = (options: Options, name: string, url: string) =>
       url,
       protocol: options.protocol ?? "http/protobuf",
       headers: options.headers ?? {},
-      compression: options.compression ?? "none",
-      timeout: Duration.decode(options.timeout ?? "10 seconds")
+      compression: options.compression ?? "none"
     }))
+
+/** The time-out of one request, as the hub applies it to each attempt. */
+const timeoutOf = (options: Options) => Duration.decode(options.timeout ?? "10 seconds")
 
 /**
  * The log exporter (name `otlp-logs`): one `ExportLogsServiceRequest` per batch.
@@ -106,6 +111,7 @@ export const logs = (options: Options = {}): Effect.Effect<Exporter.Exporter, ne
   return Effect.map(transport(options, "otlp-logs", options.logsUrl ?? `${base(options)}/v1/logs`), (send) =>
     Exporter.make({
       name: "otlp-logs",
+      timeout: timeoutOf(options),
       export: (batch) =>
         Effect.flatMap(Clock.currentTimeNanos, (now) =>
           send(json ? Logs.encodeJson(batch, origin, now) : Logs.encodeProtobuf(batch, origin, now)))
@@ -123,6 +129,7 @@ export const traces = (options: Options = {}): Effect.Effect<Exporter.SpanExport
   const json = options.protocol === "http/json"
   return Effect.map(transport(options, "otlp-traces", options.tracesUrl ?? `${base(options)}/v1/traces`), (send) => ({
     name: "otlp-traces",
+    timeout: timeoutOf(options),
     export: (batch: ReadonlyArray<Exporter.SpanData>) => send(json ? Traces.encodeJson(batch, origin) : Traces.encodeProtobuf(batch, origin)),
     shutdown: Effect.void
   }))
@@ -144,6 +151,7 @@ export const metrics = (options: Options = {}): Effect.Effect<Exporter.MetricExp
     const start = yield* Clock.currentTimeNanos
     return {
       name: "otlp-metrics",
+      timeout: timeoutOf(options),
       interval: Duration.decode(options.metricsInterval ?? "60 seconds"),
       export: (snapshot, time) => {
         const model = Metrics.fromSnapshot(snapshot)

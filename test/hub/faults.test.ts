@@ -4,7 +4,8 @@
  * the healthy one gets every event, and the accounting identity holds for both.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Duration, Effect, Schedule } from "effect"
+import * as Exporter from "../../src/Exporter.js"
 import * as TelemetryStats from "../../src/TelemetryStats.js"
 import { type Fault, faulty, row } from "./_helpers.js"
 import { quiet, scenario } from "./_drive-helpers.js"
@@ -65,4 +66,28 @@ describe("fault matrix", () => {
   it("prints the matrix", () => {
     process.stdout.write(`\nfault matrix (${N} events, queues 256, batch 64):\n${rows.join("\n")}\n`)
   })
+})
+
+describe("an exporter's own time-out", () => {
+  it.effect("replaces the hub's exportTimeout for each of its attempts, for events and for metrics", () =>
+    Effect.gen(function* () {
+      const timeout = Duration.millis(50)
+      const hung = Exporter.make({ name: "hung", timeout, export: () => Effect.never })
+      const metrics: Exporter.MetricExporter = { name: "hung-metrics", timeout, interval: Duration.hours(1), export: () => Effect.never, shutdown: Effect.void }
+      const { stats } = yield* scenario({
+        exporters: [Effect.succeed(hung)],
+        metricExporters: [Effect.succeed(metrics)],
+        exportTimeout: "1 hour",
+        retry: Schedule.recurs(1),
+        lastResort: quiet
+      }, (t) => Effect.zipRight(t.emit(row(0)), t.flush))
+      // Each batch (the event, then the drop report made at close) failed after two attempts of
+      // 50 ms, not of an hour: `drive` would have given up first.
+      const h = stats.exporters["hung"]!
+      expect(h).toMatchObject({ exported: 0, lastError: "export timed out after 50ms" })
+      expect(h.batchesFailed).toBeGreaterThan(0)
+      expect(h.retries).toBe(h.batchesFailed)
+      expect(TelemetryStats.unaccounted(stats, "hung")).toBe(0)
+      expect(stats.metrics["hung-metrics"]).toMatchObject({ exported: 0, failed: 1, retries: 1, lastError: "export timed out after 50ms" })
+    }))
 })

@@ -47,7 +47,9 @@ for (const protocol of ["http/protobuf", "http/json"] as const) {
         expect(BigInt(String(run["endTimeUnixNano"]))).toBeGreaterThanOrEqual(BigInt(String(run["startTimeUnixNano"])))
         const attributes = (run["attributes"] as Array<{ key: string; value: Obj }>).map((a) => [a.key, Object.values(a.value)[0]])
         expect(attributes).toContainEqual(["sightline.run.id", "run-1"])
+        // Exporting makes no spans of its own (no client span, no traceparent on the requests).
         expect(stats.spans.ended).toBe(3)
+        expect(receiver.received.map((r) => r.headers["traceparent"]).filter((h) => h !== undefined)).toEqual([])
         expect(stats.spans.exporters["otlp-traces"]?.exported).toBe(3)
         expect(TelemetryStats.unaccountedSpans(stats, "otlp-traces")).toBe(0)
       }))

@@ -25,6 +25,8 @@ export interface LaneExporter<A> {
   readonly name: string
   readonly export: (batch: ReadonlyArray<A>) => Effect.Effect<void | ExportResult, ExportError>
   readonly shutdown: Effect.Effect<void>
+  /** Time-out of one attempt; the hub's `exportTimeout` when absent. */
+  readonly timeout?: Duration.Duration
 }
 
 export interface Lane<A = TelemetryEvent> {
@@ -149,7 +151,6 @@ const isResult = (value: unknown): value is ExportResult =>
 
 export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
   const { allFailing, base, config, emitHealth, lastResort, maxBatchSize } = ctx
-  const policy = retryPolicy(config.retry, config.exportTimeout)
 
   const succeeded = <A>(lane: Lane<A>, n: number, result: void | ExportResult, now: number): Effect.Effect<void> => {
     const rejected = isResult(result) ? Math.min(n, Math.max(0, Math.floor(result.rejected))) : 0
@@ -241,6 +242,7 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
     if (known !== undefined) return known
     // `interruptible`: the time-out must be able to stop a hung export even when the caller runs
     // uninterruptibly (the scope's finalizer does), since a child fiber inherits that status.
+    const timeout = lane.exporter.timeout ?? config.exportTimeout
     const once = Effect.interruptible(Effect.suspend(() => {
       lane.attempts += 1
       return lane.exporter.export(lane.current)
@@ -249,12 +251,8 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
         Effect.fail(new ExportError({ exporter: lane.exporter.name, message: "exporter threw", cause: defect }))
       ),
       Effect.timeoutFail({
-        duration: config.exportTimeout,
-        onTimeout: () =>
-          new ExportError({
-            exporter: lane.exporter.name,
-            message: `export timed out after ${Duration.format(config.exportTimeout)}`
-          })
+        duration: timeout,
+        onTimeout: () => new ExportError({ exporter: lane.exporter.name, message: `export timed out after ${Duration.format(timeout)}` })
       })
     )
     const start = Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -272,7 +270,7 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
       })
     const timed = (attempt: Effect.Effect<void | ExportResult, ExportError>) =>
       Effect.zipRight(start, attempt).pipe(Effect.onExit(settleCurrent), Effect.ignore)
-    const made = { retried: timed(Effect.retry(once, policy)), probe: timed(once) }
+    const made = { retried: timed(Effect.retry(once, retryPolicy(config.retry, timeout))), probe: timed(once) }
     pipelines.set(lane, made)
     return made
   }

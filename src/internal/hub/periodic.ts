@@ -41,14 +41,15 @@ export const start = (exporter: MetricExporter, config: PeriodicConfig): Effect.
     const c: Counters = { exported: 0, failed: 0, skipped: 0, rejectedPoints: 0, retries: 0 }
     let attempts = 0
     let inFlight: Fiber.RuntimeFiber<void> | undefined
+    const timeout = exporter.timeout ?? config.exportTimeout
     const once = Effect.suspend(() => {
       attempts += 1
       return Effect.flatMap(Clock.currentTimeNanos, (now) => exporter.export(Metric.unsafeSnapshot(), now))
     }).pipe(
       Effect.catchAllDefect((defect) => Effect.fail(new ExportError({ exporter: exporter.name, message: "exporter threw", cause: defect }))),
       Effect.timeoutFail({
-        duration: config.exportTimeout,
-        onTimeout: () => new ExportError({ exporter: exporter.name, message: `export timed out after ${Duration.format(config.exportTimeout)}` })
+        duration: timeout,
+        onTimeout: () => new ExportError({ exporter: exporter.name, message: `export timed out after ${Duration.format(timeout)}` })
       })
     )
     const settle = (exit: Exit.Exit<void | ExportResult, ExportError>) =>
@@ -64,7 +65,7 @@ export const start = (exporter: MetricExporter, config: PeriodicConfig): Effect.
           c.lastError = reason instanceof Error ? reason.message : String(reason)
         }
       })
-    const exportNow = Effect.retry(once, retryPolicy(config.retry, config.exportTimeout)).pipe(
+    const exportNow = Effect.retry(once, retryPolicy(config.retry, timeout)).pipe(
       Effect.onExit(settle),
       Effect.ignore,
       Effect.withTracerEnabled(false)

@@ -10,13 +10,15 @@
  * - any other status (400, 401, 413, …): not retryable; the batch is dropped and counted.
  *
  * Requests are sent with tracing off (`Effect.withTracerEnabled(false)`, no `traceparent`), so
- * exporting spans makes no spans.
+ * exporting spans makes no spans. The time-out of one request (`OTEL_EXPORTER_OTLP_TIMEOUT`) is
+ * the exporter's `timeout`, which the hub applies to each attempt; the transport adds none of its
+ * own.
  *
  * @internal
  */
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { promisify } from "node:util"
 import { gzip } from "node:zlib"
 import { ExportError, type ExportResult } from "../../Exporter.js"
@@ -32,8 +34,6 @@ export interface TransportOptions {
   readonly protocol: Protocol
   readonly headers: Readonly<Record<string, string>>
   readonly compression: "gzip" | "none"
-  /** Time-out of one request, response body included. */
-  readonly timeout: Duration.Duration
 }
 
 /** Retryable statuses (specification `protocol/otlp.md`, "Retryable Response Codes"). */
@@ -49,6 +49,7 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
 }
 
 const decoder = new TextDecoder()
+const encoder = new TextEncoder()
 
 /** The rejections a 2xx response reports, if any. */
 const partialSuccess = (protocol: Protocol, body: Uint8Array): ExportResult | undefined => {
@@ -77,42 +78,53 @@ const statusMessage = (protocol: Protocol, body: Uint8Array): string => {
   }
 }
 
-/** Sends one encoded request; see the module comment for the outcomes. */
+/**
+ * Sends one encoded request; see the module comment for the outcomes.
+ *
+ * The request is built once and only its body changes per call, and tracing is switched off by
+ * `Effect.withTracerEnabled(false)` alone (with it off, `HttpClient` neither makes a span nor
+ * sends `traceparent`). CPU per request, 235 POSTs of 170 KB to a receiver on 127.0.0.1 through
+ * `NodeHttpClient.layerUndici`, median of 7 rounds: about 1.2 ms for the former chain
+ * (`Effect.gen`, a client wrapped by `withTracerPropagation` and `withTracerDisabledWhen`, headers
+ * set per request, a time-out of its own), 0.75 ms for `HttpClient.execute` alone, 0.25 ms for
+ * undici's `Agent.request`. The main job sends about 240 requests per 20,000 rows.
+ */
 export const makeSend = (client: HttpClient.HttpClient, options: TransportOptions) => {
-  const plain = client.pipe(HttpClient.withTracerPropagation(false), HttpClient.withTracerDisabledWhen(() => true))
   const contentType = options.protocol === "http/protobuf" ? "application/x-protobuf" : "application/json"
+  const template = HttpClientRequest.post(options.url).pipe(
+    HttpClientRequest.setHeaders(options.compression === "gzip" ? { ...options.headers, "content-encoding": "gzip" } : options.headers)
+  )
   const fail = (message: string, extra: { retryable: boolean; retryAfterMillis?: number; cause?: unknown }) =>
     new ExportError({ exporter: options.name, message, ...extra })
 
-  return (payload: Uint8Array | string): Effect.Effect<ExportResult | void, ExportError> =>
-    Effect.gen(function* () {
-      const raw = typeof payload === "string" ? new TextEncoder().encode(payload) : payload
-      const body = options.compression === "gzip"
-        ? yield* Effect.promise(() => gzipAsync(raw)).pipe(Effect.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)))
-        : raw
-      const request = HttpClientRequest.post(options.url).pipe(
-        HttpClientRequest.setHeaders(options.headers),
-        HttpClientRequest.setHeaders(options.compression === "gzip" ? { "content-encoding": "gzip" } : {}),
-        HttpClientRequest.bodyUint8Array(body, contentType)
+  const outcome = (status: number, headers: Readonly<Record<string, string>>, bytes: Uint8Array): Effect.Effect<ExportResult | void, ExportError> => {
+    if (status >= 200 && status < 300) {
+      return Effect.try({
+        try: () => partialSuccess(options.protocol, bytes),
+        catch: (cause) => fail("unreadable response body", { retryable: false, cause })
+      })
+    }
+    const detail = statusMessage(options.protocol, bytes)
+    const message = `HTTP ${status}${detail === "" ? "" : `: ${detail}`}`
+    if (!retryableStatus.has(status)) return Effect.fail(fail(message, { retryable: false }))
+    const after = parseRetryAfter(headers["retry-after"], Date.now())
+    return Effect.fail(fail(message, { retryable: true, ...(after === undefined ? {} : { retryAfterMillis: after }) }))
+  }
+
+  const exchange = (body: Uint8Array): Effect.Effect<ExportResult | void, ExportError> =>
+    client.execute(HttpClientRequest.bodyUint8Array(template, body, contentType)).pipe(
+      Effect.flatMap((r) => Effect.flatMap(r.arrayBuffer, (buffer) => outcome(r.status, r.headers, new Uint8Array(buffer)))),
+      Effect.catchTag("RequestError", "ResponseError", (e) => Effect.fail(fail(`transport error: ${e.message}`, { retryable: true, cause: e }))),
+      Effect.withTracerEnabled(false)
+    )
+
+  return (payload: Uint8Array | string): Effect.Effect<ExportResult | void, ExportError> => {
+    const raw = typeof payload === "string" ? encoder.encode(payload) : payload
+    return options.compression === "gzip"
+      ? Effect.flatMap(
+        Effect.promise(() => gzipAsync(raw)),
+        (b) => exchange(new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
       )
-      const response = yield* plain.execute(request).pipe(
-        Effect.flatMap((r) => Effect.map(r.arrayBuffer, (buffer) => ({ status: r.status, headers: r.headers, bytes: new Uint8Array(buffer) }))),
-        Effect.timeoutFail({
-          duration: options.timeout,
-          onTimeout: () => fail(`no response within ${Duration.format(options.timeout)}`, { retryable: true })
-        }),
-        Effect.catchTag("RequestError", "ResponseError", (e) => Effect.fail(fail(`transport error: ${e.message}`, { retryable: true, cause: e })))
-      )
-      if (response.status >= 200 && response.status < 300) {
-        return yield* Effect.try({
-          try: () => partialSuccess(options.protocol, response.bytes),
-          catch: (cause) => fail("unreadable response body", { retryable: false, cause })
-        })
-      }
-      const detail = statusMessage(options.protocol, response.bytes)
-      const message = `HTTP ${response.status}${detail === "" ? "" : `: ${detail}`}`
-      if (!retryableStatus.has(response.status)) return yield* Effect.fail(fail(message, { retryable: false }))
-      const after = parseRetryAfter(response.headers["retry-after"], Date.now())
-      return yield* Effect.fail(fail(message, { retryable: true, ...(after === undefined ? {} : { retryAfterMillis: after }) }))
-    }).pipe(Effect.withTracerEnabled(false))
+      : exchange(raw)
+  }
 }
