@@ -64,6 +64,11 @@ export interface Exporter {
    * from `OTEL_EXPORTER_OTLP_TIMEOUT`. Default: the hub's `exportTimeout` (30 s).
    */
   readonly timeout?: Duration.Duration
+  /**
+   * Most events per `export`, in place of the hub's `maxBatchSize` for this exporter; capped at
+   * the exporter queue's capacity. Default: the hub's `maxBatchSize` (512).
+   */
+  readonly maxBatchSize?: number
 }
 
 /**
@@ -76,11 +81,13 @@ export const make = (options: {
   readonly export: (batch: ReadonlyArray<TelemetryEvent>) => Effect.Effect<void | ExportResult, ExportError>
   readonly shutdown?: Effect.Effect<void>
   readonly timeout?: Duration.Duration
+  readonly maxBatchSize?: number
 }): Exporter => ({
   name: options.name,
   export: options.export,
   shutdown: options.shutdown ?? Effect.void,
-  ...(options.timeout === undefined ? {} : { timeout: options.timeout })
+  ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+  ...(options.maxBatchSize === undefined ? {} : { maxBatchSize: options.maxBatchSize })
 })
 
 /**
@@ -126,6 +133,8 @@ export interface SpanExporter {
   readonly shutdown: Effect.Effect<void>
   /** Time-out of one export attempt; default the hub's `exportTimeout` (see `Exporter.timeout`). */
   readonly timeout?: Duration.Duration
+  /** Most spans per `export`; default the hub's `maxBatchSize` (see `Exporter.maxBatchSize`). */
+  readonly maxBatchSize?: number
 }
 
 /**

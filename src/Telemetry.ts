@@ -234,11 +234,15 @@ export interface Options<E, R> {
   readonly exporterQueue?: Partial<QueueOptions>
   /** Under `drop`: how long a consumer may make no progress before it counts as stalled. Default 10 ms. */
   readonly dropPatience?: Duration.DurationInput
-  /** Largest batch handed to `export`. Default 512 (capped at the exporter queue's capacity). */
+  /**
+   * Largest batch handed to `export`, for exporters that do not set their own `maxBatchSize`
+   * (the OTLP exporters do). Default 512, OpenTelemetry's batch processors' default; always capped
+   * at the exporter queue's capacity.
+   */
   readonly maxBatchSize?: number
   /** Longest time an event waits in an exporter queue before its batch is exported. Default 5 seconds. */
   readonly exportInterval?: Duration.DurationInput
-  /** Time-out of one `export` call. Default 30 seconds. */
+  /** Time-out of one `export` attempt, for exporters that do not set their own `timeout`. Default 30 seconds. */
   readonly exportTimeout?: Duration.DurationInput
   /** How long closing the layer may take to drain and flush. Default 5 seconds. */
   readonly shutdownTimeout?: Duration.DurationInput

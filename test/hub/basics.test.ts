@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Schedule, TestClock } from "effect"
+import * as Exporter from "../../src/Exporter.js"
+import type { TelemetryEvent } from "../../src/TelemetryEvent.js"
 import * as Telemetry from "../../src/Telemetry.js"
 import * as TelemetryStats from "../../src/TelemetryStats.js"
 import { quiet, scenario } from "./_drive-helpers.js"
@@ -23,6 +25,30 @@ describe("hub basics", () => {
       expect(ok.received.length).toBe(5001)
       expect(statsAfter?.emitted).toBe(5001)
       expect(TelemetryStats.unaccounted(statsAfter!, "ok")).toBe(0)
+    }))
+
+  it.effect("an exporter's own maxBatchSize replaces the hub's for its batches, capped at its queue's capacity", () =>
+    Effect.gen(function* () {
+      const sizes: Record<string, Array<number>> = { small: [], large: [], plain: [] }
+      const recording = (name: string, maxBatchSize?: number) =>
+        Effect.succeed(Exporter.make({
+          name,
+          ...(maxBatchSize === undefined ? {} : { maxBatchSize }),
+          export: (batch: ReadonlyArray<TelemetryEvent>) => Effect.sync(() => void sizes[name]!.push(batch.length))
+        }))
+      const { stats } = yield* scenario({
+        exporters: [recording("small", 3), recording("large", 1000), recording("plain")],
+        maxBatchSize: 16,
+        exporterQueue: { capacity: 64, strategy: "block" },
+        lastResort: quiet
+      }, (t) => Effect.zipRight(t.emitAll(Array.from({ length: 500 }, (_, i) => row(i))), t.flush))
+      expect(Math.max(...sizes["small"]!)).toBe(3)
+      expect(Math.max(...sizes["plain"]!)).toBe(16)
+      expect(Math.max(...sizes["large"]!)).toBe(64) // the queue's capacity
+      for (const name of ["small", "large", "plain"]) {
+        expect(sizes[name]!.reduce((a, b) => a + b, 0)).toBe(500)
+        expect(TelemetryStats.unaccounted(stats, name)).toBe(0)
+      }
     }))
 
   it.effect("batches by exportInterval under the TestClock", () =>

@@ -8,7 +8,7 @@ import { type Duration, Effect, Schedule } from "effect"
 import { OtlpExporter, Telemetry, TelemetryStats } from "../../src/index.js"
 import { parseRetryAfter } from "../../src/internal/otlp/transport.js"
 import { row } from "../hub/_helpers.js"
-import { partialSuccess } from "./_proto.js"
+import { decodeProtobuf, partialSuccess } from "./_proto.js"
 import { closedPort, type Reply, startReceiver } from "./_receiver.js"
 import { quiet, runWith } from "./_run.js"
 
@@ -41,6 +41,35 @@ describe("OTLP outcomes and accounting", () => {
       const { otlp, received } = yield* scenario(() => ({ status: 200 }))
       expect(received).toHaveLength(1)
       expect(otlp).toMatchObject({ exported: N, retries: 0, batchesExported: 1, dropped: { exportFailed: 0 } })
+    }))
+
+  it.live("requests carry at most maxBatchSize records: 2048 by default, or as given", () =>
+    Effect.gen(function* () {
+      const many = Array.from({ length: 5000 }, (_, i) => row(i))
+      const recordsPerRequest = (maxBatchSize?: number) =>
+        Effect.gen(function* () {
+          const receiver = yield* Effect.promise(() => startReceiver())
+          const { stats } = yield* runWith(
+            Telemetry.layer({
+              exporters: [OtlpExporter.logs({ url: receiver.url, ...(maxBatchSize === undefined ? {} : { maxBatchSize }) })],
+              exporterQueue: { capacity: 4096, strategy: "block" },
+              lastResort: quiet
+            }),
+            (t) => Effect.zipRight(t.emitAll(many), t.flush)
+          )
+          yield* Effect.promise(() => receiver.close())
+          expect(stats.exporters["otlp-logs"]).toMatchObject({ exported: 5000, dropped: { exportFailed: 0, queueOverflow: 0 } })
+          return receiver.received.map((r) => {
+            const resourceLogs = decodeProtobuf("logs", r.body)["resourceLogs"] as Array<{ scopeLogs: Array<{ logRecords: Array<unknown> }> }>
+            return resourceLogs[0]!.scopeLogs[0]!.logRecords.length
+          })
+        })
+      const byDefault = yield* recordsPerRequest()
+      expect(Math.max(...byDefault)).toBe(2048)
+      expect(byDefault.reduce((a, b) => a + b, 0)).toBe(5000)
+      const given = yield* recordsPerRequest(1000)
+      expect(Math.max(...given)).toBe(1000)
+      expect(given.reduce((a, b) => a + b, 0)).toBe(5000)
     }))
 
   it.live("400: not retried, the batch dropped and counted", () =>

@@ -18,6 +18,7 @@ export interface DispatchContext {
   /** The dispatcher, as `emit` sees it when the ingress is full. */
   readonly state: Consumer
   readonly lanes: ReadonlyArray<Lane>
+  /** Events taken from the ingress queue at a time (the hub's `maxBatchSize`). */
   readonly maxBatchSize: number
   readonly strategy: OverflowStrategy
   readonly dropPatience: Duration.Duration
@@ -45,8 +46,8 @@ export const makeDispatcher = (ctx: DispatchContext): Dispatcher => {
   const { ingress, lanes, maxBatchSize } = ctx
 
   const wakeIfFull = <A>(lane: Lane<A>): void => {
-    // Size grows one at a time, so it passes maxBatchSize exactly once per fill.
-    if (lane.queue.size === maxBatchSize) lane.wake.unsafeOffer(undefined)
+    // Size grows one at a time, so it passes the lane's batch size exactly once per fill.
+    if (lane.queue.size === lane.batchSize) lane.wake.unsafeOffer(undefined)
   }
 
   const blockLane = (lane: Lane, event: TelemetryEvent): Effect.Effect<void> =>

@@ -114,9 +114,9 @@ export const make = (
     /** The dispatcher, as `emit` sees it when the ingress is full. */
     const dispatcherState = yield* makeConsumer
     const lanes: Array<Lane> = []
-    for (const exporter of exporters) lanes.push(yield* makeLane(exporter, config.exporterQueue))
+    for (const exporter of exporters) lanes.push(yield* makeLane(exporter, config.exporterQueue, maxBatchSize))
     const spanLanes: Array<Lane<SpanData>> = []
-    for (const exporter of signals.spanExporters) spanLanes.push(yield* makeLane(exporter, config.exporterQueue))
+    for (const exporter of signals.spanExporters) spanLanes.push(yield* makeLane(exporter, config.exporterQueue, maxBatchSize))
     const spanCounts = { ended: 0, unsampled: 0 }
 
     // ---- health events: straight to every lane (never through ingress, never blocking) and the last-resort sink
@@ -264,7 +264,7 @@ export const make = (
 
     // ---- lanes' workers (lane.ts) and the reporter (reporter.ts)
 
-    const { drain: drainLane, run: worker } = makeLaneWorker({ config, maxBatchSize, emitHealth, base, allFailing, lastResort })
+    const { drain: drainLane, run: worker } = makeLaneWorker({ config, emitHealth, base, allFailing, lastResort })
     const { report, run: reporter, syncMetrics } = makeReporter({
       healthInterval: config.healthInterval,
       counters,

@@ -27,11 +27,18 @@ export interface LaneExporter<A> {
   readonly shutdown: Effect.Effect<void>
   /** Time-out of one attempt; the hub's `exportTimeout` when absent. */
   readonly timeout?: Duration.Duration
+  /** Items per export at most; the hub's `maxBatchSize` when absent. */
+  readonly maxBatchSize?: number
 }
 
 export interface Lane<A = TelemetryEvent> {
   readonly exporter: LaneExporter<A>
   readonly queue: Ring.Ring<A>
+  /**
+   * Items per export at most: the exporter's `maxBatchSize`, else the hub's, capped by the queue's
+   * capacity. The worker is woken when the queue holds this many.
+   */
+  readonly batchSize: number
   readonly wake: Queue.Queue<void>
   /** The worker, as the dispatcher sees it when this queue is full. */
   readonly worker: Consumer
@@ -55,13 +62,17 @@ export interface Lane<A = TelemetryEvent> {
   readonly onDrop: () => void
 }
 
-/** Builds the lane of `exporter`, with a queue as `queue` says; its worker is not started. */
-export const makeLane = <A>(exporter: LaneExporter<A>, queue: QueueOptions): Effect.Effect<Lane<A>> =>
+/**
+ * Builds the lane of `exporter`, with a queue as `queue` says and batches of `maxBatchSize` unless
+ * the exporter asks for its own; its worker is not started.
+ */
+export const makeLane = <A>(exporter: LaneExporter<A>, queue: QueueOptions, maxBatchSize: number): Effect.Effect<Lane<A>> =>
   Effect.gen(function* () {
     const stats = newCounters()
     return {
       exporter,
       queue: yield* makeQueue<A>(queue),
+      batchSize: Math.max(1, Math.min(exporter.maxBatchSize ?? maxBatchSize, queue.capacity)),
       wake: yield* Queue.sliding<void>(1),
       worker: yield* makeConsumer,
       lock: yield* Effect.makeSemaphore(1),
@@ -92,8 +103,6 @@ export interface LaneConfig {
 /** What a lane needs from the hub. */
 export interface LaneContext {
   readonly config: LaneConfig
-  /** Items per export at most (the hub's `maxBatchSize`, capped by the exporter queue's capacity). */
-  readonly maxBatchSize: number
   /** Delivers a health event to every event lane and the last-resort sink. */
   readonly emitHealth: (event: TelemetryEvent, now: number) => void
   /** The fields every health event starts with. */
@@ -150,7 +159,7 @@ const isResult = (value: unknown): value is ExportResult =>
   typeof value === "object" && value !== null && typeof (value as ExportResult).rejected === "number"
 
 export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
-  const { allFailing, base, config, emitHealth, lastResort, maxBatchSize } = ctx
+  const { allFailing, base, config, emitHealth, lastResort } = ctx
 
   const succeeded = <A>(lane: Lane<A>, n: number, result: void | ExportResult, now: number): Effect.Effect<void> => {
     const rejected = isResult(result) ? Math.min(n, Math.max(0, Math.floor(result.rejected))) : 0
@@ -285,7 +294,7 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
     lane.lock.withPermits(1)(
       Effect.gen(function* () {
         while (lane.circuit.state !== "open") {
-          const batch = lane.queue.takeUpTo(maxBatchSize)
+          const batch = lane.queue.takeUpTo(lane.batchSize)
           advance(lane.worker)
           // It has emptied its queue: it keeps up (see overflow.ts `patienceFor`).
           if (lane.queue.size === 0) lane.worker.behind = false
