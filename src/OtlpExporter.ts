@@ -65,10 +65,10 @@ export interface Options {
    *
    * Not OpenTelemetry's SDK default of 512: each request costs CPU on the event loop's thread
    * whatever its size (about 0.75 ms through `@effect/platform`'s undici client, measured on 170 KB
-   * requests), so the main job's 120,000 events take about 60 requests instead of 240. The
+   * requests), and the main job's 120,000 events now take 81 requests instead of about 240. The
    * Collector's batch processor sends 8192 items by default (`send_batch_size`); 2048 of the main
-   * job's log records are about 700 KB of protobuf, far under the Collector's 20 MiB default limit
-   * on a request body (`confighttp`).
+   * job's log records are 1.1 MB of protobuf, far under the Collector's 20 MiB default limit on a
+   * request body (`confighttp`).
    */
   readonly maxBatchSize?: number
   /** Time between metric exports. Default 60 seconds (`OTEL_METRIC_EXPORT_INTERVAL`). */
