@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule, TestClock } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Schedule, TestClock } from "effect"
 import * as Exporter from "../../src/Exporter.js"
 import type { TelemetryEvent } from "../../src/TelemetryEvent.js"
 import * as Telemetry from "../../src/Telemetry.js"
@@ -48,6 +48,17 @@ describe("hub basics", () => {
       for (const name of ["small", "large", "plain"]) {
         expect(sizes[name]!.reduce((a, b) => a + b, 0)).toBe(500)
         expect(TelemetryStats.unaccounted(stats, name)).toBe(0)
+      }
+    }))
+
+  it.effect("an exporter's maxBatchSize that is not a whole number of at least 1 is refused by name", () =>
+    Effect.gen(function* () {
+      for (const maxBatchSize of [0, 2.5, Number.NaN]) {
+        const exit = yield* Effect.exit(build({
+          exporters: [Effect.succeed(Exporter.make({ name: "odd", maxBatchSize, export: () => Effect.void }))],
+          lastResort: quiet
+        }, () => Effect.void))
+        expect(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "succeeded").toContain(`exporter "odd" has maxBatchSize ${maxBatchSize};`)
       }
     }))
 

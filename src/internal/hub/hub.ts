@@ -91,6 +91,11 @@ export const make = (
       if (names.has(e.name)) return yield* Effect.dieMessage(`Telemetry: two exporters are named "${e.name}"; names must be unique`)
       names.add(e.name)
     }
+    for (const e of [...exporters, ...signals.spanExporters]) {
+      if (e.maxBatchSize !== undefined && !(Number.isInteger(e.maxBatchSize) && e.maxBatchSize >= 1)) {
+        return yield* Effect.dieMessage(`Telemetry: exporter "${e.name}" has maxBatchSize ${e.maxBatchSize}; it must be a whole number, at least 1`)
+      }
+    }
     const maxBatchSize = Math.max(1, Math.min(config.maxBatchSize, config.exporterQueue.capacity))
     const counters = {
       emitted: 0,
