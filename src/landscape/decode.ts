@@ -64,7 +64,6 @@ export const parseJson = (text: string | null): unknown => (text === null ? null
 export const payload = (text: string | null, purgedAt: number | string | null): Payload =>
   text !== null ? { status: "stored", value: JSON.parse(text) } : purgedAt !== null ? { status: "purged", purgedAt: num(purgedAt) } : { status: "none" }
 
-
 /** One line: the message of a recorded failure (`error_json`), for lists and tables. */
 export const failureLine = (errorJson: string | null): string | null => {
   if (errorJson === null) return null

@@ -155,6 +155,24 @@ export const retryPolicy = (
   )
 }
 
+/**
+ * One export attempt as the hub runs it, for event, span and metric exporters alike: a defect
+ * becomes an `ExportError` ("exporter threw"), and the attempt fails after `timeout` (the
+ * exporter's own, else the hub's `exportTimeout`).
+ */
+export const guardAttempt = <A>(
+  exporter: string,
+  timeout: Duration.Duration,
+  attempt: Effect.Effect<A, ExportError>
+): Effect.Effect<A, ExportError> =>
+  attempt.pipe(
+    Effect.catchAllDefect((defect) => Effect.fail(new ExportError({ exporter, message: "exporter threw", cause: defect }))),
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => new ExportError({ exporter, message: `export timed out after ${Duration.format(timeout)}` })
+    })
+  )
+
 const isResult = (value: unknown): value is ExportResult =>
   typeof value === "object" && value !== null && typeof (value as ExportResult).rejected === "number"
 
@@ -252,17 +270,13 @@ export const makeLaneWorker = (ctx: LaneContext): LaneWorker => {
     // `interruptible`: the time-out must be able to stop a hung export even when the caller runs
     // uninterruptibly (the scope's finalizer does), since a child fiber inherits that status.
     const timeout = lane.exporter.timeout ?? config.exportTimeout
-    const once = Effect.interruptible(Effect.suspend(() => {
-      lane.attempts += 1
-      return lane.exporter.export(lane.current)
-    })).pipe(
-      Effect.catchAllDefect((defect) =>
-        Effect.fail(new ExportError({ exporter: lane.exporter.name, message: "exporter threw", cause: defect }))
-      ),
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new ExportError({ exporter: lane.exporter.name, message: `export timed out after ${Duration.format(timeout)}` })
-      })
+    const once = guardAttempt(
+      lane.exporter.name,
+      timeout,
+      Effect.interruptible(Effect.suspend(() => {
+        lane.attempts += 1
+        return lane.exporter.export(lane.current)
+      }))
     )
     const start = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.sync(() => {

@@ -7,10 +7,10 @@
  *
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Metric, type Schedule, type Scope } from "effect"
-import { ExportError, type ExportResult, type MetricExporter } from "../../Exporter.js"
+import { Cause, Clock, type Duration, Effect, Exit, Fiber, Metric, type Schedule, type Scope } from "effect"
+import type { ExportError, ExportResult, MetricExporter } from "../../Exporter.js"
 import type { MetricExporterStats } from "../../TelemetryStats.js"
-import { retryPolicy } from "./lane.js"
+import { guardAttempt, retryPolicy } from "./lane.js"
 
 export type { MetricExporter }
 
@@ -42,16 +42,10 @@ export const start = (exporter: MetricExporter, config: PeriodicConfig): Effect.
     let attempts = 0
     let inFlight: Fiber.RuntimeFiber<void> | undefined
     const timeout = exporter.timeout ?? config.exportTimeout
-    const once = Effect.suspend(() => {
+    const once = guardAttempt(exporter.name, timeout, Effect.suspend(() => {
       attempts += 1
       return Effect.flatMap(Clock.currentTimeNanos, (now) => exporter.export(Metric.unsafeSnapshot(), now))
-    }).pipe(
-      Effect.catchAllDefect((defect) => Effect.fail(new ExportError({ exporter: exporter.name, message: "exporter threw", cause: defect }))),
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new ExportError({ exporter: exporter.name, message: `export timed out after ${Duration.format(timeout)}` })
-      })
-    )
+    }))
     const settle = (exit: Exit.Exit<void | ExportResult, ExportError>) =>
       Effect.sync(() => {
         c.retries += Math.max(0, attempts - 1)
